@@ -1,0 +1,82 @@
+import { Option, type Command } from 'commander';
+import { AUTH_METHODS, ClientInputError, addClient, listClients, removeClient } from '../../oidc/clients.js';
+import { withContext } from '../context.js';
+import { UserError, printJson, printTable } from '../output.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function register(program: Command): void {
+  const client = program.command('client').description('manage relying parties (OpenID clients)');
+
+  client
+    .command('add')
+    .description('register a client; its secret is printed once')
+    .requiredOption('--name <name>', 'display name shown on the consent page')
+    .option('--redirect-uri <uri>', 'allowed redirect URI (repeatable)', collect, [])
+    .option('--post-logout-redirect-uri <uri>', 'allowed post-logout redirect URI (repeatable)', collect, [])
+    .option('--grant-types <list>', 'comma-separated: authorization_code,refresh_token,client_credentials', 'authorization_code,refresh_token')
+    .addOption(new Option('--auth-method <method>', 'token endpoint authentication').choices([...AUTH_METHODS]).default('client_secret_basic'))
+    .addOption(new Option('--subject-type <type>', 'sub claim per client sector (pairwise) or shared (public)').choices(['public', 'pairwise']).default('public'))
+    .option('--jwks-uri <uri>', 'where the client publishes its keys (private_key_jwt)')
+    .option('--json', 'print client_id and client_secret as JSON')
+    .action(async (opts) => {
+      const grantTypes = String(opts.grantTypes).split(',').map((s: string) => s.trim()).filter(Boolean);
+      await withContext(async (ctx) => {
+        try {
+          const { client: created, clientSecret } = await addClient(ctx.db, await ctx.provider(), {
+            name: opts.name,
+            redirectUris: opts.redirectUri,
+            postLogoutRedirectUris: opts.postLogoutRedirectUri,
+            grantTypes,
+            authMethod: opts.authMethod,
+            subjectType: opts.subjectType,
+            jwksUri: opts.jwksUri,
+          });
+          if (opts.json) {
+            printJson({ ...created, client_secret: clientSecret ?? null });
+          } else {
+            process.stdout.write(`client_id:     ${created.client_id}\n`);
+            if (clientSecret) process.stdout.write(`client_secret: ${clientSecret}\n\nThe secret is shown only now; palmid keeps only its hash.\n`);
+          }
+        } catch (err) {
+          if (err instanceof ClientInputError) throw new UserError(err.message, 2);
+          throw err;
+        }
+      });
+    });
+
+  client
+    .command('list')
+    .description('list registered clients')
+    .option('--json', 'print as JSON')
+    .action(async (opts) => {
+      await withContext(async (ctx) => {
+        const clients = await listClients(ctx.db);
+        if (opts.json) printJson(clients);
+        else
+          printTable(
+            clients.map((c) => ({
+              client_id: c.client_id,
+              name: c.client_name,
+              grants: c.grant_types.join(','),
+              auth: c.token_endpoint_auth_method,
+              sub: c.subject_type,
+            })),
+          );
+      });
+    });
+
+  client
+    .command('remove')
+    .description('remove a client and revoke everything issued to it')
+    .argument('<client_id>')
+    .option('--json', 'print the result as JSON')
+    .action(async (clientId: string, opts) => {
+      await withContext(async (ctx) => {
+        const removed = await removeClient(ctx.db, clientId);
+        if (!removed) throw new UserError(`no client with id ${clientId}`);
+        if (opts.json) printJson({ client_id: clientId, removed: true });
+        else process.stdout.write(`removed ${clientId}\n`);
+      });
+    });
+}

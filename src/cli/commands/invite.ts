@@ -1,0 +1,26 @@
+import { Option, type Command } from 'commander';
+import { createInvitation, invitationUrl } from '../../accounts/invitations.js';
+import { audit } from '../../audit/audit.js';
+import { withContext } from '../context.js';
+import { UserError, parseDuration, printJson } from '../output.js';
+
+export function register(program: Command): void {
+  program
+    .command('invite')
+    .description('create a one-time link with which a person registers a passkey')
+    .option('--email <email>', 'bind the invitation to this email (needed to add a passkey to an existing person)')
+    .addOption(new Option('--role <role>', 'role of the new person').choices(['user', 'admin']).default('user'))
+    .option('--expires <duration>', 'validity, e.g. 30m, 12h, 7d', '7d')
+    .option('--json', 'print the invitation as JSON')
+    .action(async (opts) => {
+      const ttlSeconds = parseDuration(opts.expires);
+      if (opts.email && !/^[^\s@]+@[^\s@]+$/.test(opts.email)) throw new UserError(`invalid email ${opts.email}`, 2);
+      await withContext(async (ctx) => {
+        const invitation = await createInvitation(ctx.db.prisma, { email: opts.email, role: opts.role, ttlSeconds });
+        await audit(ctx.db.prisma, { action: 'invitation.created', actor: 'cli', subject: invitation.id, detail: { role: opts.role } });
+        const url = invitationUrl(ctx.config.issuer, invitation.token);
+        if (opts.json) printJson({ url, email: invitation.email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
+        else process.stdout.write(`${url}\n(valid until ${invitation.expiresAt.toISOString()}, once)\n`);
+      });
+    });
+}

@@ -1,0 +1,42 @@
+import { loadConfig, type Config } from '../config.js';
+import { loadMasterKey, type MasterKey } from '../crypto/masterKey.js';
+import { SigningKeyStore } from '../crypto/signingKeys.js';
+import { openDatabase, type Database } from '../db/database.js';
+import { migrate } from '../db/migrate.js';
+import { createProvider, type Provider } from '../oidc/provider.js';
+
+/**
+ * What a one-shot command needs, found the way `serve` finds it (PALMID_DATA_DIR, DATABASE_URL,
+ * PALMID_MASTER_KEY, PORT, PALMID_ISSUER). The schema is brought up to date first.
+ */
+export interface CommandContext {
+  config: Config;
+  db: Database;
+  master: MasterKey;
+  keys: SigningKeyStore;
+  /** A provider built like the server's, for validating client metadata. */
+  provider(): Promise<Provider>;
+}
+
+export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+  try {
+    await migrate(db);
+    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite' });
+    const keys = new SigningKeyStore(db.prisma, master);
+    return await fn({
+      config,
+      db,
+      master,
+      keys,
+      async provider() {
+        await keys.ensureActiveKeys();
+        const { keys: jwks } = await keys.load();
+        return createProvider({ issuer: config.issuer, prisma: db.prisma, master, signingKeys: jwks, trustProxy: config.trustProxy });
+      },
+    });
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config.js';
+import { MasterKeyError } from '../crypto/masterKey.js';
+import { DataDirLockedError } from '../db/lock.js';
+import { DatabaseError } from '../db/database.js';
+import { MigrationError } from '../db/migrate.js';
+import { UserError } from './output.js';
+import * as client from './commands/client.js';
+import * as invite from './commands/invite.js';
+import * as keys from './commands/keys.js';
+import * as migrate from './commands/migrate.js';
+import * as serve from './commands/serve.js';
+
+/** The `palmid` command. Each command lives in its own module under commands/. */
+export function buildProgram(): Command {
+  const program = new Command('palmid')
+    .description('palmid: a self-hosted OpenID Provider with passkeys and palm sign-in')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const command of [serve, migrate, client, invite, keys]) command.register(program);
+  return program;
+}
+
+const EXPECTED_ERRORS = [UserError, ConfigError, MasterKeyError, DataDirLockedError, DatabaseError, MigrationError];
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (EXPECTED_ERRORS.some((E) => err instanceof E)) {
+      process.stderr.write(`palmid: ${(err as Error).message}\n`);
+      return err instanceof UserError ? err.exitCode : 1;
+    }
+    process.stderr.write(`palmid: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}

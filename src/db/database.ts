@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite/vector';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../generated/prisma/client.js';
+import { acquireDataDirLock, type DataDirLock } from './lock.js';
+
+export type { PrismaClient };
+
+/** The one handle the rest of palmid gets on the database, whichever engine is behind it. */
+export interface Database {
+  readonly kind: 'pglite' | 'postgres';
+  readonly prisma: PrismaClient;
+  /** Raw SQL with positional parameters ($1, $2, ...), for migrations and pgvector queries. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Several statements in one transaction (a migration file). */
+  execScript(sql: string): Promise<void>;
+  /** A cheap round trip, for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgresql:// URL; without it the embedded PGlite under dataDir is used. */
+  url?: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+  /** In-memory PGlite (tests): nothing is written to dataDir. */
+  memory?: boolean;
+}
+
+export class DatabaseError extends Error {
+  override name = 'DatabaseError';
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPGlite(options);
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // A dropped idle connection must not crash the process; the next query reconnects.
+  pool.on('error', () => {});
+  try {
+    await pool.query('select 1');
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new DatabaseError(`cannot connect to PostgreSQL: ${(err as Error).message}`);
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  return {
+    kind: 'postgres',
+    prisma,
+    async query<T>(sql: string, params: unknown[] = []) {
+      return (await pool.query(sql, params)).rows as T[];
+    },
+    async execScript(sql: string) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(sql);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async ping() {
+      await pool.query('select 1');
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openPGlite(options: DatabaseOptions): Promise<Database> {
+  let lock: DataDirLock | undefined;
+  let pglite: PGlite;
+  if (options.memory) {
+    pglite = await PGlite.create({ extensions: { vector } });
+  } else {
+    const dir = path.join(options.dataDir, 'pglite');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // PGlite is single-process: a second process opening the same folder would corrupt it.
+    lock = acquireDataDirLock(options.dataDir);
+    try {
+      pglite = await PGlite.create({ dataDir: dir, extensions: { vector } });
+    } catch (err) {
+      lock.release();
+      throw new DatabaseError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`);
+    }
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  return {
+    kind: 'pglite',
+    prisma,
+    async query<T>(sql: string, params: unknown[] = []) {
+      return (await pglite.query(sql, params)).rows as T[];
+    },
+    async execScript(sql: string) {
+      await pglite.transaction(async (tx) => {
+        await tx.exec(sql);
+      });
+    },
+    async ping() {
+      await pglite.query('select 1');
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pglite.close();
+      lock?.release();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import Koa, { type Context, type Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { Database } from '../db/database.js';
+import type { Logger } from '../log.js';
+import type { RelyingParty } from '../webauthn/relyingParty.js';
+import { errorHandler } from './errors.js';
+import { Metrics } from './metrics.js';
+import { healthRoutes } from './routes/health.js';
+import { interactionRoutes } from './routes/interactions.js';
+import { invitationRoutes } from './routes/invitations.js';
+import { staticRoutes } from './routes/static.js';
+import { bodyLimit, securityHeaders } from './security.js';
+
+export interface AppDeps {
+  db: Database;
+  log: Logger;
+  rp: RelyingParty;
+  /** The current provider: it is replaced when signing keys change. */
+  provider: () => Provider;
+  metrics: Metrics;
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+  isShuttingDown: () => boolean;
+}
+
+/**
+ * The HTTP application: palmid's own routes first (health, metrics, static files, login and
+ * consent, invitations), then everything else goes to oidc-provider.
+ */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: deps.trustProxy });
+  app.silent = true;
+  const routers = [
+    healthRoutes({ db: deps.db, metrics: deps.metrics, isShuttingDown: deps.isShuttingDown }),
+    staticRoutes(),
+    interactionRoutes({ provider: deps.provider, prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
+    invitationRoutes({ prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
+  ];
+
+  app.use(requestLog(deps.log));
+  app.use(deps.metrics.middleware());
+  app.use(errorHandler(deps.log));
+  app.use(securityHeaders());
+  app.use(bodyLimit(deps.bodyLimitBytes));
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  app.use(async (ctx) => {
+    // Hand the raw request to oidc-provider (itself a Koa app).
+    const provider = deps.provider();
+    let handle = handlers.get(provider);
+    if (!handle) {
+      handle = provider.callback();
+      handlers.set(provider, handle);
+    }
+    ctx.respond = false;
+    await handle(ctx.req, ctx.res);
+  });
+  return app;
+}
+
+/** The status actually sent, also for requests handed to oidc-provider. */
+export function sentStatus(ctx: Context): number {
+  return ctx.respond === false ? ctx.res.statusCode : ctx.status;
+}
+
+function requestLog(log: Logger) {
+  return async (ctx: Context, next: Next) => {
+    const started = process.hrtime.bigint();
+    ctx.state.requestId = ctx.get('x-request-id').slice(0, 64) || randomUUID();
+    ctx.set('x-request-id', ctx.state.requestId as string);
+    try {
+      await next();
+    } finally {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // Path only: query strings carry codes, tokens and state.
+      log.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: sentStatus(ctx), ms: Math.round(ms * 10) / 10 }, 'request');
+    }
+  };
+}

@@ -1,0 +1,21 @@
+import coBody from 'co-body';
+import type { Context } from 'koa';
+import { HttpError } from './errors.js';
+
+/** JSON or form body of one of palmid's own endpoints, within the configured size limit. */
+export async function readBody(ctx: Context, limitBytes: number): Promise<Record<string, unknown>> {
+  try {
+    const body = ctx.is('application/json')
+      ? await coBody.json(ctx.req, { limit: limitBytes, strict: true })
+      : ctx.is('application/x-www-form-urlencoded')
+        ? await coBody.form(ctx.req, { limit: limitBytes })
+        : {};
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'invalid_request', 'expected a JSON object');
+    return body as Record<string, unknown>;
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    const status = (err as { status?: number }).status;
+    if (status === 413) throw new HttpError(413, 'invalid_request', 'request body too large');
+    throw new HttpError(400, 'invalid_request', 'malformed request body');
+  }
+}

@@ -1,0 +1,127 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { PrismaClient } from '../../db/database.js';
+import { audit } from '../../audit/audit.js';
+import { ACR_PASSKEY } from '../../oidc/policy.js';
+import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
+import type { RelyingParty } from '../../webauthn/relyingParty.js';
+import { readBody } from '../body.js';
+import { HttpError } from '../errors.js';
+import { renderView } from '../views.js';
+
+/**
+ * The provider's interactions: the login page (passkeys) and the consent page. oidc-provider
+ * sends the browser here with an interaction uid bound to a cookie; we finish the interaction
+ * with the result and it resumes the authorization request.
+ */
+export interface InteractionDeps {
+  provider: () => Provider;
+  prisma: PrismaClient;
+  rp: RelyingParty;
+  bodyLimitBytes: number;
+}
+
+const SCOPE_TEXT: Record<string, string> = {
+  openid: 'Know who you are (a stable identifier)',
+  email: 'See your email address',
+  profile: 'See your name',
+  offline_access: 'Stay signed in while you are away',
+};
+
+export function interactionRoutes(deps: InteractionDeps): Router {
+  const router = new Router();
+
+  async function details(ctx: Context) {
+    try {
+      return await deps.provider().interactionDetails(ctx.req, ctx.res);
+    } catch {
+      throw new HttpError(400, 'invalid_request', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
+    }
+  }
+
+  function checkUid(ctx: Context, uid: string) {
+    if (ctx.params.uid !== uid) throw new HttpError(400, 'invalid_request', 'interaction mismatch');
+  }
+
+  router.get('/interaction/:uid', async (ctx) => {
+    const interaction = await details(ctx);
+    checkUid(ctx, interaction.uid);
+    const client = await deps.provider().Client.find(String(interaction.params.client_id));
+    const clientName = client?.clientName ?? String(interaction.params.client_id);
+    ctx.set('cache-control', 'no-store');
+    ctx.type = 'html';
+    if (interaction.prompt.name === 'login') {
+      ctx.body = renderView('login', { uid: interaction.uid, clientName });
+      return;
+    }
+    if (interaction.prompt.name === 'consent') {
+      const missing = (interaction.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
+      const scopes = (missing.length ? missing : String(interaction.params.scope ?? 'openid').split(' ')).map((s) => SCOPE_TEXT[s] ?? s);
+      ctx.body = renderView('consent', { uid: interaction.uid, clientName, scopes });
+      return;
+    }
+    throw new HttpError(400, 'invalid_request', `unsupported interaction prompt ${interaction.prompt.name}`);
+  });
+
+  router.post('/interaction/:uid/passkey/options', async (ctx) => {
+    const interaction = await details(ctx);
+    checkUid(ctx, interaction.uid);
+    if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
+    ctx.set('cache-control', 'no-store');
+    ctx.body = await startAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`);
+  });
+
+  router.post('/interaction/:uid/passkey/verify', async (ctx) => {
+    const interaction = await details(ctx);
+    checkUid(ctx, interaction.uid);
+    if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
+    const body = await readBody(ctx, deps.bodyLimitBytes);
+    const signIn = await finishAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`, body);
+    await audit(deps.prisma, { action: 'signin.passkey', actor: signIn.personId, subject: String(interaction.params.client_id) });
+    const redirectTo = await deps.provider().interactionResult(
+      ctx.req,
+      ctx.res,
+      { login: { accountId: signIn.personId, acr: ACR_PASSKEY, amr: signIn.amr, remember: true } },
+      { mergeWithLastSubmission: false },
+    );
+    ctx.set('cache-control', 'no-store');
+    ctx.body = { redirectTo };
+  });
+
+  router.post('/interaction/:uid/confirm', async (ctx) => {
+    const provider = deps.provider();
+    const interaction = await details(ctx);
+    checkUid(ctx, interaction.uid);
+    if (interaction.prompt.name !== 'consent' || !interaction.session) {
+      throw new HttpError(400, 'invalid_request', 'not a consent interaction');
+    }
+    const { prompt, params, session } = interaction;
+    const grant = interaction.grantId
+      ? await provider.Grant.find(interaction.grantId)
+      : new provider.Grant({ accountId: session.accountId, clientId: String(params.client_id) });
+    if (!grant) throw new HttpError(400, 'invalid_request', 'the grant for this sign-in is gone; start again');
+    const missingScope = prompt.details.missingOIDCScope as string[] | undefined;
+    const missingClaims = prompt.details.missingOIDCClaims as string[] | undefined;
+    const missingResourceScopes = prompt.details.missingResourceScopes as Record<string, string[]> | undefined;
+    if (missingScope) grant.addOIDCScope(missingScope.join(' '));
+    if (missingClaims) grant.addOIDCClaims(missingClaims);
+    for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    await audit(deps.prisma, { action: 'consent.granted', actor: session.accountId, subject: String(params.client_id), detail: { scope: missingScope ?? [] } });
+    await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  });
+
+  router.get('/interaction/:uid/abort', async (ctx) => {
+    const interaction = await details(ctx);
+    checkUid(ctx, interaction.uid);
+    await deps.provider().interactionFinished(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'The person cancelled the sign-in.' },
+      { mergeWithLastSubmission: false },
+    );
+  });
+
+  return router;
+}

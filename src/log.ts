@@ -1,0 +1,23 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Structured JSON logs. Anything that could carry a secret, a token or personal data is
+ * redacted at the logger, so a careless call site cannot leak it.
+ */
+export function createLogger(level = 'info'): Logger {
+  return pino({
+    level,
+    base: { service: 'palmid' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: {
+      paths: [
+        '*.password', '*.secret', '*.client_secret', '*.token', '*.access_token', '*.refresh_token',
+        '*.id_token', '*.code', '*.authorization', '*.cookie', '*.email', '*.masterKey',
+        'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}

@@ -1,0 +1,127 @@
+import Provider, { type Configuration, type KoaContextWithOIDC, type SigningAlgorithm } from 'oidc-provider';
+import type { JWK } from 'jose';
+import { createPrismaAdapter } from '../../adapters/oidc-prisma-adapter.js';
+import type { PrismaClient } from '../db/database.js';
+import type { MasterKey } from '../crypto/masterKey.js';
+import { findPersonById } from '../accounts/people.js';
+import { verifyClientSecret } from './clientSecrets.js';
+import { pairwiseSubject } from './pairwise.js';
+import { ACR_VALUES, CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
+import { renderError, renderLogout, renderLogoutSuccess } from './pages.js';
+
+export { Provider };
+
+export interface ProviderDeps {
+  issuer: string;
+  prisma: PrismaClient;
+  master: MasterKey;
+  signingKeys: JWK[];
+  trustProxy: boolean;
+}
+
+const SIGNING_ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'PS256'];
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const pairwiseSalt = deps.master.derive('pairwise-subject');
+  const configuration: Configuration = {
+    adapter: createPrismaAdapter(deps.prisma),
+    clients: [],
+    jwks: { keys: deps.signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
+    cookies: {
+      keys: [deps.master.derive('cookies').toString('base64url')],
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    claims: {
+      // How the person authenticated (acr, amr) always goes into the ID token: relying parties
+      // decide on it, and it reveals nothing about the person.
+      openid: ['sub', 'acr', 'amr', 'auth_time', 'sid'],
+      email: ['email'],
+      profile: ['name'],
+    },
+    scopes: SCOPES,
+    // Authorization code flow only: no implicit or hybrid responses.
+    responseTypes: ['code', 'none'],
+    acrValues: ACR_VALUES,
+    subjectTypes: ['public', 'pairwise'],
+    clockTolerance: CLOCK_TOLERANCE,
+    clientAuthMethods: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    // No HMAC algorithms: a client "secret" here is an argon2 hash and must never be a key.
+    enabledJWA: {
+      clientAuthSigningAlgValues: [...SIGNING_ALGS, 'EdDSA'],
+      idTokenSigningAlgValues: SIGNING_ALGS,
+      requestObjectSigningAlgValues: [...SIGNING_ALGS, 'EdDSA'],
+      userinfoSigningAlgValues: SIGNING_ALGS,
+      introspectionSigningAlgValues: SIGNING_ALGS,
+      authorizationSigningAlgValues: SIGNING_ALGS,
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'PS256', 'RS256'],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      id_token_signed_response_alg: 'ES256',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    pkce: {
+      // S256 is the only method oidc-provider 9 accepts; public clients must use it.
+      required: (_ctx, client) => client.clientAuthMethod === 'none',
+    },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
+      dPoP: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource: renderLogout, postLogoutSuccessSource: renderLogoutSuccess },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    // Refresh tokens rotate on every use; a replayed old one revokes the grant (oidc-provider).
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || code.scope?.includes('offline_access') === true),
+    pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(pairwiseSalt, String(client.sectorIdentifier ?? client.clientId), accountId),
+    async findAccount(_ctx, id) {
+      const person = await findPersonById(deps.prisma, id);
+      if (!person) return undefined;
+      return {
+        accountId: person.id,
+        async claims() {
+          return { sub: person.id, email: person.email, ...(person.name ? { name: person.name } : {}) };
+        },
+      };
+    },
+    clientBasedCORS(_ctx, origin, client) {
+      // Browser-based (public) clients may call the token endpoint from their own origins.
+      return client.redirectUris?.some((uri) => safeOrigin(uri) === origin) ?? false;
+    },
+    ttl: { ...TTL },
+    renderError,
+    extraParams: [],
+  };
+
+  const provider = new Provider(deps.issuer, configuration);
+  provider.proxy = deps.trustProxy;
+
+  const secretHashes = provider.Client.prototype as unknown as {
+    clientSecret?: string;
+    compareClientSecret(this: { clientSecret?: string }, actual: string): Promise<boolean>;
+  };
+  secretHashes.compareClientSecret = async function compareClientSecret(actual: string) {
+    return this.clientSecret ? verifyClientSecret(this.clientSecret, actual) : false;
+  };
+  return provider;
+}
+
+function safeOrigin(uri: string): string | undefined {
+  try {
+    return new URL(uri).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+export type { KoaContextWithOIDC };

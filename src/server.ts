@@ -1,0 +1,158 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import { purgeExpiredPayloads } from '../adapters/oidc-prisma-adapter.js';
+import { countAdministrators } from './accounts/people.js';
+import { invitationUrl, issueSetupInvitation } from './accounts/invitations.js';
+import type { Config } from './config.js';
+import { loadMasterKey, type MasterKey } from './crypto/masterKey.js';
+import { SigningKeyStore } from './crypto/signingKeys.js';
+import { openDatabase, type Database } from './db/database.js';
+import { migrate } from './db/migrate.js';
+import { createApp } from './http/app.js';
+import { Metrics } from './http/metrics.js';
+import { createLogger, type Logger } from './log.js';
+import { createProvider } from './oidc/provider.js';
+import { purgeExpiredChallenges } from './webauthn/challenges.js';
+import { relyingPartyFor } from './webauthn/relyingParty.js';
+
+export interface RunningServer {
+  url: string;
+  issuer: string;
+  db: Database;
+  master: MasterKey;
+  /** The one-time link for the first administrator, when none exists yet. */
+  setupLink: string | undefined;
+  provider(): Provider;
+  /** Re-reads signing keys now (normally polled). */
+  reloadKeys(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  config: Config;
+  log?: Logger;
+  /** Use an already opened database (tests). */
+  db?: Database;
+  /** Print the setup link to stderr (the CLI does; tests read it from the result). */
+  printSetupLink?: boolean;
+  /** How often to purge expired rows and look for rotated keys. */
+  maintenanceIntervalMs?: number;
+}
+
+/**
+ * Starts palmid: database (migrated), master key, signing keys, provider, HTTP server. The HTTP
+ * server listens first so that, with PORT=0, the issuer can name the port actually bound.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config } = options;
+  const log = options.log ?? createLogger(config.logLevel);
+  const db = options.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize }));
+  const ownsDb = !options.db;
+  try {
+    const migrations = await migrate(db);
+    if (migrations.applied.length) log.info({ applied: migrations.applied }, 'database migrated');
+
+    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite', log });
+    const keyStore = new SigningKeyStore(db.prisma, master);
+    await keyStore.ensureActiveKeys();
+
+    const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    const issuer = config.issuerFromEnv ? config.issuer : `http://localhost:${port}`;
+
+    const metrics = new Metrics();
+    let keys = await keyStore.load();
+    const build = () => {
+      const p = createProvider({ issuer, prisma: db.prisma, master, signingKeys: keys.keys, trustProxy: config.trustProxy });
+      for (const event of ['grant.success', 'grant.error', 'server_error', 'authorization.error', 'backchannel.error'] as const) {
+        (p.on as (e: string, l: (...args: unknown[]) => void) => void)(event, (_ctx: unknown, err?: unknown) => {
+          metrics.oidcEvents.inc({ event });
+          if (event === 'server_error') log.error({ err }, 'oidc-provider server error');
+        });
+      }
+      return p;
+    };
+    let provider = build();
+    const reloadKeys = async () => {
+      const next = await keyStore.load();
+      if (next.version === keys.version) return false;
+      keys = next;
+      provider = build();
+      log.info({ kids: keys.keys.map((k) => k.kid) }, 'signing keys reloaded');
+      return true;
+    };
+
+    let shuttingDown = false;
+    const app = createApp({
+      db,
+      log,
+      rp: relyingPartyFor(issuer),
+      provider: () => provider,
+      metrics,
+      bodyLimitBytes: config.bodyLimitBytes,
+      trustProxy: config.trustProxy,
+      isShuttingDown: () => shuttingDown,
+    });
+    server.on('request', app.callback());
+
+    let setupLink: string | undefined;
+    if ((await countAdministrators(db.prisma)) === 0) {
+      const invitation = await issueSetupInvitation(db.prisma);
+      setupLink = invitationUrl(issuer, invitation.token);
+      if (options.printSetupLink) {
+        process.stderr.write(`\nNo administrator yet. Open this one-time link to register the first administrator's passkey\n(valid until ${invitation.expiresAt.toISOString()}):\n\n  ${setupLink}\n\n`);
+      }
+      log.info({ expiresAt: invitation.expiresAt }, 'first-administrator setup link issued');
+    }
+
+    const maintenance = setInterval(() => {
+      void (async () => {
+        try {
+          const purged = await purgeExpiredPayloads(db.prisma, 60);
+          await purgeExpiredChallenges(db.prisma);
+          if (purged) log.debug({ purged }, 'expired OIDC rows purged');
+          await reloadKeys();
+        } catch (err) {
+          log.warn({ err }, 'maintenance failed');
+        }
+      })();
+    }, options.maintenanceIntervalMs ?? 60_000);
+    maintenance.unref();
+
+    log.info({ issuer, port, database: db.kind }, 'palmid listening');
+
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= (async () => {
+        shuttingDown = true;
+        clearInterval(maintenance);
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // In-flight requests get a grace period, then the rest are cut.
+          setTimeout(() => server.closeAllConnections(), 10_000).unref();
+        });
+        if (ownsDb) await db.close();
+        log.info('palmid stopped');
+      })());
+
+    return {
+      url: `http://127.0.0.1:${port}`,
+      issuer,
+      db,
+      master,
+      setupLink,
+      provider: () => provider,
+      reloadKeys,
+      close,
+    };
+  } catch (err) {
+    if (ownsDb) await db.close().catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,118 @@
+import {
+  generateRegistrationOptions,
+  verifyRegistrationResponse,
+  type PublicKeyCredentialCreationOptionsJSON,
+  type RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { PrismaClient } from '../db/database.js';
+import { findRedeemableInvitation } from '../accounts/invitations.js';
+import { normaliseEmail, type Role } from '../accounts/people.js';
+import { audit } from '../audit/audit.js';
+import { storeChallenge, takeChallenge } from './challenges.js';
+import type { RelyingParty } from './relyingParty.js';
+import { WebauthnError } from './errors.js';
+
+/**
+ * Passkey registration through an invitation: discoverable credential, user verification
+ * required. An invitation for the email of an existing person adds a passkey to that person.
+ */
+export interface RegistrationStart {
+  ceremony: string;
+  publicKey: PublicKeyCredentialCreationOptionsJSON;
+}
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+
+export async function startRegistration(
+  prisma: PrismaClient,
+  rp: RelyingParty,
+  input: { token: string; email?: unknown; name?: unknown },
+): Promise<RegistrationStart> {
+  const invitation = await findRedeemableInvitation(prisma, input.token);
+  if (!invitation) throw new WebauthnError('invalid_invitation', 'This invitation link is invalid, used or expired.');
+  const email = normaliseEmail(String(invitation.email ?? input.email ?? ''));
+  if (!EMAIL.test(email)) throw new WebauthnError('invalid_request', 'Enter a valid email address.');
+  const name = typeof input.name === 'string' && input.name.trim() ? input.name.trim().slice(0, 100) : null;
+
+  const existing = await prisma.person.findUnique({ where: { email }, include: { passkeys: true } });
+  if (existing && invitation.email !== email) {
+    // Only an invitation addressed to this email may add a passkey to an existing account.
+    throw new WebauthnError('invalid_request', 'An account with this email already exists; ask an administrator for an invitation to add a passkey.');
+  }
+  const webauthnId = existing?.webauthnId ?? randomBytes(32).toString('base64url');
+  const publicKey = await generateRegistrationOptions({
+    rpName: rp.name,
+    rpID: rp.id,
+    userName: email,
+    userDisplayName: name ?? email,
+    userID: Buffer.from(webauthnId, 'base64url'),
+    attestationType: 'none',
+    authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+    excludeCredentials: (existing?.passkeys ?? []).map((p) => ({ id: p.id, transports: p.transports as never })),
+  });
+  const ceremony = await storeChallenge(prisma, {
+    purpose: 'registration',
+    challenge: publicKey.challenge,
+    invitationId: invitation.id,
+    data: { email, name, webauthnId },
+  });
+  return { ceremony, publicKey };
+}
+
+export async function finishRegistration(
+  prisma: PrismaClient,
+  rp: RelyingParty,
+  input: { token: string; ceremony: unknown; response: unknown },
+): Promise<{ personId: string; role: Role }> {
+  const invitation = await findRedeemableInvitation(prisma, input.token);
+  if (!invitation) throw new WebauthnError('invalid_invitation', 'This invitation link is invalid, used or expired.');
+  if (typeof input.ceremony !== 'string') throw new WebauthnError('invalid_request', 'missing ceremony');
+  const pending = await takeChallenge(prisma, input.ceremony, 'registration');
+  if (!pending || pending.invitationId !== invitation.id) {
+    throw new WebauthnError('invalid_request', 'The registration expired; start again.');
+  }
+  const data = pending.data as { email: string; name: string | null; webauthnId: string };
+
+  let verification;
+  try {
+    verification = await verifyRegistrationResponse({
+      response: input.response as RegistrationResponseJSON,
+      expectedChallenge: pending.challenge,
+      expectedOrigin: rp.origin,
+      expectedRPID: rp.id,
+      requireUserVerification: true,
+    });
+  } catch (err) {
+    throw new WebauthnError('passkey_rejected', `The passkey could not be verified: ${(err as Error).message}`);
+  }
+  if (!verification.verified) throw new WebauthnError('passkey_rejected', 'The passkey could not be verified.');
+  const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
+
+  const role = invitation.role as Role;
+  const personId = await prisma.$transaction(async (tx) => {
+    // Redeem exactly once, even with two tabs racing.
+    const redeemed = await tx.invitation.updateMany({ where: { id: invitation.id, usedAt: null }, data: { usedAt: new Date() } });
+    if (redeemed.count !== 1) throw new WebauthnError('invalid_invitation', 'This invitation has already been used.');
+    const person =
+      (await tx.person.findUnique({ where: { email: data.email } })) ??
+      (await tx.person.create({
+        data: { id: randomUUID(), email: data.email, name: data.name, role, webauthnId: data.webauthnId },
+      }));
+    if (role === 'admin' && person.role !== 'admin') await tx.person.update({ where: { id: person.id }, data: { role: 'admin' } });
+    await tx.passkey.create({
+      data: {
+        id: credential.id,
+        personId: person.id,
+        publicKey: Buffer.from(credential.publicKey),
+        signCount: BigInt(credential.counter),
+        transports: credential.transports ?? [],
+        deviceType: credentialDeviceType,
+        backedUp: credentialBackedUp,
+      },
+    });
+    return person.id;
+  });
+  await audit(prisma, { action: 'passkey.registered', actor: personId, subject: personId, detail: { invitation: invitation.id, role } });
+  return { personId, role };
+}
