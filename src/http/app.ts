@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { RelyingParty } from '../webauthn/relyingParty.js';
 import { errorHandler } from './errors.js';
 import { Metrics } from './metrics.js';
+import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { invitationRoutes } from './routes/invitations.js';
@@ -16,6 +17,9 @@ export interface AppDeps {
   db: Database;
   log: Logger;
   rp: RelyingParty;
+  issuer: string;
+  /** Keys for palmid's own signed cookies (the admin console). */
+  cookieKeys: string[];
   /** The current provider: it is replaced when signing keys change. */
   provider: () => Provider;
   metrics: Metrics;
@@ -29,13 +33,14 @@ export interface AppDeps {
  * consent, invitations), then everything else goes to oidc-provider.
  */
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: deps.trustProxy });
+  const app = new Koa({ proxy: deps.trustProxy, keys: deps.cookieKeys });
   app.silent = true;
   const routers = [
     healthRoutes({ db: deps.db, metrics: deps.metrics, isShuttingDown: deps.isShuttingDown }),
     staticRoutes(),
     interactionRoutes({ provider: deps.provider, prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
     invitationRoutes({ prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
+    adminRoutes({ prisma: deps.db.prisma, rp: deps.rp, issuer: deps.issuer, bodyLimitBytes: deps.bodyLimitBytes }),
   ];
 
   app.use(requestLog(deps.log));

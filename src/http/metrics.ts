@@ -47,6 +47,7 @@ function routeLabel(path: string): string {
   if (path.startsWith('/interaction/')) return '/interaction/:uid';
   if (path.startsWith('/invite/')) return '/invite/:token';
   if (path.startsWith('/static/')) return '/static';
+  if (path.startsWith('/admin')) return '/admin';
   if (path.startsWith('/session/end')) return '/session/end';
   const known = ['/auth', '/token', '/me', '/jwks', '/request', '/token/introspection', '/token/revocation', '/.well-known/openid-configuration', '/healthz', '/readyz', '/metrics', '/'];
   return known.includes(path) ? path : 'other';

@@ -1,0 +1,110 @@
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type { PrismaClient } from '../../db/database.js';
+import { createInvitation, invitationUrl } from '../../accounts/invitations.js';
+import { findPersonById, type Role } from '../../accounts/people.js';
+import { audit } from '../../audit/audit.js';
+import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
+import type { RelyingParty } from '../../webauthn/relyingParty.js';
+import { clearAdminSession, readAdminSession, setAdminSession } from '../adminSession.js';
+import { readBody } from '../body.js';
+import { HttpError } from '../errors.js';
+import { renderView } from '../views.js';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * The administrators' console: sign in with a passkey, see people, create invitation links.
+ * Writes are accepted only from the console's own origin (Origin header) on top of the
+ * SameSite=Strict session cookie.
+ */
+export interface AdminDeps {
+  prisma: PrismaClient;
+  rp: RelyingParty;
+  issuer: string;
+  bodyLimitBytes: number;
+}
+
+const INVITATION_TTL_SECONDS = 7 * 24 * 60 * 60;
+const CEREMONY_COOKIE = 'palmid_admin_ceremony';
+
+export function adminRoutes(deps: AdminDeps): Router {
+  const router = new Router({ prefix: '/admin' });
+
+  const sameOrigin = async (ctx: Context, next: Next) => {
+    if (ctx.method === 'POST' && ctx.get('origin') !== deps.rp.origin) {
+      throw new HttpError(403, 'access_denied', 'cross-origin request refused');
+    }
+    await next();
+  };
+  router.use(sameOrigin);
+
+  async function currentAdmin(ctx: Context) {
+    const id = readAdminSession(ctx);
+    const person = id ? await findPersonById(deps.prisma, id) : null;
+    return person?.role === 'admin' ? person : null;
+  }
+
+  async function renderConsole(ctx: Context, adminEmail: string, created?: { url: string; email: string | null; expiresAt: Date }) {
+    const people = await deps.prisma.person.findMany({
+      orderBy: { createdAt: 'asc' },
+      select: { email: true, name: true, role: true, createdAt: true, _count: { select: { passkeys: true } } },
+    });
+    ctx.set('cache-control', 'no-store');
+    ctx.type = 'html';
+    ctx.body = renderView('admin', { adminEmail, people, created });
+  }
+
+  router.get('/', async (ctx) => {
+    const admin = await currentAdmin(ctx);
+    if (!admin) {
+      ctx.set('cache-control', 'no-store');
+      ctx.type = 'html';
+      ctx.body = renderView('admin-login', {});
+      return;
+    }
+    await renderConsole(ctx, admin.email);
+  });
+
+  router.post('/passkey/options', async (ctx) => {
+    const ceremony = randomBytes(16).toString('base64url');
+    ctx.cookies.set(CEREMONY_COOKIE, ceremony, { httpOnly: true, sameSite: 'strict', path: '/admin', maxAge: 5 * 60 * 1000, secure: ctx.secure });
+    ctx.set('cache-control', 'no-store');
+    ctx.body = await startAuthentication(deps.prisma, deps.rp, `admin:${ceremony}`);
+  });
+
+  router.post('/passkey/verify', async (ctx) => {
+    const ceremony = ctx.cookies.get(CEREMONY_COOKIE);
+    if (!ceremony) throw new HttpError(400, 'invalid_request', 'The sign-in expired; try again.');
+    const body = await readBody(ctx, deps.bodyLimitBytes);
+    const signIn = await finishAuthentication(deps.prisma, deps.rp, `admin:${ceremony}`, body);
+    ctx.cookies.set(CEREMONY_COOKIE, null, { path: '/admin' });
+    const person = await findPersonById(deps.prisma, signIn.personId);
+    if (person?.role !== 'admin') {
+      await audit(deps.prisma, { action: 'admin.refused', actor: signIn.personId });
+      throw new HttpError(403, 'access_denied', 'This account is not an administrator.');
+    }
+    setAdminSession(ctx, person.id);
+    await audit(deps.prisma, { action: 'admin.signin', actor: person.id });
+    ctx.body = { redirectTo: '/admin' };
+  });
+
+  router.post('/invitations', async (ctx) => {
+    const admin = await currentAdmin(ctx);
+    if (!admin) throw new HttpError(401, 'login_required', 'Sign in to the admin console first.');
+    const body = await readBody(ctx, deps.bodyLimitBytes);
+    const email = typeof body.email === 'string' && body.email.trim() ? body.email.trim() : null;
+    if (email && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw new HttpError(400, 'invalid_request', 'Enter a valid email address or leave it empty.');
+    const role: Role = body.role === 'admin' ? 'admin' : 'user';
+    const invitation = await createInvitation(deps.prisma, { email, role, ttlSeconds: INVITATION_TTL_SECONDS, createdById: admin.id });
+    await audit(deps.prisma, { action: 'invitation.created', actor: admin.id, subject: invitation.id, detail: { role } });
+    await renderConsole(ctx, admin.email, { url: invitationUrl(deps.issuer, invitation.token), email: invitation.email, expiresAt: invitation.expiresAt });
+  });
+
+  router.post('/logout', async (ctx) => {
+    clearAdminSession(ctx);
+    ctx.redirect('/admin');
+    ctx.status = 303;
+  });
+
+  return router;
+}
