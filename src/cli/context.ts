@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { loadConfig, type Config } from '../config.js';
 import { loadMasterKey, type MasterKey } from '../crypto/masterKey.js';
 import { SigningKeyStore } from '../crypto/signingKeys.js';
@@ -18,7 +19,12 @@ export interface CommandContext {
   provider(): Promise<Provider>;
 }
 
+/** Set while `palmid serve` runs a command for another process: use the server's database. */
+export const serverContext = new AsyncLocalStorage<CommandContext>();
+
 export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+  const shared = serverContext.getStore();
+  if (shared) return fn(shared);
   const config = loadConfig();
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
   try {

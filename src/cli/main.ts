@@ -4,7 +4,9 @@ import { MasterKeyError } from '../crypto/masterKey.js';
 import { DataDirLockedError } from '../db/lock.js';
 import { DatabaseError } from '../db/database.js';
 import { MigrationError } from '../db/migrate.js';
-import { UserError } from './output.js';
+import { canDelegate, runInServer, socketPath } from './delegate.js';
+import { UserError, io } from './output.js';
+import fs from 'node:fs';
 import * as client from './commands/client.js';
 import * as invite from './commands/invite.js';
 import * as keys from './commands/keys.js';
@@ -16,7 +18,8 @@ export function buildProgram(): Command {
   const program = new Command('palmid')
     .description('palmid: a self-hosted OpenID Provider with passkeys and palm sign-in')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
   for (const command of [serve, migrate, client, invite, keys]) command.register(program);
   return program;
 }
@@ -30,11 +33,15 @@ export async function main(argv = process.argv): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof DataDirLockedError && canDelegate(argv) && fs.existsSync(socketPath(err.dataDir))) {
+      // `palmid serve` holds the embedded database: let it run the command.
+      return runInServer(err.dataDir, argv);
+    }
     if (EXPECTED_ERRORS.some((E) => err instanceof E)) {
-      process.stderr.write(`palmid: ${(err as Error).message}\n`);
+      io().err(`palmid: ${(err as Error).message}\n`);
       return err instanceof UserError ? err.exitCode : 1;
     }
-    process.stderr.write(`palmid: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    io().err(`palmid: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   }
 }

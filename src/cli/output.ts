@@ -1,18 +1,44 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * Where a command's output goes. Normally the process's stdout/stderr; when `palmid serve` runs a
+ * command on behalf of another process (see src/cli/delegate.ts), a buffer sent back to it.
+ */
+export interface CommandIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processIo: CommandIo = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+};
+
+export const ioStorage = new AsyncLocalStorage<CommandIo>();
+
+export function io(): CommandIo {
+  return ioStorage.getStore() ?? processIo;
+}
+
+export function print(text: string): void {
+  io().out(text.endsWith('\n') ? text : `${text}\n`);
+}
+
 /** Printing for commands: JSON for machines (--json), aligned text for people. */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  print(JSON.stringify(value, null, 2));
 }
 
 export function printTable(rows: Array<Record<string, string>>): void {
   if (rows.length === 0) {
-    process.stdout.write('(none)\n');
+    print('(none)');
     return;
   }
   const columns = Object.keys(rows[0]!);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  process.stdout.write(`${line(columns.map((c) => c.toUpperCase()))}\n`);
-  for (const r of rows) process.stdout.write(`${line(columns.map((c) => r[c] ?? ''))}\n`);
+  print(line(columns.map((c) => c.toUpperCase())));
+  for (const r of rows) print(line(columns.map((c) => r[c] ?? '')));
 }
 
 /** An error the user caused: printed as one line, exit status 1 (2 for usage errors). */

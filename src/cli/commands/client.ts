@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { AUTH_METHODS, ClientInputError, addClient, listClients, removeClient } from '../../oidc/clients.js';
 import { withContext } from '../context.js';
-import { UserError, printJson, printTable } from '../output.js';
+import { UserError, print, printJson, printTable } from '../output.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -35,8 +35,8 @@ export function register(program: Command): void {
           if (opts.json) {
             printJson({ ...created, client_secret: clientSecret ?? null });
           } else {
-            process.stdout.write(`client_id:     ${created.client_id}\n`);
-            if (clientSecret) process.stdout.write(`client_secret: ${clientSecret}\n\nThe secret is shown only now; palmid keeps only its hash.\n`);
+            print(`client_id:     ${created.client_id}\n`);
+            if (clientSecret) print(`client_secret: ${clientSecret}\n\nThe secret is shown only now; palmid keeps only its hash.\n`);
           }
         } catch (err) {
           if (err instanceof ClientInputError) throw new UserError(err.message, 2);
@@ -76,7 +76,7 @@ export function register(program: Command): void {
         const removed = await removeClient(ctx.db, clientId);
         if (!removed) throw new UserError(`no client with id ${clientId}`);
         if (opts.json) printJson({ client_id: clientId, removed: true });
-        else process.stdout.write(`removed ${clientId}\n`);
+        else print(`removed ${clientId}\n`);
       });
     });
 }

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { createInvitation, invitationUrl } from '../../accounts/invitations.js';
 import { audit } from '../../audit/audit.js';
 import { withContext } from '../context.js';
-import { UserError, parseDuration, printJson } from '../output.js';
+import { UserError, parseDuration, print, printJson } from '../output.js';
 
 export function register(program: Command): void {
   program
@@ -20,7 +20,7 @@ export function register(program: Command): void {
         await audit(ctx.db.prisma, { action: 'invitation.created', actor: 'cli', subject: invitation.id, detail: { role: opts.role } });
         const url = invitationUrl(ctx.config.issuer, invitation.token);
         if (opts.json) printJson({ url, email: invitation.email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
-        else process.stdout.write(`${url}\n(valid until ${invitation.expiresAt.toISOString()}, once)\n`);
+        else print(`${url}\n(valid until ${invitation.expiresAt.toISOString()}, once)\n`);
       });
     });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { audit } from '../../audit/audit.js';
 import { SIGNED_TOKEN_MAX_LIFETIME } from '../../oidc/policy.js';
 import { withContext } from '../context.js';
-import { printJson, printTable } from '../output.js';
+import { print, printJson, printTable } from '../output.js';
 
 export function register(program: Command): void {
   const keys = program.command('keys').description('token signing keys');
@@ -18,7 +18,7 @@ export function register(program: Command): void {
         await audit(ctx.db.prisma, { action: 'keys.rotated', actor: 'cli', detail: result });
         if (opts.json) printJson({ ...result, retired_published_for_seconds: SIGNED_TOKEN_MAX_LIFETIME });
         else
-          process.stdout.write(
+          print(
             `new keys: ${result.created.join(', ')}\nretired (published for ${SIGNED_TOKEN_MAX_LIFETIME} s more): ${result.retired.join(', ') || '(none)'}\n` +
               'A running server picks the new keys up within a minute.\n',
           );

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
 import { migrate } from '../../db/migrate.js';
-import { printJson } from '../output.js';
+import { print, printJson } from '../output.js';
 
 export function register(program: Command): void {
   program
@@ -15,8 +15,8 @@ export function register(program: Command): void {
       try {
         const result = await migrate(db);
         if (opts.json) printJson({ database: db.kind, ...result });
-        else if (result.applied.length) process.stdout.write(`applied ${result.applied.length} migration(s): ${result.applied.join(', ')}\n`);
-        else process.stdout.write(`database is up to date (${result.alreadyApplied.length} migration(s) applied earlier)\n`);
+        else if (result.applied.length) print(`applied ${result.applied.length} migration(s): ${result.applied.join(', ')}\n`);
+        else print(`database is up to date (${result.alreadyApplied.length} migration(s) applied earlier)\n`);
       } finally {
         await db.close();
       }

@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
+import { SigningKeyStore } from '../../crypto/signingKeys.js';
 import { createLogger } from '../../log.js';
 import { startServer } from '../../server.js';
+import { serverContext, type CommandContext } from '../context.js';
+import { listenForCommands } from '../delegate.js';
 
 export function register(program: Command): void {
   program
@@ -11,18 +14,35 @@ export function register(program: Command): void {
       const config = loadConfig();
       const log = createLogger(config.logLevel);
       const server = await startServer({ config, log, printSetupLink: true });
+
+      // On the embedded database, other palmid commands run through this process.
+      let commands: { close(): Promise<void> } | undefined;
+      if (server.db.kind === 'pglite') {
+        const context: CommandContext = {
+          config: { ...config, issuer: server.issuer },
+          db: server.db,
+          master: server.master,
+          keys: new SigningKeyStore(server.db.prisma, server.master),
+          provider: async () => server.provider(),
+        };
+        const { main } = await import('../main.js');
+        commands = await listenForCommands(config.dataDir, (argv) => serverContext.run(context, () => main(argv)), log);
+      }
+
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
         stopping = true;
         log.info({ signal }, 'shutting down');
-        server.close().then(
-          () => process.exit(0),
-          (err) => {
-            log.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
+        Promise.resolve(commands?.close())
+          .then(() => server.close())
+          .then(
+            () => process.exit(0),
+            (err) => {
+              log.error({ err }, 'shutdown failed');
+              process.exit(1);
+            },
+          );
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { ioStorage } from './output.js';
+
+/**
+ * The embedded database belongs to one process. While `palmid serve` holds it, other `palmid`
+ * commands send their arguments over a Unix socket in the data folder (mode 0600, same user
+ * only) and the server runs them on its own connection, sending back the output and exit status.
+ */
+export const SOCKET_NAME = 'palmid.sock';
+const NOT_DELEGABLE = new Set(['serve', 'migrate']);
+const MAX_REQUEST = 64 * 1024;
+
+interface Reply {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export function socketPath(dataDir: string): string {
+  return path.join(dataDir, SOCKET_NAME);
+}
+
+export function canDelegate(argv: string[]): boolean {
+  const command = argv[2];
+  return command !== undefined && !NOT_DELEGABLE.has(command) && !argv.includes('--help') && !argv.includes('-h');
+}
+
+/** Client side: run argv in the server that holds the database. */
+export async function runInServer(dataDir: string, argv: string[]): Promise<number> {
+  const reply = await new Promise<Reply>((resolve, reject) => {
+    const socket = net.connect({ path: socketPath(dataDir), allowHalfOpen: true });
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.end(`${JSON.stringify({ argv })}\n`));
+    socket.on('data', (chunk) => (data += chunk));
+    socket.on('end', () => {
+      try {
+        resolve(JSON.parse(data) as Reply);
+      } catch {
+        reject(new Error('the running server sent an unreadable reply'));
+      }
+    });
+    socket.on('error', reject);
+  });
+  process.stdout.write(reply.out);
+  process.stderr.write(reply.err);
+  return reply.code;
+}
+
+/** Server side: accept commands from local `palmid` processes. */
+export async function listenForCommands(
+  dataDir: string,
+  run: (argv: string[]) => Promise<number>,
+  log: Logger,
+): Promise<{ close(): Promise<void> }> {
+  const file = socketPath(dataDir);
+  fs.rmSync(file, { force: true }); // a leftover from a crashed server; the data-dir lock says we own it
+  // allowHalfOpen: the client ends its side after the request and still reads the reply.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk) => {
+      data += chunk;
+      if (data.length > MAX_REQUEST) socket.destroy();
+    });
+    socket.on('end', () => {
+      void (async () => {
+        const reply: Reply = { code: 1, out: '', err: '' };
+        try {
+          const { argv } = JSON.parse(data) as { argv: unknown };
+          if (!Array.isArray(argv) || !argv.every((a) => typeof a === 'string') || !canDelegate(argv)) {
+            throw new Error('this command cannot run through the server');
+          }
+          log.info({ command: argv.slice(2, 4).join(' ') }, 'running a local command');
+          reply.code = await ioStorage.run({ out: (t) => void (reply.out += t), err: (t) => void (reply.err += t) }, () => run(argv));
+        } catch (err) {
+          reply.err += `palmid: ${(err as Error).message}\n`;
+        }
+        socket.end(JSON.stringify(reply));
+      })();
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(file, () => resolve());
+  });
+  fs.chmodSync(file, 0o600);
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        fs.rmSync(file, { force: true });
+      }),
+  };
+}
