@@ -92,6 +92,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       db,
       log,
       rp: relyingPartyFor(issuer),
+      issuer,
+      cookieKeys: [master.derive('admin-cookies').toString('base64url')],
       provider: () => provider,
       metrics,
       bodyLimitBytes: config.bodyLimitBytes,
