@@ -107,6 +107,11 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     const info = await oidc.tokenIntrospection(ccRp, tokens.access_token);
     expect(info).toMatchObject({ active: true, client_id: cc.client_id });
+
+    // Another client learns nothing about the token and cannot revoke it.
+    expect(await oidc.tokenIntrospection(rp, tokens.access_token)).toEqual({ active: false });
+    await oidc.tokenRevocation(rp, tokens.access_token);
+    expect((await oidc.tokenIntrospection(ccRp, tokens.access_token)).active).toBe(true);
   });
 
   it('gives pairwise clients a different, stable sub', async () => {
