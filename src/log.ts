@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
@@ -6,8 +6,8 @@ export type { Logger };
  * Structured JSON logs. Anything that could carry a secret, a token or personal data is
  * redacted at the logger, so a careless call site cannot leak it.
  */
-export function createLogger(level = 'info'): Logger {
-  return pino({
+export function createLogger(level = 'info', destination?: NodeJS.WritableStream): Logger {
+  const options: LoggerOptions = {
     level,
     base: { service: 'palmid' },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -19,5 +19,7 @@ export function createLogger(level = 'info'): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  // Commands log to stderr (stdout carries their output); the server logs to stdout.
+  return destination ? pino(options, destination) : pino(options);
 }

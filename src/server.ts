@@ -14,6 +14,7 @@ import { Metrics } from './http/metrics.js';
 import { createLogger, type Logger } from './log.js';
 import { createProvider } from './oidc/provider.js';
 import { purgeExpiredChallenges } from './webauthn/challenges.js';
+import { purgeUnusedPalmData } from './biometrics/lifecycle.js';
 import { relyingPartyFor } from './webauthn/relyingParty.js';
 
 export interface RunningServer {
@@ -112,9 +113,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       log.info({ expiresAt: invitation.expiresAt }, 'first-administrator setup link issued');
     }
 
+    let lastRetentionRun = 0;
     const maintenance = setInterval(() => {
       void (async () => {
         try {
+          // Retention: palm data unused for a tenant's retention period is deleted (hourly check).
+          if (Date.now() - lastRetentionRun > 3_600_000) {
+            lastRetentionRun = Date.now();
+            for (const purge of await purgeUnusedPalmData(db)) log.info(purge, 'palm data past retention deleted');
+          }
           const purged = await purgeExpiredPayloads(db.prisma, 60);
           await purgeExpiredChallenges(db.prisma);
           if (purged) log.debug({ purged }, 'expired OIDC rows purged');

@@ -4,6 +4,7 @@ import { loadMasterKey, type MasterKey } from '../crypto/masterKey.js';
 import { SigningKeyStore } from '../crypto/signingKeys.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
+import { createLogger } from '../log.js';
 import { createProvider, type Provider } from '../oidc/provider.js';
 
 /**
@@ -29,7 +30,9 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
   const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
   try {
     await migrate(db);
-    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite' });
+    // A generated master key file is worth a warning: the operator must know it exists.
+    const log = createLogger(config.logLevel, process.stderr);
+    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite', log });
     const keys = new SigningKeyStore(db.prisma, master);
     return await fn({
       config,

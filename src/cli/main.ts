@@ -7,6 +7,7 @@ import { MigrationError } from '../db/migrate.js';
 import { canDelegate, runInServer, socketPath } from './delegate.js';
 import { UserError, io } from './output.js';
 import fs from 'node:fs';
+import * as biometrics from './commands/biometrics.js';
 import * as client from './commands/client.js';
 import * as invite from './commands/invite.js';
 import * as keys from './commands/keys.js';
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
-  for (const command of [serve, migrate, client, invite, keys]) command.register(program);
+  for (const command of [serve, migrate, client, invite, keys, biometrics]) command.register(program);
   return program;
 }
 

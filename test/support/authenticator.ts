@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
 import { Encoder } from 'cbor-x';
 
 // Canonical-enough CBOR for WebAuthn parsers: minimal map lengths, plain byte strings, no tags.
-const cbor = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, useTag259ForMaps: false });
+const cbor = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, useTag259ForMaps: false } as ConstructorParameters<typeof Encoder>[0]);
 const encode = (value: unknown) => cbor.encode(value);
 
 /**

@@ -34,6 +34,9 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (ctx.method === 'POST' && ctx.get('origin') !== deps.rp.origin) {
       throw new HttpError(403, 'access_denied', 'cross-origin request refused');
     }
+    // Under the default `no-referrer` policy browsers send `Origin: null` with form posts, and
+    // the check above would refuse the console's own forms: keep the origin for same-origin requests.
+    ctx.set('referrer-policy', 'same-origin');
     await next();
   };
   router.use(sameOrigin);

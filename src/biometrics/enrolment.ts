@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { audit } from '../audit/audit.js';
+import { hasActiveConsent } from '../accounts/tenants.js';
+import {
+  ENROL_MIN_QUALITY,
+  PalmImageError,
+  deserializeTemplate,
+  extractTemplate,
+  fuse,
+  compare,
+  serializeTemplate,
+  type ImageKind,
+  type PalmTemplate,
+} from '../palm/index.js';
+import { BiometricError, type BiometricContext } from './context.js';
+import { openTemplate, sealTemplate } from './dataKeys.js';
+import { saveReference, searchReferences } from './references.js';
+import { thresholdForFmr } from './threshold.js';
+
+export const DEFAULT_CAPTURES = 3;
+
+export interface EnrolInput {
+  personId: string;
+  tenantId: string;
+  hand: 'left' | 'right';
+  /** Image bytes; held in memory only for this call. */
+  captures: Uint8Array[];
+  kind?: ImageKind;
+  minCaptures?: number;
+}
+
+export interface EnrolResult {
+  referenceId: string;
+  hand: 'left' | 'right';
+  samples: number;
+  quality: number;
+  replaced: boolean;
+}
+
+/**
+ * Enrols one palm: consent checked first, every capture through the quality gate, captures
+ * fused into one reference, a 1:N check that the palm is not someone else's, then the reference
+ * stored protected (keyed transform of the embedding, sealed fine template).
+ */
+export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promise<EnrolResult> {
+  const prisma = ctx.db.prisma;
+  const tenant = await prisma.tenant.findUnique({ where: { id: input.tenantId } });
+  if (!tenant) throw new BiometricError('unknown_tenant', `unknown tenant ${input.tenantId}`);
+  if (!(await prisma.person.findUnique({ where: { id: input.personId }, select: { id: true } }))) {
+    throw new BiometricError('unknown_person', 'no such person');
+  }
+  // Consent comes before any capture is processed.
+  if (!(await hasActiveConsent(prisma, input.personId, input.tenantId))) {
+    throw new BiometricError('consent_required', `the person has not consented to ${tenant.name}'s biometric notice`);
+  }
+  const minCaptures = input.minCaptures ?? DEFAULT_CAPTURES;
+  if (input.captures.length < minCaptures) {
+    throw new BiometricError('not_enough_captures', `enrolment needs ${minCaptures} captures of the palm, got ${input.captures.length}`);
+  }
+
+  const templates: PalmTemplate[] = [];
+  for (const [index, bytes] of input.captures.entries()) {
+    try {
+      const { template } = await extractTemplate(bytes, { kind: input.kind ?? 'auto', minQuality: ENROL_MIN_QUALITY });
+      templates.push(template);
+    } catch (err) {
+      if (err instanceof PalmImageError) {
+        throw new BiometricError('capture_rejected', `capture ${index + 1}: ${err.message}`, { capture: index + 1, imageReason: err.reason });
+      }
+      throw err;
+    }
+  }
+  const reference = fuse(templates);
+  const transform = ctx.transform(tenant.id, tenant.keyVersion, reference.embedding.length);
+  const protectedEmbedding = transform.protect(reference.embedding);
+
+  // A palm enrolled to another person at this tenant is refused.
+  const candidates = await searchReferences(ctx.db, {
+    tenantId: tenant.id,
+    keyVersion: tenant.keyVersion,
+    embedding: protectedEmbedding,
+    limit: 10,
+    consentedOnly: false,
+    excludePersonId: input.personId,
+  });
+  const threshold = thresholdForFmr(tenant.targetFmr, Math.max(1, candidates.length));
+  for (const c of candidates) {
+    const key = await ctx.dataKeys.find(c.personId);
+    if (!key) continue; // erased person: nothing readable is left
+    const other = deserializeTemplate(new Uint8Array(openTemplate(key, c.sealedTemplate, c.id)));
+    if (other.model === reference.model && compare(reference, other) >= threshold) {
+      await audit(prisma, { action: 'palm.duplicate_refused', actor: input.personId, subject: tenant.id, detail: { hand: input.hand } });
+      throw new BiometricError('duplicate_enrolment', 'this palm is already enrolled to another person');
+    }
+  }
+
+  const existing = await prisma.palmReference.findUnique({
+    where: { personId_tenantId_hand: { personId: input.personId, tenantId: tenant.id, hand: input.hand } },
+    select: { id: true },
+  });
+  const referenceId = randomUUID();
+  const dataKey = await ctx.dataKeys.getOrCreate(input.personId);
+  // The sealed fine template carries no embedding: the searchable one exists only protected.
+  const fine = serializeTemplate({ ...reference, embedding: new Float32Array(0) });
+  await saveReference(ctx.db, {
+    id: referenceId,
+    personId: input.personId,
+    tenantId: tenant.id,
+    hand: input.hand,
+    model: reference.model,
+    keyVersion: tenant.keyVersion,
+    embedding: protectedEmbedding,
+    sealedTemplate: new Uint8Array(sealTemplate(dataKey, fine, referenceId)),
+    samples: reference.samples,
+    quality: reference.quality,
+  });
+  await audit(prisma, {
+    action: existing ? 'palm.reenrolled' : 'palm.enrolled',
+    actor: input.personId,
+    subject: tenant.id,
+    detail: { hand: input.hand, samples: reference.samples },
+  });
+  return { referenceId, hand: input.hand, samples: reference.samples, quality: reference.quality, replaced: Boolean(existing) };
+}

@@ -1,0 +1,79 @@
+import { performance } from 'node:perf_hooks';
+import { PalmImageError, compare, deserializeTemplate, extractTemplate, type ImageKind } from '../palm/index.js';
+import { BiometricError, type BiometricContext } from './context.js';
+import { openTemplate } from './dataKeys.js';
+import { searchReferences, touchReference } from './references.js';
+import { thresholdForFmr } from './threshold.js';
+
+export interface IdentifyInput {
+  tenantId: string;
+  capture: Uint8Array;
+  kind?: ImageKind;
+  /** Stage-one candidates passed to the fine matcher. */
+  candidates?: number;
+}
+
+export interface IdentifyResult {
+  match: boolean;
+  personId: string | null;
+  hand: 'left' | 'right' | null;
+  /** Best fine similarity among the candidates (0 when there were none). */
+  score: number;
+  threshold: number;
+  candidates: number;
+  ms: { extract: number; search: number; match: number; total: number };
+}
+
+/**
+ * 1:N identification at a tenant: quality gate, embedding search over the people who consented
+ * to the tenant, fine matching of the top candidates, decision at the tenant's threshold.
+ * Open set: a palm nobody enrolled comes back as no match.
+ */
+export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput): Promise<IdentifyResult> {
+  const t0 = performance.now();
+  const tenant = await ctx.db.prisma.tenant.findUnique({ where: { id: input.tenantId } });
+  if (!tenant) throw new BiometricError('unknown_tenant', `unknown tenant ${input.tenantId}`);
+
+  let probe;
+  try {
+    probe = (await extractTemplate(input.capture, { kind: input.kind ?? 'auto' })).template;
+  } catch (err) {
+    if (err instanceof PalmImageError) throw new BiometricError('capture_rejected', err.message, { imageReason: err.reason });
+    throw err;
+  }
+  const t1 = performance.now();
+
+  const transform = ctx.transform(tenant.id, tenant.keyVersion, probe.embedding.length);
+  const candidates = await searchReferences(ctx.db, {
+    tenantId: tenant.id,
+    keyVersion: tenant.keyVersion,
+    embedding: transform.protect(probe.embedding),
+    limit: input.candidates ?? 20,
+    consentedOnly: true,
+  });
+  const t2 = performance.now();
+
+  let best = { score: 0, personId: null as string | null, hand: null as 'left' | 'right' | null, id: '' };
+  const keys = new Map<string, Buffer | null>();
+  for (const c of candidates) {
+    if (!keys.has(c.personId)) keys.set(c.personId, await ctx.dataKeys.find(c.personId));
+    const key = keys.get(c.personId);
+    if (!key || c.model !== probe.model) continue;
+    const score = compare(probe, deserializeTemplate(new Uint8Array(openTemplate(key, c.sealedTemplate, c.id))));
+    if (score > best.score) best = { score, personId: c.personId, hand: c.hand, id: c.id };
+  }
+  const threshold = thresholdForFmr(tenant.targetFmr, Math.max(1, candidates.length));
+  const match = best.personId !== null && best.score >= threshold;
+  if (match) await touchReference(ctx.db, best.id);
+  const t3 = performance.now();
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    match,
+    personId: match ? best.personId : null,
+    hand: match ? best.hand : null,
+    score: best.score,
+    threshold,
+    candidates: candidates.length,
+    ms: { extract: round(t1 - t0), search: round(t2 - t1), match: round(t3 - t2), total: round(t3 - t0) },
+  };
+}

@@ -1,0 +1,117 @@
+import type { Database } from '../db/database.js';
+
+/**
+ * The palm_reference table and its pgvector search. The embedding column holds only
+ * tenant-protected vectors (see protection.ts); the fine template only sealed bytes.
+ */
+export interface StoredReference {
+  id: string;
+  personId: string;
+  tenantId: string;
+  hand: 'left' | 'right';
+  model: string;
+  keyVersion: number;
+  embedding: Float32Array;
+  sealedTemplate: Uint8Array;
+  samples: number;
+  quality: number;
+}
+
+export interface Candidate {
+  id: string;
+  personId: string;
+  hand: 'left' | 'right';
+  model: string;
+  sealedTemplate: Uint8Array;
+  /** Cosine distance in stage one. */
+  distance: number;
+}
+
+export function vectorLiteral(v: Float32Array): string {
+  return `[${Array.from(v, (x) => (Number.isFinite(x) ? x : 0).toPrecision(7)).join(',')}]`;
+}
+
+function parseVector(text: string): Float32Array {
+  return Float32Array.from(text.slice(1, -1).split(','), Number);
+}
+
+/** Replaces the person's reference for this tenant and hand (re-enrolment). */
+export async function saveReference(db: Database, ref: StoredReference): Promise<void> {
+  await db.prisma.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe(`DELETE FROM palm_reference WHERE person_id = $1 AND tenant_id = $2 AND hand = $3`, ref.personId, ref.tenantId, ref.hand);
+    await tx.$executeRawUnsafe(
+      `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, fine_template, samples, quality)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::vector, $8, $9, $10)`,
+      ref.id,
+      ref.personId,
+      ref.tenantId,
+      ref.hand,
+      ref.model,
+      ref.keyVersion,
+      vectorLiteral(ref.embedding),
+      ref.sealedTemplate,
+      ref.samples,
+      ref.quality,
+    );
+  });
+}
+
+export interface SearchOptions {
+  tenantId: string;
+  keyVersion: number;
+  embedding: Float32Array;
+  limit: number;
+  /** Only people with an active consent to the tenant (identification). */
+  consentedOnly: boolean;
+  excludePersonId?: string;
+  /** HNSW candidate list size; larger is slower and more exact. */
+  efSearch?: number;
+}
+
+/**
+ * Stage one: nearest references by cosine distance (HNSW). With a filter (tenant, consent) the
+ * iterative index scan keeps looking until enough rows pass it.
+ */
+export async function searchReferences(db: Database, o: SearchOptions): Promise<Candidate[]> {
+  const rows = await db.prisma.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe(`SET LOCAL hnsw.ef_search = ${Math.max(o.limit, Math.min(1000, Math.floor(o.efSearch ?? 100)))}`);
+    await tx.$executeRawUnsafe(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
+    return tx.$queryRawUnsafe<Array<{ id: string; person_id: string; hand: 'left' | 'right'; model: string; fine_template: Uint8Array; distance: number }>>(
+      `SELECT r.id, r.person_id, r.hand, r.model, r.fine_template, r.embedding <=> $1::vector AS distance
+         FROM palm_reference r
+        WHERE r.tenant_id = $2 AND r.key_version = $3
+          AND ($4::text IS NULL OR r.person_id <> $4)
+          AND (NOT $5 OR EXISTS (SELECT 1 FROM consent c
+                                  WHERE c.person_id = r.person_id AND c.tenant_id = r.tenant_id AND c.withdrawn_at IS NULL))
+        ORDER BY r.embedding <=> $1::vector
+        LIMIT $6`,
+      vectorLiteral(o.embedding),
+      o.tenantId,
+      o.keyVersion,
+      o.excludePersonId ?? null,
+      o.consentedOnly,
+      o.limit,
+    );
+  });
+  return rows
+    .map((r) => ({ id: r.id, personId: r.person_id, hand: r.hand, model: r.model, sealedTemplate: r.fine_template, distance: Number(r.distance) }))
+    .sort((a, b) => a.distance - b.distance);
+}
+
+export async function touchReference(db: Database, id: string): Promise<void> {
+  await db.query(`UPDATE palm_reference SET last_used_at = now() WHERE id = $1`, [id]);
+}
+
+/** All protected embeddings of a tenant at one key version (for re-keying), in pages. */
+export async function* referencesForRekey(db: Database, tenantId: string, keyVersion: number, pageSize = 500) {
+  let after = '';
+  for (;;) {
+    const rows = await db.query<{ id: string; embedding: string }>(
+      `SELECT id, embedding::text AS embedding FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND id > $3 ORDER BY id LIMIT $4`,
+      [tenantId, keyVersion, after, pageSize],
+    );
+    if (rows.length === 0) return;
+    yield rows.map((r) => ({ id: r.id, embedding: parseVector(r.embedding) }));
+    after = rows[rows.length - 1]!.id;
+  }
+}
