@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
-import { purgeExpiredPayloads } from '../adapters/oidc-prisma-adapter.js';
+import { purgeExpiredPayloads } from '../adapters/oidc-adapter.js';
 import { countAdministrators } from './accounts/people.js';
 import { invitationUrl, issueSetupInvitation } from './accounts/invitations.js';
 import type { Config } from './config.js';
@@ -69,7 +69,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const metrics = new Metrics();
     let keys = await keyStore.load();
     const build = () => {
-      const p = createProvider({ issuer, prisma: db.prisma, master, signingKeys: keys.keys, trustProxy: config.trustProxy });
+      const p = createProvider({ issuer, db, master, signingKeys: keys.keys, trustProxy: config.trustProxy });
       for (const event of ['grant.success', 'grant.error', 'server_error', 'authorization.error', 'backchannel.error'] as const) {
         (p.on as (e: string, l: (...args: unknown[]) => void) => void)(event, (_ctx: unknown, err?: unknown) => {
           metrics.oidcEvents.inc({ event });
@@ -122,7 +122,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             lastRetentionRun = Date.now();
             for (const purge of await purgeUnusedPalmData(db)) log.info(purge, 'palm data past retention deleted');
           }
-          const purged = await purgeExpiredPayloads(db.prisma, 60);
+          const purged = await purgeExpiredPayloads(db, 60);
           await purgeExpiredChallenges(db.prisma);
           if (purged) log.debug({ purged }, 'expired OIDC rows purged');
           await reloadKeys();

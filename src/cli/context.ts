@@ -42,7 +42,7 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
       async provider() {
         await keys.ensureActiveKeys();
         const { keys: jwks } = await keys.load();
-        return createProvider({ issuer: config.issuer, prisma: db.prisma, master, signingKeys: jwks, trustProxy: config.trustProxy });
+        return createProvider({ issuer: config.issuer, db, master, signingKeys: jwks, trustProxy: config.trustProxy });
       },
     });
   } finally {

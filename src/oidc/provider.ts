@@ -1,7 +1,7 @@
 import Provider, { type Configuration, type KoaContextWithOIDC, type SigningAlgorithm } from 'oidc-provider';
 import type { JWK } from 'jose';
-import { createPrismaAdapter } from '../../adapters/oidc-prisma-adapter.js';
-import type { PrismaClient } from '../db/database.js';
+import { createOidcAdapter } from '../../adapters/oidc-adapter.js';
+import type { Database } from '../db/database.js';
 import type { MasterKey } from '../crypto/masterKey.js';
 import { findPersonById } from '../accounts/people.js';
 import { verifyClientSecret } from './clientSecrets.js';
@@ -13,7 +13,7 @@ export { Provider };
 
 export interface ProviderDeps {
   issuer: string;
-  prisma: PrismaClient;
+  db: Database;
   master: MasterKey;
   signingKeys: JWK[];
   trustProxy: boolean;
@@ -24,7 +24,7 @@ const SIGNING_ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'PS256'];
 export function createProvider(deps: ProviderDeps): Provider {
   const pairwiseSalt = deps.master.derive('pairwise-subject');
   const configuration: Configuration = {
-    adapter: createPrismaAdapter(deps.prisma),
+    adapter: createOidcAdapter(deps.db),
     clients: [],
     jwks: { keys: deps.signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
@@ -87,7 +87,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || code.scope?.includes('offline_access') === true),
     pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(pairwiseSalt, String(client.sectorIdentifier ?? client.clientId), accountId),
     async findAccount(_ctx, id) {
-      const person = await findPersonById(deps.prisma, id);
+      const person = await findPersonById(deps.db.prisma, id);
       if (!person) return undefined;
       return {
         accountId: person.id,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrismaAdapter } from '../../adapters/oidc-prisma-adapter.js';
+import { createOidcAdapter } from '../../adapters/oidc-adapter.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
 
@@ -23,11 +23,11 @@ const MODELS = [
 
 describe.each(databaseKinds)('oidc-provider adapter on Prisma ($name)', (kind) => {
   let t: TestDatabase;
-  let Adapter: ReturnType<typeof createPrismaAdapter>;
+  let Adapter: ReturnType<typeof createOidcAdapter>;
   beforeAll(async () => {
     t = await createTestDatabase(kind);
     await migrate(t.db);
-    Adapter = createPrismaAdapter(t.db.prisma);
+    Adapter = createOidcAdapter(t.db);
   });
   afterAll(async () => t?.dispose());
 

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPrismaAdapter, purgeExpiredPayloads } from '../../adapters/oidc-prisma-adapter.js';
+import { createOidcAdapter, purgeExpiredPayloads } from '../../adapters/oidc-adapter.js';
 import { audit } from '../../src/audit/audit.js';
 import type { PrismaClient } from '../../src/db/database.js';
 import { MigrationError, defaultMigrationsDir, migrate, readMigrations } from '../../src/db/migrate.js';
@@ -199,7 +199,7 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
 
   it('oidc-provider adapter: expired rows are not found, consumed ones are marked, purge keeps live rows', async () => {
     const prisma = test.db.prisma;
-    const Adapter = createPrismaAdapter(prisma);
+    const Adapter = createOidcAdapter(test.db);
     const tokens = new Adapter('AccessToken');
     const sessions = new Adapter('Session');
     const payload = (extra: Partial<AdapterPayload> = {}): AdapterPayload => ({ jti: 'x', kind: 'AccessToken', ...extra });
@@ -230,11 +230,11 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     expect(Math.abs(consumed!.consumed! - Date.now() / 1000)).toBeLessThan(120);
 
     // Purge with a grace period leaves rows that expired only recently.
-    expect(await purgeExpiredPayloads(prisma, 60)).toBe(1);
+    expect(await purgeExpiredPayloads(test.db, 60)).toBe(1);
     expect(await prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AccessToken', id: 'expired' } } })).toBeNull();
     expect(await prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AccessToken', id: 'recently-expired' } } })).not.toBeNull();
-    expect(await purgeExpiredPayloads(prisma)).toBe(1);
-    expect(await purgeExpiredPayloads(prisma)).toBe(0);
+    expect(await purgeExpiredPayloads(test.db)).toBe(1);
+    expect(await purgeExpiredPayloads(test.db)).toBe(0);
     const left = await prisma.oidcPayload.findMany({ select: { type: true, id: true }, orderBy: [{ type: 'asc' }, { id: 'asc' }] });
     expect(left).toEqual([
       { type: 'AccessToken', id: 'forever' },
