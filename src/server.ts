@@ -12,6 +12,7 @@ import { migrate } from './db/migrate.js';
 import { createApp } from './http/app.js';
 import { Metrics } from './http/metrics.js';
 import { createLogger, type Logger } from './log.js';
+import { ClientCache } from './oidc/clientCache.js';
 import { createProvider } from './oidc/provider.js';
 import { purgeExpiredChallenges } from './webauthn/challenges.js';
 import { purgeUnusedPalmData } from './biometrics/lifecycle.js';
@@ -67,9 +68,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const issuer = config.issuerFromEnv ? config.issuer : `http://localhost:${port}`;
 
     const metrics = new Metrics();
+    const clientCache = await ClientCache.start(db);
     let keys = await keyStore.load();
     const build = () => {
-      const p = createProvider({ issuer, db, master, signingKeys: keys.keys, trustProxy: config.trustProxy });
+      const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.keys, trustProxy: config.trustProxy });
       for (const event of ['grant.success', 'grant.error', 'server_error', 'authorization.error', 'backchannel.error'] as const) {
         (p.on as (e: string, l: (...args: unknown[]) => void) => void)(event, (_ctx: unknown, err?: unknown) => {
           metrics.oidcEvents.inc({ event });
@@ -146,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           // In-flight requests get a grace period, then the rest are cut.
           setTimeout(() => server.closeAllConnections(), 10_000).unref();
         });
+        await clientCache.close();
         if (ownsDb) await db.close();
         log.info('palmid stopped');
       })());

@@ -14,12 +14,21 @@ export type { PrismaClient };
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly prisma: PrismaClient;
-  /** Raw SQL with positional parameters ($1, $2, ...), for migrations and pgvector queries. */
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Raw SQL with positional parameters ($1, $2, ...), for migrations, pgvector and hot paths.
+   * `name` makes it a prepared statement on PostgreSQL (parsed once per connection).
+   */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[], name?: string): Promise<T[]>;
   /** Several statements in one transaction (a migration file). */
   execScript(sql: string): Promise<void>;
   /** A cheap round trip, for readiness checks. */
   ping(): Promise<void>;
+  /**
+   * LISTEN on a channel (NOTIFY from any process on the same database reaches it). `onLost` is
+   * called if the listening connection drops, so a cache relying on it can stop trusting itself.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onLost?: () => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,8 +63,8 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   return {
     kind: 'postgres',
     prisma,
-    async query<T>(sql: string, params: unknown[] = []) {
-      return (await pool.query(sql, params)).rows as T[];
+    async query<T>(sql: string, params: unknown[] = [], name?: string) {
+      return (await pool.query(name ? { name, text: sql, values: params } : { text: sql, values: params })).rows as T[];
     },
     async execScript(sql: string) {
       const client = await pool.connect();
@@ -72,6 +81,26 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     },
     async ping() {
       await pool.query('select 1');
+    },
+    async listen(channel, onMessage, onLost) {
+      const client = new pg.Client({ connectionString: url });
+      let closed = false;
+      client.on('notification', (msg) => msg.channel === channel && onMessage(msg.payload ?? ''));
+      client.on('error', () => {
+        if (!closed) onLost?.();
+      });
+      client.on('end', () => {
+        if (!closed) onLost?.();
+      });
+      await client.connect();
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      return async () => {
+        closed = true;
+        await client.end().catch(() => {});
+      };
+    },
+    async notify(channel, payload) {
+      await pool.query('select pg_notify($1, $2)', [channel, payload]);
     },
     async close() {
       await prisma.$disconnect();
@@ -111,6 +140,15 @@ async function openPGlite(options: DatabaseOptions): Promise<Database> {
     },
     async ping() {
       await pglite.query('select 1');
+    },
+    async listen(channel, onMessage) {
+      const unlisten = await pglite.listen(channel, onMessage);
+      return async () => {
+        await unlisten().catch(() => {});
+      };
+    },
+    async notify(channel, payload) {
+      await pglite.query('select pg_notify($1, $2)', [channel, payload]);
     },
     async close() {
       await prisma.$disconnect();

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type Provider from 'oidc-provider';
+import { announceClientChange } from './clientCache.js';
 import { generateClientSecret, hashClientSecret } from './clientSecrets.js';
 
 /** The registry of relying parties, managed by `palmid client`. */
@@ -88,7 +89,10 @@ export async function listClients(db: Database): Promise<ClientSummary[]> {
 /** Removes the client and every token, code and grant issued to it. */
 export async function removeClient(db: Database, clientId: string): Promise<boolean> {
   const { count } = await db.prisma.oidcClient.deleteMany({ where: { clientId } });
-  if (count) await db.query(`DELETE FROM oidc_payload WHERE payload->>'clientId' = $1`, [clientId]);
+  if (count) {
+    await announceClientChange(db, clientId);
+    await db.query(`DELETE FROM oidc_payload WHERE payload->>'clientId' = $1`, [clientId]);
+  }
   return count === 1;
 }
 

@@ -4,6 +4,7 @@ import { createOidcAdapter } from '../../adapters/oidc-adapter.js';
 import type { Database } from '../db/database.js';
 import type { MasterKey } from '../crypto/masterKey.js';
 import { findPersonById } from '../accounts/people.js';
+import type { ClientCache } from './clientCache.js';
 import { verifyClientSecret } from './clientSecrets.js';
 import { pairwiseSubject } from './pairwise.js';
 import { ACR_VALUES, CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
@@ -14,6 +15,8 @@ export { Provider };
 export interface ProviderDeps {
   issuer: string;
   db: Database;
+  /** Shared across provider rebuilds; without it every lookup reads the table. */
+  clientCache?: ClientCache;
   master: MasterKey;
   signingKeys: JWK[];
   trustProxy: boolean;
@@ -24,7 +27,7 @@ const SIGNING_ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'PS256'];
 export function createProvider(deps: ProviderDeps): Provider {
   const pairwiseSalt = deps.master.derive('pairwise-subject');
   const configuration: Configuration = {
-    adapter: createOidcAdapter(deps.db),
+    adapter: createOidcAdapter(deps.db, deps.clientCache),
     clients: [],
     jwks: { keys: deps.signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
