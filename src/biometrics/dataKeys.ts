@@ -25,16 +25,25 @@ export class PersonDataKeys {
     if (existing) return existing;
     const key = randomBytes(32);
     await this.prisma.personDataKey.createMany({
-      data: [{ personId, wrappedKey: new Uint8Array(seal(this.kek, key, `person-data-key:${personId}`)) }],
+      data: [{ personId, wrappedKey: new Uint8Array(this.wrap(personId, key)) }],
       skipDuplicates: true,
     });
     // Another request may have won the race: use whatever is stored.
     return (await this.find(personId))!;
   }
 
+  /** The stored form of a person's key (bulk loaders write it themselves). */
+  wrap(personId: string, key: Buffer): Buffer {
+    return seal(this.kek, key, `person-data-key:${personId}`);
+  }
+
   async find(personId: string): Promise<Buffer | null> {
     const row = await this.prisma.personDataKey.findUnique({ where: { personId } });
-    return row ? open(this.kek, Buffer.from(row.wrappedKey), `person-data-key:${personId}`) : null;
+    return row ? this.unwrap(personId, row.wrappedKey) : null;
+  }
+
+  unwrap(personId: string, wrapped: Uint8Array): Buffer {
+    return open(this.kek, Buffer.from(wrapped), `person-data-key:${personId}`);
   }
 
   /** Destroys the key: everything sealed under it becomes unreadable. */

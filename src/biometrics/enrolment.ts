@@ -85,8 +85,8 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
   });
   const threshold = thresholdForFmr(tenant.targetFmr, Math.max(1, candidates.length));
   for (const c of candidates) {
-    const key = await ctx.dataKeys.find(c.personId);
-    if (!key) continue; // erased person: nothing readable is left
+    if (!c.wrappedKey) continue; // erased person: nothing readable is left
+    const key = ctx.dataKeys.unwrap(c.personId, c.wrappedKey);
     const other = deserializeTemplate(new Uint8Array(openTemplate(key, c.sealedTemplate, c.id)));
     if (other.model === reference.model && compare(reference, other) >= threshold) {
       await audit(prisma, { action: 'palm.duplicate_refused', actor: input.personId, subject: tenant.id, detail: { hand: input.hand } });

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { PalmImageError, compare, deserializeTemplate, extractTemplate, type ImageKind } from '../palm/index.js';
+import { PalmImageError, compare, deserializeTemplate, extractTemplate, type ImageKind, type PalmTemplate } from '../palm/index.js';
 import { BiometricError, type BiometricContext } from './context.js';
 import { openTemplate } from './dataKeys.js';
 import { searchReferences, touchReference } from './references.js';
@@ -42,23 +42,32 @@ export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput):
     throw err;
   }
   const t1 = performance.now();
+  const result = await identifyTemplate(ctx, tenant, probe, input.candidates);
+  return { ...result, ms: { ...result.ms, extract: Math.round((t1 - t0) * 10) / 10, total: Math.round((performance.now() - t0) * 10) / 10 } };
+}
 
+/** Stages after extraction: protected search, fine matching, decision. */
+export async function identifyTemplate(
+  ctx: BiometricContext,
+  tenant: { id: string; keyVersion: number; targetFmr: number },
+  probe: PalmTemplate,
+  candidateCount = 20,
+): Promise<IdentifyResult> {
+  const t1 = performance.now();
   const transform = ctx.transform(tenant.id, tenant.keyVersion, probe.embedding.length);
   const candidates = await searchReferences(ctx.db, {
     tenantId: tenant.id,
     keyVersion: tenant.keyVersion,
     embedding: transform.protect(probe.embedding),
-    limit: input.candidates ?? 20,
+    limit: candidateCount,
     consentedOnly: true,
   });
   const t2 = performance.now();
 
   let best = { score: 0, personId: null as string | null, hand: null as 'left' | 'right' | null, id: '' };
-  const keys = new Map<string, Buffer | null>();
   for (const c of candidates) {
-    if (!keys.has(c.personId)) keys.set(c.personId, await ctx.dataKeys.find(c.personId));
-    const key = keys.get(c.personId);
-    if (!key || c.model !== probe.model) continue;
+    if (!c.wrappedKey || c.model !== probe.model) continue; // erased person: nothing readable is left
+    const key = ctx.dataKeys.unwrap(c.personId, c.wrappedKey);
     const score = compare(probe, deserializeTemplate(new Uint8Array(openTemplate(key, c.sealedTemplate, c.id))));
     if (score > best.score) best = { score, personId: c.personId, hand: c.hand, id: c.id };
   }
@@ -74,6 +83,6 @@ export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput):
     score: best.score,
     threshold,
     candidates: candidates.length,
-    ms: { extract: round(t1 - t0), search: round(t2 - t1), match: round(t3 - t2), total: round(t3 - t0) },
+    ms: { extract: 0, search: round(t2 - t1), match: round(t3 - t2), total: round(t3 - t1) },
   };
 }

@@ -23,6 +23,8 @@ export interface Candidate {
   hand: 'left' | 'right';
   model: string;
   sealedTemplate: Uint8Array;
+  /** The person's wrapped data key (null once erased), fetched with the candidate. */
+  wrappedKey: Uint8Array | null;
   /** Cosine distance in stage one. */
   distance: number;
 }
@@ -64,37 +66,45 @@ export interface SearchOptions {
   /** Only people with an active consent to the tenant (identification). */
   consentedOnly: boolean;
   excludePersonId?: string;
-  /** HNSW candidate list size; larger is slower and more exact. */
-  efSearch?: number;
 }
 
 /**
- * Stage one: nearest references by cosine distance (HNSW). With a filter (tenant, consent) the
- * iterative index scan keeps looking until enough rows pass it.
+ * Stage one: nearest references by cosine distance (HNSW). The filters (tenant, consent) work
+ * with the iterative index scan set for every connection (src/db/database.ts), which keeps
+ * scanning until enough rows pass them; relaxed ordering is why the rows are re-sorted here.
  */
 export async function searchReferences(db: Database, o: SearchOptions): Promise<Candidate[]> {
-  const rows = await db.prisma.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe(`SET LOCAL hnsw.ef_search = ${Math.max(o.limit, Math.min(1000, Math.floor(o.efSearch ?? 100)))}`);
-    await tx.$executeRawUnsafe(`SET LOCAL hnsw.iterative_scan = relaxed_order`);
-    return tx.$queryRawUnsafe<Array<{ id: string; person_id: string; hand: 'left' | 'right'; model: string; fine_template: Uint8Array; distance: number }>>(
-      `SELECT r.id, r.person_id, r.hand, r.model, r.fine_template, r.embedding <=> $1::vector AS distance
-         FROM palm_reference r
-        WHERE r.tenant_id = $2 AND r.key_version = $3
-          AND ($4::text IS NULL OR r.person_id <> $4)
-          AND (NOT $5 OR EXISTS (SELECT 1 FROM consent c
-                                  WHERE c.person_id = r.person_id AND c.tenant_id = r.tenant_id AND c.withdrawn_at IS NULL))
-        ORDER BY r.embedding <=> $1::vector
-        LIMIT $6`,
-      vectorLiteral(o.embedding),
-      o.tenantId,
-      o.keyVersion,
-      o.excludePersonId ?? null,
-      o.consentedOnly,
-      o.limit,
-    );
-  });
+  const rows = await db.query<{
+    id: string;
+    person_id: string;
+    hand: 'left' | 'right';
+    model: string;
+    fine_template: Uint8Array;
+    wrapped_key: Uint8Array | null;
+    distance: number;
+  }>(
+    `SELECT r.id, r.person_id, r.hand, r.model, r.fine_template, k.wrapped_key, r.embedding <=> $1::vector AS distance
+       FROM palm_reference r
+       LEFT JOIN person_data_key k ON k.person_id = r.person_id
+      WHERE r.tenant_id = $2 AND r.key_version = $3
+        AND ($4::text IS NULL OR r.person_id <> $4)
+        AND (NOT $5 OR EXISTS (SELECT 1 FROM consent c
+                                WHERE c.person_id = r.person_id AND c.tenant_id = r.tenant_id AND c.withdrawn_at IS NULL))
+      ORDER BY r.embedding <=> $1::vector
+      LIMIT $6`,
+    [vectorLiteral(o.embedding), o.tenantId, o.keyVersion, o.excludePersonId ?? null, o.consentedOnly, o.limit],
+    'palm_search',
+  );
   return rows
-    .map((r) => ({ id: r.id, personId: r.person_id, hand: r.hand, model: r.model, sealedTemplate: r.fine_template, distance: Number(r.distance) }))
+    .map((r) => ({
+      id: r.id,
+      personId: r.person_id,
+      hand: r.hand,
+      model: r.model,
+      sealedTemplate: r.fine_template,
+      wrappedKey: r.wrapped_key,
+      distance: Number(r.distance),
+    }))
     .sort((a, b) => a.distance - b.distance);
 }
 

@@ -41,6 +41,12 @@ export interface DatabaseOptions {
   memory?: boolean;
 }
 
+/**
+ * Session settings for every connection: the HNSW search list for palm identification, and the
+ * iterative index scan so that filters (tenant, consent) do not starve the candidate list.
+ */
+const SESSION_SETTINGS: Record<string, string> = { 'hnsw.ef_search': '100', 'hnsw.iterative_scan': 'relaxed_order' };
+
 export class DatabaseError extends Error {
   override name = 'DatabaseError';
 }
@@ -50,7 +56,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const options = Object.entries(SESSION_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, options });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
   try {
@@ -126,6 +133,7 @@ async function openPGlite(options: DatabaseOptions): Promise<Database> {
       throw new DatabaseError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`);
     }
   }
+  for (const [k, v] of Object.entries(SESSION_SETTINGS)) await pglite.query(`SET ${k} = '${v}'`);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',
