@@ -8,6 +8,7 @@ import { canDelegate, runInServer, socketPath } from './delegate.js';
 import { UserError, io } from './output.js';
 import fs from 'node:fs';
 import * as biometrics from './commands/biometrics.js';
+import * as cards from './commands/cards.js';
 import * as client from './commands/client.js';
 import * as invite from './commands/invite.js';
 import * as keys from './commands/keys.js';
@@ -21,7 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
-  for (const command of [serve, migrate, client, invite, keys, biometrics]) command.register(program);
+  for (const command of [serve, migrate, client, invite, keys, biometrics, cards]) command.register(program);
   return program;
 }
 

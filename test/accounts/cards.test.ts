@@ -69,3 +69,42 @@ describe.each(databaseKinds)('linking a card ($name)', (kind) => {
     await expect(new LocalCardVault(t.db.prisma, randomBytes(32)).reveal(linked.vaultToken)).rejects.toThrow();
   });
 });
+
+describe('palmid card link / loyalty', () => {
+  it('links a card read from standard input and never prints the number', async () => {
+    const { palmid } = await import('../support/cli.js');
+    const { Readable } = await import('node:stream');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { openDatabase } = await import('../../src/db/database.js');
+    const { TEST_MASTER_KEY } = await import('../support/server.js');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-card-'));
+    const env = { PALMID_DATA_DIR: dataDir, PALMID_MASTER_KEY: TEST_MASTER_KEY, LOG_LEVEL: 'trace' };
+    try {
+      const db = await openDatabase({ dataDir });
+      await migrate(db);
+      await createPerson(db.prisma, { email: 'ana@example.org', role: 'user' });
+      await db.close();
+      const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
+      Object.defineProperty(process, 'stdin', { value: Readable.from(['5555 5555 5555 4444\n']), configurable: true });
+      let run;
+      try {
+        run = await palmid(env, 'card', 'link', '--person', 'ana@example.org', '--exp', '12/30', '--json');
+      } finally {
+        Object.defineProperty(process, 'stdin', stdin);
+      }
+      expect(run.code, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ brand: 'mastercard', last4: '4444' });
+      expect(run.stdout + run.stderr).not.toContain('5555555555554444');
+      const tenant = await palmid(env, 'tenant', 'add', '--id', 'club', '--name', 'Club');
+      expect(tenant.code).toBe(0);
+      const loyalty = await palmid(env, 'loyalty', '--person', 'ana@example.org', '--tenant', 'club', '--number', 'CLUB-1234');
+      expect(loyalty.code, loyalty.stderr).toBe(0);
+      const bad = await palmid(env, 'loyalty', '--person', 'ana@example.org', '--tenant', 'club', '--number', 'x');
+      expect(bad.code).not.toBe(0);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
