@@ -5,7 +5,7 @@ import { SigningKeyStore } from '../crypto/signingKeys.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
 import { createLogger } from '../log.js';
-import { createProvider, type Provider } from '../oidc/provider.js';
+import type { Provider } from '../oidc/provider.js';
 
 /**
  * What a one-shot command needs, found the way `serve` finds it (PALMID_DATA_DIR, DATABASE_URL,
@@ -42,6 +42,8 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
       async provider() {
         await keys.ensureActiveKeys();
         const { keys: jwks } = await keys.load();
+        // Loaded on demand: only `client add` needs oidc-provider, and importing it has a cost.
+        const { createProvider } = await import('../oidc/provider.js');
         return createProvider({ issuer: config.issuer, db, master, signingKeys: jwks, trustProxy: config.trustProxy });
       },
     });

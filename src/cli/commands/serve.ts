@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config.js';
 import { SigningKeyStore } from '../../crypto/signingKeys.js';
 import { createLogger } from '../../log.js';
-import { startServer } from '../../server.js';
 import { serverContext, type CommandContext } from '../context.js';
 import { listenForCommands } from '../delegate.js';
 
@@ -13,6 +12,8 @@ export function register(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       const log = createLogger(config.logLevel);
+      // Imported here so that other commands do not load the whole server (and oidc-provider).
+      const { startServer } = await import('../../server.js');
       const server = await startServer({ config, log, printSetupLink: true });
 
       // On the embedded database, other palmid commands run through this process.
