@@ -95,7 +95,10 @@ function toPayload(row: Row | undefined): AdapterPayload | undefined {
 
 async function findClient(db: Database, clientId: string): Promise<AdapterPayload | undefined> {
   const [row] = await db.query<{ client_id: string; metadata: Record<string, unknown> | string; secret_hash: string | null }>(
-    `SELECT client_id, metadata, secret_hash FROM oidc_client WHERE client_id = $1`,
+    // A revoked reader's client record is not found: it is refused from that moment on.
+    `SELECT c.client_id, c.metadata, c.secret_hash FROM oidc_client c
+       LEFT JOIN reader r ON r.client_id = c.client_id
+      WHERE c.client_id = $1 AND r.revoked_at IS NULL`,
     [clientId],
     'oidc_client_find',
   );

@@ -16,6 +16,8 @@ import { ClientCache } from './oidc/clientCache.js';
 import { createProvider } from './oidc/provider.js';
 import { purgeExpiredChallenges } from './webauthn/challenges.js';
 import { purgeUnusedPalmData } from './biometrics/lifecycle.js';
+import { BiometricContext } from './biometrics/context.js';
+import { cibaFeature } from './readers/ciba.js';
 import { relyingPartyFor } from './webauthn/relyingParty.js';
 
 export interface RunningServer {
@@ -68,10 +70,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const issuer = config.issuerFromEnv ? config.issuer : `http://localhost:${port}`;
 
     const metrics = new Metrics();
+    const ciba = cibaFeature({ bio: new BiometricContext(db, master), issuer, captureKeys: () => keys.capture });
     const clientCache = await ClientCache.start(db);
     let keys = await keyStore.load();
     const build = () => {
-      const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.keys, trustProxy: config.trustProxy });
+      const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.signing, trustProxy: config.trustProxy, ciba });
       for (const event of ['grant.success', 'grant.error', 'server_error', 'authorization.error', 'backchannel.error'] as const) {
         (p.on as (e: string, l: (...args: unknown[]) => void) => void)(event, (_ctx: unknown, err?: unknown) => {
           metrics.oidcEvents.inc({ event });
@@ -98,6 +101,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       issuer,
       cookieKeys: [master.derive('admin-cookies').toString('base64url')],
       provider: () => provider,
+      jwks: () => keys.publicJwks,
       metrics,
       bodyLimitBytes: config.bodyLimitBytes,
       trustProxy: config.trustProxy,
@@ -125,6 +129,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             for (const purge of await purgeUnusedPalmData(db)) log.info(purge, 'palm data past retention deleted');
           }
           const purged = await purgeExpiredPayloads(db, 60);
+          await db.query('DELETE FROM envelope_replay WHERE expires_at < now()');
           await purgeExpiredChallenges(db.prisma);
           if (purged) log.debug({ purged }, 'expired OIDC rows purged');
           await reloadKeys();

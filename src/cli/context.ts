@@ -41,10 +41,15 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
       keys,
       async provider() {
         await keys.ensureActiveKeys();
-        const { keys: jwks } = await keys.load();
+        const { signing: jwks } = await keys.load();
         // Loaded on demand: only `client add` needs oidc-provider, and importing it has a cost.
-        const { createProvider } = await import('../oidc/provider.js');
-        return createProvider({ issuer: config.issuer, db, master, signingKeys: jwks, trustProxy: config.trustProxy });
+        const [{ createProvider }, { cibaFeature }, { BiometricContext }] = await Promise.all([
+          import('../oidc/provider.js'),
+          import('../readers/ciba.js'),
+          import('../biometrics/context.js'),
+        ]);
+        const ciba = cibaFeature({ bio: new BiometricContext(db, master), issuer: config.issuer, captureKeys: () => [] });
+        return createProvider({ issuer: config.issuer, db, master, signingKeys: jwks, trustProxy: config.trustProxy, ciba });
       },
     });
   } finally {

@@ -10,8 +10,8 @@ import { ioStorage } from './output.js';
  * only) and the server runs them on its own connection, sending back the output and exit status.
  */
 export const SOCKET_NAME = 'palmid.sock';
-// `card` reads the card number from this process's standard input, which the server cannot see.
-const NOT_DELEGABLE = new Set(['serve', 'migrate', 'card']);
+// `card` and `pin` read a secret from this process's standard input, which the server cannot see.
+const NOT_DELEGABLE = new Set(['serve', 'migrate', 'card', 'pin']);
 const MAX_REQUEST = 64 * 1024;
 
 interface Reply {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import * as biometrics from './commands/biometrics.js';
 import * as cards from './commands/cards.js';
 import * as client from './commands/client.js';
+import * as readers from './commands/readers.js';
 import * as invite from './commands/invite.js';
 import * as keys from './commands/keys.js';
 import * as migrate from './commands/migrate.js';
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
-  for (const command of [serve, migrate, client, invite, keys, biometrics, cards]) command.register(program);
+  for (const command of [serve, migrate, client, invite, keys, biometrics, cards, readers]) command.register(program);
   return program;
 }
 
@@ -40,7 +41,8 @@ export async function main(argv = process.argv): Promise<number> {
       return runInServer(err.dataDir, argv);
     }
     if (EXPECTED_ERRORS.some((E) => err instanceof E)) {
-      io().err(`palmid: ${(err as Error).message}\n`);
+      // A command that already reported its outcome (e.g. `reader signin` refused) exits non-zero quietly.
+      if (!(err as { silent?: boolean }).silent) io().err(`palmid: ${(err as Error).message}\n`);
       return err instanceof UserError ? err.exitCode : 1;
     }
     io().err(`palmid: unexpected error: ${(err as Error).stack ?? String(err)}\n`);

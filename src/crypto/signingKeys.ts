@@ -1,20 +1,30 @@
 import { randomUUID } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { PrismaClient } from '../db/database.js';
 import { open, seal } from './aead.js';
 import type { MasterKey } from './masterKey.js';
 
 /**
- * Token signing keys: one ES256 and one RS256 key are active at a time. Private JWKs are stored
+ * The provider's keys: token signing keys (one ES256 and one RS256 active at a time) and the
+ * capture key (ECDH-ES on P-256, `use: enc`) to which readers encrypt their capture envelopes. Private JWKs are stored
  * sealed under a subkey of the master key. A rotation retires the active keys (they stop
  * signing) but keeps them published until every token they signed has expired.
  */
 export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
-export type SigningAlg = (typeof SIGNING_ALGS)[number];
+export const KEY_ALGS = [...SIGNING_ALGS, 'ECDH-ES'] as const;
+export type KeyAlg = (typeof KEY_ALGS)[number];
+export const CAPTURE_KEY_ALG = 'ECDH-ES';
 
 export interface SigningKeySet {
-  /** Private JWKs: active keys first (oidc-provider signs with the first key of an alg). */
+  /** Private JWKs, signing and capture keys: active keys first (oidc-provider signs with the first key of an alg). */
   keys: JWK[];
+  /** The signing keys alone (what oidc-provider gets). */
+  signing: JWK[];
+  /** Capture (decryption) keys, active first. */
+  capture: JWK[];
+  /** Every key's public part, as published at /jwks. */
+  publicJwks: { keys: JWK[] };
   /** A fingerprint of the set, to notice a rotation made by another process. */
   version: string;
 }
@@ -31,7 +41,7 @@ export class SigningKeyStore {
 
   /** Creates the first keys on first start; a no-op afterwards. */
   async ensureActiveKeys(): Promise<void> {
-    for (const alg of SIGNING_ALGS) {
+    for (const alg of KEY_ALGS) {
       const active = await this.prisma.signingKey.count({ where: { alg, retiredAt: null } });
       if (active === 0) await this.create(alg);
     }
@@ -45,7 +55,7 @@ export class SigningKeyStore {
     const now = new Date();
     const active = await this.prisma.signingKey.findMany({ where: { retiredAt: null } });
     const created: string[] = [];
-    for (const alg of SIGNING_ALGS) created.push(await this.create(alg));
+    for (const alg of KEY_ALGS) created.push(await this.create(alg));
     await this.prisma.signingKey.updateMany({
       where: { kid: { in: active.map((k) => k.kid) } },
       data: { retiredAt: now, publishUntil: new Date(now.getTime() + publishForSeconds * 1000) },
@@ -60,9 +70,15 @@ export class SigningKeyStore {
     rows.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null));
     const keys = rows.map((row) => {
       const jwk = JSON.parse(open(this.sealingKey, Buffer.from(row.encryptedJwk), `signing-key:${row.kid}`).toString()) as JWK;
-      return { ...jwk, kid: row.kid, alg: row.alg, use: 'sig' };
+      return { ...jwk, kid: row.kid, alg: row.alg, use: row.alg === CAPTURE_KEY_ALG ? 'enc' : 'sig' };
     });
-    return { keys, version: rows.map((r) => `${r.kid}:${r.retiredAt ? 'r' : 'a'}`).join(',') };
+    return {
+      keys,
+      signing: keys.filter((k) => k.use === 'sig'),
+      capture: keys.filter((k) => k.use === 'enc'),
+      publicJwks: { keys: keys.map(publicPart) },
+      version: rows.map((r) => `${r.kid}:${r.retiredAt ? 'r' : 'a'}`).join(','),
+    };
   }
 
   async list(): Promise<Array<{ kid: string; alg: string; status: 'active' | 'retired'; createdAt: Date; publishUntil: Date | null }>> {
@@ -76,8 +92,12 @@ export class SigningKeyStore {
     }));
   }
 
-  private async create(alg: SigningAlg): Promise<string> {
-    const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
+  private async create(alg: KeyAlg): Promise<string> {
+    const { privateKey } = await generateKeyPair(alg, {
+      extractable: true,
+      ...(alg === 'RS256' ? { modulusLength: 2048 } : {}),
+      ...(alg === CAPTURE_KEY_ALG ? { crv: 'P-256' } : {}),
+    });
     const jwk = await exportJWK(privateKey);
     const kid = randomUUID();
     await this.prisma.signingKey.create({
@@ -89,4 +109,9 @@ export class SigningKeyStore {
     });
     return kid;
   }
+}
+
+function publicPart(jwk: JWK): JWK {
+  const pub = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
+  return { ...pub, kid: jwk.kid, alg: jwk.alg, use: jwk.use };
 }

@@ -8,6 +8,7 @@ import { errorHandler } from './errors.js';
 import { Metrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
+import { jwksRoutes } from './routes/jwks.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { invitationRoutes } from './routes/invitations.js';
 import { staticRoutes } from './routes/static.js';
@@ -20,6 +21,8 @@ export interface AppDeps {
   issuer: string;
   /** Keys for palmid's own signed cookies (the admin console). */
   cookieKeys: string[];
+  /** The published keys: signing keys and the capture key readers encrypt to. */
+  jwks: () => { keys: unknown[] };
   /** The current provider: it is replaced when signing keys change. */
   provider: () => Provider;
   metrics: Metrics;
@@ -37,6 +40,7 @@ export function createApp(deps: AppDeps): Koa {
   app.silent = true;
   const routers = [
     healthRoutes({ db: deps.db, metrics: deps.metrics, isShuttingDown: deps.isShuttingDown }),
+    jwksRoutes(deps.jwks),
     staticRoutes(),
     interactionRoutes({ provider: deps.provider, prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
     invitationRoutes({ prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),

@@ -20,6 +20,9 @@ export const SIGNED_TOKEN_MAX_LIFETIME = Math.max(TTL.IdToken, TTL.AccessToken) 
 
 /** EAP ACR values (OpenID EAP ACR Values 1.0): phishing-resistant authentication. */
 export const ACR_PASSKEY = 'phr';
-export const ACR_VALUES = [ACR_PASSKEY, 'phrh'];
+/** Palm at a reader, and palm plus PIN (step-up). No registered value exists for palms. */
+export const ACR_PALM = 'urn:palmid:acr:palm';
+export const ACR_PALM_PIN = 'urn:palmid:acr:palm+pin';
+export const ACR_VALUES = [ACR_PASSKEY, 'phrh', ACR_PALM, ACR_PALM_PIN];
 
 export const SCOPES = ['openid', 'offline_access', 'email', 'profile'];

@@ -1,4 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC, type SigningAlgorithm } from 'oidc-provider';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC, type SigningAlgorithm } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { createOidcAdapter } from '../../adapters/oidc-adapter.js';
 import type { Database } from '../db/database.js';
@@ -20,6 +20,8 @@ export interface ProviderDeps {
   master: MasterKey;
   signingKeys: JWK[];
   trustProxy: boolean;
+  /** CIBA for palm readers (src/readers/ciba.ts); off when absent. */
+  ciba?: NonNullable<Configuration['features']>['ciba'];
 }
 
 const SIGNING_ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'PS256'];
@@ -80,6 +82,16 @@ export function createProvider(deps: ProviderDeps): Provider {
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: false },
       dPoP: { enabled: true },
       rpInitiatedLogout: { enabled: true, logoutSource: renderLogout, postLogoutSuccessSource: renderLogoutSuccess },
+      ...(deps.ciba ? { ciba: deps.ciba } : {}),
+    },
+    extraClientMetadata: {
+      // A client (e.g. a checkout reader) that must always get palm + PIN.
+      properties: ['palmid_require_pin'],
+      validator(_ctx, key, value) {
+        if (key === 'palmid_require_pin' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('palmid_require_pin must be a boolean');
+        }
+      },
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,

@@ -6,6 +6,7 @@ import {
 } from '@simplewebauthn/server';
 import type { PrismaClient } from '../db/database.js';
 import { audit } from '../audit/audit.js';
+import { personSubject, resetThrottle } from '../readers/throttle.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import { WebauthnError } from './errors.js';
 import type { RelyingParty } from './relyingParty.js';
@@ -71,6 +72,8 @@ export async function finishAuthentication(
     where: { id: passkey.id },
     data: { signCount: BigInt(verification.authenticationInfo.newCounter), lastUsedAt: new Date() },
   });
+  // A passkey sign-in proves the person: it lifts a palm/PIN lock-out (NIST SP 800-63B-4).
+  await resetThrottle(prisma, personSubject(passkey.personId));
   const deviceBound = verification.authenticationInfo.credentialDeviceType === 'singleDevice';
   return { personId: passkey.personId, amr: [deviceBound ? 'hwk' : 'swk', 'user'] };
 }

@@ -172,19 +172,19 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
     invitationToken = invitation.url.split('/').pop()!;
   });
 
-  it('keys rotate, then keys list shows two active and two retired keys', async () => {
+  it('keys rotate, then keys list shows the new keys active and the old ones retired', async () => {
     const before = JSON.parse((await palmid(env, 'keys', 'list', '--json')).stdout) as Array<{ kid: string; status: string }>;
-    expect(before.map((k) => k.status)).toEqual(['active', 'active']);
+    expect(before.map((k) => k.status)).toEqual(['active', 'active', 'active']);
     const rotate = await palmid(env, 'keys', 'rotate', '--json');
     expect(rotate.code, rotate.stderr).toBe(0);
     const result = JSON.parse(rotate.stdout) as { retired: string[]; created: string[]; retired_published_for_seconds: number };
     expect(result.retired.sort()).toEqual(before.map((k) => k.kid).sort());
-    expect(result.created).toHaveLength(2);
+    expect(result.created).toHaveLength(3);
     expect(result.retired_published_for_seconds).toBeGreaterThan(0);
     const list = JSON.parse((await palmid(env, 'keys', 'list', '--json')).stdout) as Array<{ kid: string; status: string; alg: string }>;
     expect(list.filter((k) => k.status === 'active').map((k) => k.kid).sort()).toEqual(result.created.sort());
     expect(list.filter((k) => k.status === 'retired').map((k) => k.kid).sort()).toEqual(result.retired.sort());
-    expect(list.filter((k) => k.status === 'active').map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    expect(list.filter((k) => k.status === 'active').map((k) => k.alg).sort()).toEqual(['ECDH-ES', 'ES256', 'RS256']);
   });
 
   it('stored what the commands said: an argon2id hash, a redeemable invitation, an audit trail', async () => {

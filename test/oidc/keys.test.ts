@@ -63,7 +63,7 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
   it('publishes only public key members', async () => {
     const jwks = await publishedJwks();
     expectPublicOnly(jwks);
-    expect(jwks.keys.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    expect(jwks.keys.map((k) => `${k.alg}/${k.use}`).sort()).toEqual(['ECDH-ES/enc', 'ES256/sig', 'RS256/sig']);
   });
 
   it('stores signing keys encrypted under the master key, bound to their kid', async () => {
@@ -99,7 +99,7 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
     const store = new SigningKeyStore(server.db.prisma, server.master);
     const first = await store.rotate(3600);
     expect(first.retired.sort()).toEqual(before.keys.map((k) => k.kid!).sort());
-    expect(first.created).toHaveLength(2);
+    expect(first.created).toHaveLength(3); // ES256, RS256 and the ECDH-ES capture key
     expect(await server.reloadKeys()).toBe(true);
     expect(await server.reloadKeys()).toBe(false); // nothing changed since
 
@@ -127,7 +127,7 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
     await expect(verify(oldToken, after)).rejects.toBeInstanceOf(jose.errors.JWKSNoMatchingKey);
     await expect(verify(newToken, after)).rejects.toBeInstanceOf(jose.errors.JWKSNoMatchingKey);
     // The expired rows are gone from the database, too.
-    expect(await server.db.prisma.signingKey.count()).toBe(2);
+    expect(await server.db.prisma.signingKey.count()).toBe(3);
 
     const latest = await idToken();
     expect(second.created).toContain(jose.decodeProtectedHeader(latest).kid);

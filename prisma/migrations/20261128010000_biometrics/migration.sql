@@ -43,7 +43,7 @@ CREATE TABLE "palm_reference" (
     "hand" TEXT NOT NULL,
     "model" TEXT NOT NULL,
     "key_version" INTEGER NOT NULL,
-    "embedding" vector(384) NOT NULL,
+    "embedding" vector(294) NOT NULL,
     "fine_template" BYTEA NOT NULL,
     "samples" INTEGER NOT NULL,
     "quality" DOUBLE PRECISION NOT NULL,

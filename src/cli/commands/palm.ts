@@ -179,7 +179,7 @@ export function register(program: Command): void {
       print(`  extraction        ${r.extractMs.toFixed(2)} ms per image`);
       print(`  comparison        ${r.compareUs.toFixed(2)} us per pair`);
       const e = details.embedding;
-      print(`  stage one (embedding cosine): rank-1 ${pct(e.rank1)}; fine matcher's best candidate within the embedding's top ${e.recallTop.map((t) => `${t.k}: ${pct(t.recall)}`).join(', ')}`);
+      print(`  stage one (embedding cosine): rank-1 ${pct(e.rank1)}; identity ranked first by the fine matcher found in the embedding's top ${e.recallTop.map((t) => `${t.k}: ${pct(t.recall)}`).join(', ')}`);
       if (opts.plot) print(`DET curve written to ${opts.plot}`);
     });
 }

@@ -1,0 +1,178 @@
+import type { JWK } from 'jose';
+import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { audit } from '../audit/audit.js';
+import { BiometricError, type BiometricContext } from '../biometrics/context.js';
+import { identifyPalm, type IdentifyResult } from '../biometrics/identification.js';
+import { ACR_PALM, ACR_PALM_PIN } from '../oidc/policy.js';
+import { EnvelopeError, openEnvelope } from './envelope.js';
+import { verifyPin } from './pin.js';
+import { checkThrottle, personSubject, readerSubject, recordFailure, resetThrottle, type ThrottleVerdict } from './throttle.js';
+
+/**
+ * Readers sign people in through CIBA: the reader (an OIDC client) sends its capture envelope as
+ * `login_hint_token`; the provider opens it, identifies the palm among the people who consented
+ * to the reader's tenant, optionally checks the PIN (`user_code`), and completes the request at
+ * once. The images live only inside processLoginHintToken.
+ */
+type CibaFeature = NonNullable<NonNullable<Configuration['features']>['ciba']>;
+
+interface PalmSignIn {
+  personId: string;
+  tenantId: string;
+  readerId: string;
+  score: number;
+  pin: boolean;
+}
+
+const SIGN_IN = Symbol('palmSignIn');
+
+function signInOf(ctx: KoaContextWithOIDC): PalmSignIn {
+  const s = (ctx as unknown as Record<symbol, PalmSignIn | undefined>)[SIGN_IN];
+  if (!s) throw new errors.InvalidRequest('no palm capture in this request');
+  return s;
+}
+
+function throttleError(verdict: ThrottleVerdict, who: string): never {
+  if (verdict.allowed) throw new Error('unreachable');
+  throw new errors.AccessDenied(
+    verdict.reason === 'locked'
+      ? `too many failed attempts for this ${who}: blocked until an administrator or a passkey sign-in resets it`
+      : `too many failed attempts for this ${who}: retry in ${verdict.retryAfterSeconds} s`,
+  );
+}
+
+function pinRequired(ctx: KoaContextWithOIDC): boolean {
+  const requested = String(ctx.oidc.params?.acr_values ?? '').split(' ');
+  return requested.includes(ACR_PALM_PIN) || (ctx.oidc.client as unknown as { palmidRequirePin?: boolean })?.palmidRequirePin === true;
+}
+
+export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captureKeys: () => JWK[] }): CibaFeature {
+  const prisma = deps.bio.db.prisma;
+  return {
+    enabled: true,
+    deliveryModes: ['poll', 'ping'],
+
+    async processLoginHint() {
+      throw new errors.InvalidRequest('readers identify people by their palm: send the capture envelope as login_hint_token');
+    },
+
+    async validateRequestContext(_ctx, requestContext) {
+      if (requestContext !== undefined && String(requestContext).length > 500) throw new errors.InvalidRequest('request_context is too long');
+    },
+
+    async processLoginHintToken(ctx, token) {
+      const client = ctx.oidc.client!;
+      const reader = await prisma.reader.findUnique({ where: { clientId: client.clientId } });
+      if (!reader || reader.revokedAt) throw new errors.UnauthorizedClient('only registered readers may send palm captures');
+      const readerThrottle = await checkThrottle(prisma, readerSubject(reader.clientId));
+      if (!readerThrottle.allowed) {
+        await rejected(reader.clientId, reader.tenantId, 'throttled');
+        throttleError(readerThrottle, 'reader');
+      }
+
+      let claims;
+      try {
+        claims = await openEnvelope(String(token), {
+          captureKeys: deps.captureKeys(),
+          readerId: reader.clientId,
+          readerKeys: ((client as unknown as { jwks?: { keys: JWK[] } }).jwks?.keys ?? []) as JWK[],
+          issuer: deps.issuer,
+        });
+      } catch (err) {
+        if (!(err instanceof EnvelopeError)) throw err;
+        await rejected(reader.clientId, reader.tenantId, err.failure);
+        if (err.failure === 'expired') throw new errors.ExpiredLoginHintToken(err.message);
+        throw new errors.InvalidRequest(`invalid capture envelope: ${err.message}`);
+      }
+
+      // Each envelope once: the jti is recorded until the envelope would have expired anyway.
+      const fresh = await deps.bio.db.query(
+        `INSERT INTO envelope_replay (jti, reader_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING RETURNING jti`,
+        [claims.jti, reader.clientId, claims.exp + 60],
+      );
+      if (fresh.length === 0) {
+        await rejected(reader.clientId, reader.tenantId, 'replayed');
+        throw new errors.InvalidRequest('invalid capture envelope: it was already used');
+      }
+
+      let result: IdentifyResult | undefined;
+      let lastRejection = '';
+      for (const image of claims.images) {
+        try {
+          const r = await identifyPalm(deps.bio, { tenantId: reader.tenantId, capture: Buffer.from(image, 'base64'), kind: claims.kind });
+          if (!result || r.score > result.score) result = r;
+          if (r.match) break;
+        } catch (err) {
+          if (err instanceof BiometricError && err.reason === 'capture_rejected') lastRejection = err.message;
+          else throw err;
+        }
+      }
+      claims.images.length = 0; // the captures go no further than this function
+      if (!result) {
+        await recordFailure(prisma, readerSubject(reader.clientId));
+        await rejected(reader.clientId, reader.tenantId, 'capture_rejected');
+        throw new errors.InvalidRequest(`capture rejected: ${lastRejection}`);
+      }
+      if (!result.match || !result.personId) {
+        await recordFailure(prisma, readerSubject(reader.clientId));
+        await audit(prisma, { action: 'signin.palm_unknown', actor: reader.clientId, subject: reader.tenantId, detail: { score: result.score } });
+        throw new errors.UnknownUserId('palm not recognised');
+      }
+      const personThrottle = await checkThrottle(prisma, personSubject(result.personId));
+      if (!personThrottle.allowed) {
+        await audit(prisma, { action: 'signin.throttled', actor: reader.clientId, subject: result.personId });
+        throttleError(personThrottle, 'person');
+      }
+      (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = {
+        personId: result.personId,
+        tenantId: reader.tenantId,
+        readerId: reader.clientId,
+        score: result.score,
+        pin: false,
+      };
+      return result.personId;
+    },
+
+    async verifyUserCode(ctx, account, userCode) {
+      const signIn = signInOf(ctx);
+      if (userCode === undefined || userCode === '') {
+        if (pinRequired(ctx)) throw new errors.MissingUserCode('this sign-in needs the PIN (user_code)');
+        return;
+      }
+      if (!(await verifyPin(prisma, account.accountId, userCode))) {
+        await recordFailure(prisma, personSubject(account.accountId));
+        await recordFailure(prisma, readerSubject(signIn.readerId));
+        await audit(prisma, { action: 'signin.pin_wrong', actor: signIn.readerId, subject: account.accountId });
+        throw new errors.InvalidUserCode('wrong PIN');
+      }
+      signIn.pin = true;
+    },
+
+    async triggerAuthenticationDevice(ctx, request, account, client) {
+      const signIn = signInOf(ctx);
+      const provider = ctx.oidc.provider;
+      const grant = new provider.Grant({ accountId: account.accountId, clientId: client.clientId });
+      if (request.scope) grant.addOIDCScope(request.scope);
+      const grantId = await grant.save();
+      await provider.backchannelResult(request, grantId, {
+        acr: signIn.pin ? ACR_PALM_PIN : ACR_PALM,
+        amr: signIn.pin ? ['palm', 'pin', 'mfa'] : ['palm'],
+        authTime: Math.floor(Date.now() / 1000),
+      });
+      // The request is complete before the reader hears back: poll after the shortest interval allowed.
+      (ctx.body as Record<string, unknown>).interval = 1;
+      await resetThrottle(prisma, personSubject(account.accountId));
+      await resetThrottle(prisma, readerSubject(signIn.readerId));
+      await audit(prisma, {
+        action: 'signin.palm',
+        actor: signIn.readerId,
+        subject: account.accountId,
+        detail: { tenant: signIn.tenantId, pin: signIn.pin, score: Math.round(signIn.score * 1000) / 1000 },
+      });
+    },
+  };
+
+  async function rejected(readerId: string, tenantId: string, reason: string) {
+    await audit(prisma, { action: 'signin.envelope_rejected', actor: readerId, subject: tenantId, detail: { reason } });
+  }
+}

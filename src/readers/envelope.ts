@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import { CompactEncrypt, CompactSign, compactDecrypt, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+
+/**
+ * The capture envelope a reader sends as CIBA `login_hint_token`: a JWS signed by the reader's
+ * key (ES256) over the captures and their context, encrypted (JWE, ECDH-ES + A256GCM) to the
+ * provider's capture key. Only the provider can read the images; only the reader can have sent
+ * them; `jti` and a 60-second lifetime stop replays.
+ */
+export const ENVELOPE_TYPE = 'palm-capture+jwt';
+export const MAX_ENVELOPE_LIFETIME_SECONDS = 60;
+export const MAX_ENVELOPE_BYTES = 8 * 1024 * 1024;
+const MAX_IMAGES = 5;
+
+export interface CaptureClaims {
+  /** The reader (its client_id). */
+  iss: string;
+  /** The provider's issuer URL. */
+  aud: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  /** Base64 images (PNG, JPEG or BMP). */
+  images: string[];
+  kind: 'roi' | 'hand';
+  /** Optional presentation-attack signals from the reader's own sensors. */
+  pad?: Record<string, unknown>;
+}
+
+export type EnvelopeFailure =
+  | 'not_encrypted'
+  | 'undecryptable'
+  | 'bad_signature'
+  | 'malformed'
+  | 'wrong_reader'
+  | 'wrong_audience'
+  | 'expired'
+  | 'lifetime_too_long'
+  | 'too_large';
+
+export class EnvelopeError extends Error {
+  override name = 'EnvelopeError';
+  constructor(
+    readonly failure: EnvelopeFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reader side: sign the captures with the reader's private key, encrypt to the capture key. */
+export async function sealEnvelope(input: {
+  readerId: string;
+  issuer: string;
+  readerKey: JWK;
+  captureKey: JWK;
+  images: Uint8Array[];
+  kind: 'roi' | 'hand';
+  lifetimeSeconds?: number;
+  now?: number;
+  pad?: Record<string, unknown>;
+}): Promise<string> {
+  const iat = input.now ?? Math.floor(Date.now() / 1000);
+  const claims: CaptureClaims = {
+    iss: input.readerId,
+    aud: input.issuer,
+    jti: randomUUID(),
+    iat,
+    exp: iat + (input.lifetimeSeconds ?? 30),
+    images: input.images.map((i) => Buffer.from(i).toString('base64')),
+    kind: input.kind,
+    ...(input.pad ? { pad: input.pad } : {}),
+  };
+  const jws = await new CompactSign(Buffer.from(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid: input.readerKey.kid })
+    .sign(await importJWK(input.readerKey, 'ES256'));
+  return new CompactEncrypt(Buffer.from(jws))
+    .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: input.captureKey.kid })
+    .encrypt(await importJWK(input.captureKey, 'ECDH-ES'));
+}
+
+/** Provider side: decrypt, verify the reader's signature and check the claims. */
+export async function openEnvelope(
+  token: string,
+  input: { captureKeys: JWK[]; readerId: string; readerKeys: JWK[]; issuer: string; now?: number },
+): Promise<CaptureClaims> {
+  if (token.length > MAX_ENVELOPE_BYTES) throw new EnvelopeError('too_large', 'the capture envelope is too large');
+  if (token.split('.').length !== 5) throw new EnvelopeError('not_encrypted', 'the capture envelope must be a JWE encrypted to the capture key');
+  let header;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    throw new EnvelopeError('malformed', 'the capture envelope is not a JWE');
+  }
+  if (header.alg !== 'ECDH-ES' || header.enc !== 'A256GCM') throw new EnvelopeError('not_encrypted', 'the capture envelope must use ECDH-ES with A256GCM');
+
+  let jws: string | undefined;
+  for (const key of orderByKid(input.captureKeys, header.kid)) {
+    try {
+      jws = Buffer.from((await compactDecrypt(token, await importJWK(key, 'ECDH-ES'))).plaintext).toString();
+      break;
+    } catch {
+      // try the next (e.g. a capture key retired by a rotation)
+    }
+  }
+  if (!jws) throw new EnvelopeError('undecryptable', 'the capture envelope was not encrypted to this provider');
+
+  let payload: Uint8Array | undefined;
+  let signedHeader;
+  try {
+    signedHeader = decodeProtectedHeader(jws);
+  } catch {
+    throw new EnvelopeError('malformed', 'the capture envelope does not contain a signed capture');
+  }
+  if (signedHeader.alg !== 'ES256' || signedHeader.typ !== ENVELOPE_TYPE) throw new EnvelopeError('malformed', 'the signed capture has the wrong type or algorithm');
+  for (const key of orderByKid(input.readerKeys, signedHeader.kid)) {
+    try {
+      payload = (await compactVerify(jws, await importJWK(key, 'ES256'))).payload;
+      break;
+    } catch {
+      // next key
+    }
+  }
+  if (!payload) throw new EnvelopeError('bad_signature', "the capture is not signed by this reader's key");
+
+  let claims: CaptureClaims;
+  try {
+    claims = JSON.parse(Buffer.from(payload).toString()) as CaptureClaims;
+  } catch {
+    throw new EnvelopeError('malformed', 'the signed capture is not JSON');
+  }
+  const now = input.now ?? Math.floor(Date.now() / 1000);
+  if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) throw new EnvelopeError('malformed', 'jti missing');
+  if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp)) throw new EnvelopeError('malformed', 'iat and exp are required');
+  if (claims.iss !== input.readerId) throw new EnvelopeError('wrong_reader', 'the capture was made for another reader');
+  if (claims.aud !== input.issuer) throw new EnvelopeError('wrong_audience', 'the capture is addressed to another provider');
+  if (claims.exp - claims.iat > MAX_ENVELOPE_LIFETIME_SECONDS) throw new EnvelopeError('lifetime_too_long', `an envelope may live at most ${MAX_ENVELOPE_LIFETIME_SECONDS} s`);
+  if (claims.exp <= now || claims.iat > now + 15) throw new EnvelopeError('expired', 'the capture envelope has expired');
+  if (!Array.isArray(claims.images) || claims.images.length === 0 || claims.images.length > MAX_IMAGES || !claims.images.every((i) => typeof i === 'string')) {
+    throw new EnvelopeError('malformed', `an envelope carries 1 to ${MAX_IMAGES} images`);
+  }
+  if (claims.kind !== 'roi' && claims.kind !== 'hand') throw new EnvelopeError('malformed', 'kind must be roi or hand');
+  return claims;
+}
+
+function orderByKid(keys: JWK[], kid: unknown): JWK[] {
+  return [...keys].sort((a, b) => Number(b.kid === kid) - Number(a.kid === kid));
+}

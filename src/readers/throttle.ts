@@ -1,0 +1,36 @@
+import type { PrismaClient } from '../db/database.js';
+
+/**
+ * Attempt throttling (NIST SP 800-63B-4 §3.2.3 and biometrics §3.2.3): after 5 consecutive
+ * failures (palm or PIN) at least 30 s between attempts, and a hard stop after 50 until an
+ * administrator or the person's passkey sign-in resets it. Kept per person and per reader.
+ */
+export const FREE_ATTEMPTS = 5;
+export const BACKOFF_SECONDS = 30;
+export const HARD_LIMIT = 50;
+
+export type ThrottleVerdict = { allowed: true } | { allowed: false; reason: 'backoff'; retryAfterSeconds: number } | { allowed: false; reason: 'locked' };
+
+export const personSubject = (id: string) => `person:${id}`;
+export const readerSubject = (id: string) => `reader:${id}`;
+
+export async function checkThrottle(prisma: PrismaClient, subject: string, now = Date.now()): Promise<ThrottleVerdict> {
+  const row = await prisma.attemptThrottle.findUnique({ where: { subject } });
+  if (!row || row.failures < FREE_ATTEMPTS) return { allowed: true };
+  if (row.failures >= HARD_LIMIT) return { allowed: false, reason: 'locked' };
+  const wait = (row.lastFailureAt?.getTime() ?? 0) + BACKOFF_SECONDS * 1000 - now;
+  return wait > 0 ? { allowed: false, reason: 'backoff', retryAfterSeconds: Math.ceil(wait / 1000) } : { allowed: true };
+}
+
+export async function recordFailure(prisma: PrismaClient, subject: string, now = new Date()): Promise<void> {
+  await prisma.attemptThrottle.upsert({
+    where: { subject },
+    create: { subject, failures: 1, lastFailureAt: now },
+    update: { failures: { increment: 1 }, lastFailureAt: now },
+  });
+}
+
+/** A success (or an administrator, or the person's passkey sign-in) clears the count. */
+export async function resetThrottle(prisma: PrismaClient, subject: string): Promise<void> {
+  await prisma.attemptThrottle.deleteMany({ where: { subject } });
+}
