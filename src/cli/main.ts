@@ -14,6 +14,7 @@ import * as readers from './commands/readers.js';
 import * as invite from './commands/invite.js';
 import * as keys from './commands/keys.js';
 import * as migrate from './commands/migrate.js';
+import * as palm from './commands/palm.js';
 import * as serve from './commands/serve.js';
 
 /** The `palmid` command. Each command lives in its own module under commands/. */
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
-  for (const command of [serve, migrate, client, invite, keys, biometrics, cards, readers]) command.register(program);
+  for (const command of [serve, migrate, client, invite, keys, biometrics, cards, readers, palm]) command.register(program);
   return program;
 }
 

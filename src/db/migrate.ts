@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../paths.js';
 import type { Database } from './database.js';
 
 /**
@@ -10,11 +10,7 @@ import type { Database } from './database.js';
  * and this runner agree on what has been applied. Running it twice is a no-op.
  */
 
-export const defaultMigrationsDir = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  // src/db -> repo root, or dist/src/db -> repo root
-  fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? '../../../prisma/migrations' : '../../prisma/migrations',
-);
+export const defaultMigrationsDir = path.join(packageRoot, 'prisma', 'migrations');
 
 export interface Migration {
   name: string;

@@ -1,10 +1,9 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../paths.js';
 import { Eta } from 'eta';
 
 /** Server-rendered pages from views/*.eta; Eta escapes every `<%= %>` value. */
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const viewsDir = path.resolve(here, here.includes(`${path.sep}dist${path.sep}`) ? '../../../views' : '../../views');
+export const viewsDir = path.join(packageRoot, 'views');
 
 const eta = new Eta({ views: viewsDir, cache: true, autoEscape: true });
 

@@ -101,9 +101,13 @@ export function register(program: Command): void {
     .addOption(new Option('--kind <kind>', 'palm crop or whole hand on a dark background').choices(['roi', 'hand']).default('roi'))
     .option('--seed <s>', 'random seed (same seed, same images)', seedInt, 1)
     .option('--size <px>', 'ROI side, or hand image width (default 128 / 640)', positiveInt('size', 4096))
+    .addOption(new Option('--fingers <pose>', 'hand only: fingers spread or held together').choices(['spread', 'closed']).default('spread'))
     .option('--json', 'print a summary as JSON')
     .action(
-      (outdir: string, opts: { identities: number; samples: number; kind: 'roi' | 'hand'; seed: number; size?: number; json?: boolean }) => {
+      (
+        outdir: string,
+        opts: { identities: number; samples: number; kind: 'roi' | 'hand'; seed: number; size?: number; fingers: 'spread' | 'closed'; json?: boolean },
+      ) => {
         if (existsSync(outdir) && !statSync(outdir).isDirectory()) throw new UserError(`not a folder: ${outdir}`);
         mkdirSync(outdir, { recursive: true });
         const idw = Math.max(3, String(opts.identities).length);
@@ -112,7 +116,7 @@ export function register(program: Command): void {
         const bar = progressBar(total, !opts.json);
         for (let id = 1; id <= opts.identities; id++)
           for (let s = 1; s <= opts.samples; s++) {
-            const img = synthesize(opts.kind, id, s, { seed: opts.seed, ...(opts.size ? { size: opts.size } : {}) });
+            const img = synthesize(opts.kind, id, s, { seed: opts.seed, fingers: opts.fingers, ...(opts.size ? { size: opts.size } : {}) });
             const name = `${String(id).padStart(idw, '0')}_${String(s).padStart(sw, '0')}.png`;
             writeFileSync(path.join(outdir, name), encodePng(img));
             bar.increment();

@@ -1,0 +1,251 @@
+/**
+ * Image decoding with limits. JPEG and large PNG through sharp (libvips, single-threaded here),
+ * small PNG (up to 512x512, where sharp's thread hand-off costs more than the decoding) through pngjs,
+ * uncompressed BMP (which libvips cannot read) through bmp-js: 8-bit grey, palette, 24- and
+ * 32-bit. Dimensions are read from the header and checked
+ * against the pixel limit before any pixel is decoded, so a small file that claims a huge
+ * raster (decompression bomb) is refused cheaply. Nothing is written anywhere.
+ */
+import { PNG } from 'pngjs';
+import sharp, { type OutputInfo } from 'sharp';
+import bmp from 'bmp-js';
+import { PalmImageError } from './errors.js';
+import type { RasterImage } from './image.js';
+
+export type ImageFormat = 'png' | 'jpeg' | 'bmp';
+
+export interface DecodeLimits {
+  /** largest accepted file, bytes (default 16 MiB) */
+  maxBytes?: number;
+  /** largest accepted raster, pixels (default 25 Mpx) */
+  maxPixels?: number;
+  /** smallest accepted side, pixels (default 64) */
+  minSide?: number;
+}
+
+export const DEFAULT_LIMITS: Required<DecodeLimits> = {
+  maxBytes: 16 * 1024 * 1024,
+  maxPixels: 25_000_000,
+  minSide: 64,
+};
+
+export function sniffFormat(bytes: Uint8Array): ImageFormat | null {
+  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d) return 'bmp';
+  return null;
+}
+
+interface Header {
+  width: number;
+  height: number;
+}
+
+function u32be(b: Uint8Array, o: number): number {
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+}
+function u16be(b: Uint8Array, o: number): number {
+  return (b[o]! << 8) | b[o + 1]!;
+}
+function u16le(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8);
+}
+function i32le(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+}
+
+function pngHeader(b: Uint8Array): Header {
+  if (b.length < 33) throw new PalmImageError('truncated', 'PNG file ends inside its header');
+  if (String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!) !== 'IHDR') throw new PalmImageError('corrupt', 'PNG without IHDR');
+  return { width: u32be(b, 16), height: u32be(b, 20) };
+}
+
+function pngComplete(b: Uint8Array): boolean {
+  // a complete PNG ends with the IEND chunk: length 0, "IEND", CRC
+  const n = b.length;
+  return n >= 12 && b[n - 8] === 0x49 && b[n - 7] === 0x45 && b[n - 6] === 0x4e && b[n - 5] === 0x44;
+}
+
+function jpegHeader(b: Uint8Array): Header {
+  let o = 2;
+  while (o + 4 <= b.length) {
+    if (b[o] !== 0xff) throw new PalmImageError('corrupt', 'JPEG marker expected');
+    const m = b[o + 1]!;
+    if (m === 0xff) {
+      o++;
+      continue;
+    }
+    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+      o += 2;
+      continue;
+    }
+    const len = u16be(b, o + 2);
+    const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+    if (isSof) {
+      if (o + 9 > b.length) break;
+      return { height: u16be(b, o + 5), width: u16be(b, o + 7) };
+    }
+    if (m === 0xda) break; // start of scan before any frame header
+    o += 2 + len;
+  }
+  throw new PalmImageError('truncated', 'JPEG file ends before its frame header');
+}
+
+function jpegComplete(b: Uint8Array): boolean {
+  // allow a little trailing padding after EOI
+  for (let i = b.length - 2; i >= Math.max(0, b.length - 64); i--) if (b[i] === 0xff && b[i + 1] === 0xd9) return true;
+  return false;
+}
+
+interface BmpInfo extends Header {
+  bpp: number;
+  compression: number;
+  dataOffset: number;
+  rowBytes: number;
+}
+
+function bmpHeader(b: Uint8Array): BmpInfo {
+  if (b.length < 54) throw new PalmImageError('truncated', 'BMP file ends inside its header');
+  const dataOffset = i32le(b, 10);
+  const headerSize = i32le(b, 14);
+  if (headerSize < 40) throw new PalmImageError('unsupported_format', 'BMP core (OS/2) headers are not supported');
+  const width = i32le(b, 18);
+  const height = Math.abs(i32le(b, 22));
+  const bpp = u16le(b, 28);
+  const compression = i32le(b, 30);
+  if (width <= 0 || height <= 0) throw new PalmImageError('corrupt', 'BMP with non-positive dimensions');
+  const rowBytes = Math.ceil((width * bpp) / 32) * 4;
+  return { width, height, bpp, compression, dataOffset, rowBytes };
+}
+
+function checkDims(h: Header, lim: Required<DecodeLimits>): void {
+  if (!(h.width > 0 && h.height > 0)) throw new PalmImageError('corrupt', 'image with zero dimensions');
+  if (h.width * h.height > lim.maxPixels)
+    throw new PalmImageError('too_large', `image is ${h.width}x${h.height}, over the limit of ${lim.maxPixels} pixels`);
+  if (Math.min(h.width, h.height) < lim.minSide)
+    throw new PalmImageError('too_small', `image is ${h.width}x${h.height}; the shorter side must be at least ${lim.minSide} px`);
+}
+
+sharp.concurrency(1);
+sharp.cache(false);
+
+async function decodeWithSharp(buf: Buffer, lim: Required<DecodeLimits>, what: string): Promise<RasterImage> {
+  let data: Buffer;
+  let info: OutputInfo;
+  try {
+    ({ data, info } = await sharp(buf, { limitInputPixels: lim.maxPixels, failOn: 'error', sequentialRead: true })
+      .raw()
+      .toBuffer({ resolveWithObject: true }));
+  } catch (e) {
+    throw new PalmImageError('corrupt', `${what} data cannot be decoded: ${(e as Error).message}`);
+  }
+  const { width, height, channels } = info;
+  const n = width * height;
+  if (channels === 1 || channels === 2) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = data[i * channels]!;
+    return { width, height, channels: 1, data: out };
+  }
+  if (channels === 3) {
+    // a grey picture stored as colour (common for JPEG) is returned as grey
+    let grey = true;
+    for (let i = 0; i < n * 3 && grey; i += 3) if (data[i] !== data[i + 1] || data[i] !== data[i + 2]) grey = false;
+    if (grey) {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = data[i * 3]!;
+      return { width, height, channels: 1, data: out };
+    }
+    return { width, height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, n * 3) };
+  }
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    out[i * 3] = data[i * channels]!;
+    out[i * 3 + 1] = data[i * channels + 1]!;
+    out[i * 3 + 2] = data[i * channels + 2]!;
+  }
+  return { width, height, channels: 3, data: out };
+}
+
+/** pngjs output: 4 bytes per pixel, R G B A (alpha ignored). Grey when every pixel has R = G = B. */
+function fromRgba(width: number, height: number, d: Uint8Array): RasterImage {
+  const n = width * height;
+  let grey = true;
+  for (let i = 0; i < n && grey; i++) if (d[i * 4] !== d[i * 4 + 1] || d[i * 4] !== d[i * 4 + 2]) grey = false;
+  if (grey) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = d[i * 4]!;
+    return { width, height, channels: 1, data: out };
+  }
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    out[i * 3] = d[i * 4]!;
+    out[i * 3 + 1] = d[i * 4 + 1]!;
+    out[i * 3 + 2] = d[i * 4 + 2]!;
+  }
+  return { width, height, channels: 3, data: out };
+}
+
+/** bmp-js output: 4 bytes per pixel, A B G R. Grey when every pixel has R = G = B. */
+function fromAbgr(width: number, height: number, d: Uint8Array): RasterImage {
+  const n = width * height;
+  let grey = true;
+  for (let i = 0; i < n && grey; i++) {
+    const j = i * 4;
+    if (d[j + 1] !== d[j + 2] || d[j + 2] !== d[j + 3]) grey = false;
+  }
+  if (grey) {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = d[i * 4 + 3]!;
+    return { width, height, channels: 1, data: out };
+  }
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    out[i * 3] = d[i * 4 + 3]!;
+    out[i * 3 + 1] = d[i * 4 + 2]!;
+    out[i * 3 + 2] = d[i * 4 + 1]!;
+  }
+  return { width, height, channels: 3, data: out };
+}
+
+/** Decode PNG / JPEG / BMP bytes into a raster, or throw PalmImageError with a reason. */
+export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = {}): Promise<RasterImage & { format: ImageFormat }> {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
+  if (bytes.length > lim.maxBytes)
+    throw new PalmImageError('too_large', `file is ${bytes.length} bytes, over the limit of ${lim.maxBytes}`);
+  const format = sniffFormat(bytes);
+  if (!format) throw new PalmImageError('unsupported_format', 'not a PNG, JPEG or BMP image');
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (format === 'png') {
+    const h = pngHeader(bytes);
+    checkDims(h, lim);
+    if (!pngComplete(bytes)) throw new PalmImageError('truncated', 'PNG file ends before its IEND chunk');
+    if (h.width * h.height > 262_144) return { ...(await decodeWithSharp(buf, lim, 'PNG')), format };
+    let png: PNG;
+    try {
+      png = PNG.sync.read(buf);
+    } catch (e) {
+      throw new PalmImageError('corrupt', `PNG data cannot be decoded: ${(e as Error).message}`);
+    }
+    return { ...fromRgba(png.width, png.height, png.data), format };
+  }
+  if (format === 'jpeg') {
+    const h = jpegHeader(bytes);
+    checkDims(h, lim);
+    if (!jpegComplete(bytes)) throw new PalmImageError('truncated', 'JPEG file ends before its end-of-image marker');
+    return { ...(await decodeWithSharp(buf, lim, 'JPEG')), format };
+  }
+  const h = bmpHeader(bytes);
+  if (h.compression !== 0 && !(h.compression === 3 && h.bpp === 32))
+    throw new PalmImageError('unsupported_format', `compressed BMP (method ${h.compression}) is not supported`);
+  if (![8, 24, 32].includes(h.bpp)) throw new PalmImageError('unsupported_format', `${h.bpp}-bit BMP is not supported`);
+  checkDims(h, lim);
+  if (bytes.length < h.dataOffset + h.rowBytes * h.height)
+    throw new PalmImageError('truncated', 'BMP file ends before its pixel data does');
+  let img: { width: number; height: number; data: Uint8Array };
+  try {
+    img = bmp.decode(buf);
+  } catch (e) {
+    throw new PalmImageError('corrupt', `BMP data cannot be decoded: ${(e as Error).message}`);
+  }
+  return { ...fromAbgr(img.width, img.height, img.data), format };
+}

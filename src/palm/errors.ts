@@ -1,0 +1,34 @@
+/** Why an image was rejected. Every rejection carries exactly one of these codes. */
+export type PalmImageErrorReason =
+  | 'unsupported_format' // not PNG, JPEG or BMP, or a variant we do not decode (e.g. RLE BMP)
+  | 'truncated' // the file ends before its image data does
+  | 'corrupt' // the header is valid but the data cannot be decoded
+  | 'too_large' // over the byte or pixel limit (decompression bombs included)
+  | 'too_small' // fewer pixels than a palm needs
+  | 'too_dark' // under-exposed
+  | 'too_bright' // over-exposed / saturated
+  | 'low_contrast' // flat image, nothing to read
+  | 'too_blurred' // out of focus or motion-blurred
+  | 'no_hand'; // whole-hand mode: no hand, or no usable palm, found
+
+export class PalmImageError extends Error {
+  override readonly name = 'PalmImageError';
+  constructor(
+    readonly reason: PalmImageErrorReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type PalmTemplateErrorReason = 'bad_magic' | 'unsupported_version' | 'truncated' | 'incompatible';
+
+export class PalmTemplateError extends Error {
+  override readonly name = 'PalmTemplateError';
+  constructor(
+    readonly reason: PalmTemplateErrorReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}

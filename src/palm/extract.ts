@@ -1,0 +1,79 @@
+/** The extraction pipeline: bytes -> decode -> ROI -> quality -> ONNX features -> template. */
+import { encode, codePlanes, type CodeMethod } from './code.js';
+import { decodeImage, type DecodeLimits } from './decode.js';
+import { PalmImageError } from './errors.js';
+import { getFeatureModel } from './features.js';
+import type { RasterImage } from './image.js';
+import { assessQuality, type QualityResult } from './quality.js';
+import { locateRoi, ROI_SIZE, type ImageKind, type RoiResult } from './roi.js';
+import type { PalmTemplate } from './template.js';
+import { TEMPLATE_VERSION } from './template.js';
+
+export interface ExtractOptions {
+  /** 'roi' for a palm crop, 'hand' for a whole-hand photo, 'auto' to decide (default) */
+  kind?: ImageKind;
+  /** code for the fine matcher: 'bocv' (default) or the 'compcode' reference */
+  method?: CodeMethod;
+  limits?: DecodeLimits;
+  /** reject (PalmImageError 'low_quality'-like reasons are reported in quality) below this score; default 0 */
+  minQuality?: number;
+}
+
+export interface PreparedSample {
+  roi: RoiResult;
+  quality: QualityResult;
+}
+
+export interface Extraction {
+  template: PalmTemplate;
+  quality: QualityResult;
+}
+
+/** Decode, locate the ROI and assess quality (synchronous, no model). */
+export function prepareImage(img: RasterImage, opts: ExtractOptions = {}): PreparedSample {
+  const roi = locateRoi(img, opts.kind ?? 'auto', ROI_SIZE);
+  const quality = assessQuality(roi.roi, roi.confidence, roi.sourceSide);
+  if (opts.minQuality !== undefined && quality.score < opts.minQuality) {
+    const worst = [...quality.reasons].sort((a, b) => a.score - b.score)[0]!;
+    const reason = worst.factor === 'focus' ? 'too_blurred' : worst.factor === 'exposure' ? (worst.value < 128 ? 'too_dark' : 'too_bright') : worst.factor === 'palmSize' ? 'too_small' : worst.factor === 'contrast' ? 'low_contrast' : 'no_hand';
+    throw new PalmImageError(reason, `sample quality ${quality.score.toFixed(2)} under ${opts.minQuality}: ${worst.message}`);
+  }
+  return { roi, quality };
+}
+
+export async function prepareSample(bytes: Uint8Array, opts: ExtractOptions = {}): Promise<PreparedSample> {
+  return prepareImage(await decodeImage(bytes, opts.limits), opts);
+}
+
+/** Run the feature model on prepared samples (batched) and build templates. */
+export async function templatesFromSamples(samples: PreparedSample[], method: CodeMethod = 'palm'): Promise<PalmTemplate[]> {
+  if (samples.length === 0) return [];
+  const model = await getFeatureModel();
+  const inputs = samples.map((s) => {
+    const d = s.roi.roi.data;
+    const x = new Float32Array(d.length);
+    for (let i = 0; i < d.length; i++) x[i] = d[i]! / 255;
+    return x;
+  });
+  const { resp, embedding } = await model.run(inputs);
+  const per = model.orientations * model.grid * model.grid;
+  const E = model.embeddingDim;
+  return samples.map((s, i) => ({
+    version: TEMPLATE_VERSION,
+    method,
+    model: `${model.manifest.name}@${model.manifest.version}`,
+    embedding: embedding.slice(i * E, (i + 1) * E),
+    code: encode(method, resp.subarray(i * per, (i + 1) * per), model.orientations, model.grid),
+    planes: codePlanes(method, model.orientations),
+    grid: model.grid,
+    quality: s.quality.score,
+    samples: 1,
+  }));
+}
+
+/** Extract a palm template from image bytes (PNG, JPEG, BMP). Throws PalmImageError on rejection. */
+export async function extractTemplate(bytes: Uint8Array, opts: ExtractOptions = {}): Promise<Extraction> {
+  const sample = await prepareSample(bytes, opts);
+  const [template] = await templatesFromSamples([sample], opts.method ?? 'palm');
+  return { template: template!, quality: sample.quality };
+}

@@ -1,0 +1,36 @@
+/**
+ * palmid palm recognition engine (library: no HTTP, no database, writes nothing).
+ *
+ *   const { template, quality } = await extractTemplate(bytes, { kind: 'auto' });
+ *   template.embedding   // Float32Array(294), L2-normalised: for pgvector (cosine)
+ *   compare(a, b)        // fine similarity in [0, 1]
+ *   fuse([t1, t2, t3])   // one reference from several samples
+ *   serializeTemplate(t) / deserializeTemplate(bytes)
+ */
+export { PalmImageError, PalmTemplateError } from './errors.js';
+export type { PalmImageErrorReason, PalmTemplateErrorReason } from './errors.js';
+export { decodeImage, sniffFormat, DEFAULT_LIMITS } from './decode.js';
+export type { DecodeLimits, ImageFormat } from './decode.js';
+export type { RasterImage, GreyImage } from './image.js';
+export { locateRoi, locateHandRoi, normaliseCrop, detectKind, ROI_SIZE } from './roi.js';
+export type { ImageKind, RoiResult, HandLandmarks, Point } from './roi.js';
+export { assessQuality, focusMeasure, QUALITY_LIMITS, ENROL_MIN_QUALITY } from './quality.js';
+export type { QualityResult, QualityReason, QualityFactor } from './quality.js';
+export { getFeatureModel, loadManifest, MODELS_DIR } from './features.js';
+export type { FeatureModel, ModelManifestEntry } from './features.js';
+export type { CodeMethod } from './code.js';
+export { extractTemplate, prepareSample, prepareImage, templatesFromSamples } from './extract.js';
+export type { ExtractOptions, Extraction, PreparedSample } from './extract.js';
+export { compare, embeddingSimilarity, fuse } from './compare.js';
+export type { CompareOptions } from './compare.js';
+export { matchCodes } from './matcher.js';
+export type { SearchMode, CodeMatch } from './matcher.js';
+export { serializeTemplate, deserializeTemplate, TEMPLATE_VERSION } from './template.js';
+export type { PalmTemplate } from './template.js';
+export { synthesize, synthRoi, synthHand } from './synth.js';
+export type { SynthOptions } from './synth.js';
+export { equalErrorRate, fnmrAtFmr, rank1, detCurve, detSvg } from './metrics.js';
+export type { DetPoint } from './metrics.js';
+export { evaluateDirectory, listSamples } from './evaluate.js';
+export type { EvalReport, EvalDetails, EvalOptions } from './evaluate.js';
+export { drawLandmarks, encodePng } from './debug.js';
