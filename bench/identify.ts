@@ -6,8 +6,8 @@
  *
  * Gallery. `--probes` synthetic identities are enrolled for real: three synthetic ROI captures
  * each, extracted by the palm engine and fused. The rest of the gallery is derived from a pool
- * of `--pool` other synthetic identities (disjoint from the probes): each derived reference is a
- * chimera of two pool palms — its orientation code takes each code row from one of the two
+ * of `--pool` other synthetic identities (disjoint from the probes): the pool palms themselves
+ * come first, and each further reference is a chimera of two pool palms — its orientation code takes each code row from one of the two
  * (a random mask per reference), its embedding is the normalised sum of theirs plus noise — so
  * every derived reference is a distinct palm that costs no image synthesis. Every reference
  * belongs to its own person, with a consent and a data key, stored exactly as enrolment stores it
@@ -157,7 +157,8 @@ async function main() {
       const keys: unknown[] = [];
       const consents: unknown[] = [];
       for (let i = start; i < Math.min(N, start + BATCH); i++) {
-        let template = gallery[i];
+        // Real synthetic identities first (the probes' own palms, then the pool), chimeras beyond.
+        let template = gallery[i] ?? (i - P < POOL ? pool[i - P] : undefined);
         if (!template) {
           const a = Math.floor(rand() * POOL);
           const b = (a + 1 + Math.floor(rand() * (POOL - 1))) % POOL;
