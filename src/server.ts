@@ -53,6 +53,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.log ?? createLogger(config.logLevel);
   const db = options.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize }));
   const ownsDb = !options.db;
+  let server: http.Server | undefined;
   try {
     const migrations = await migrate(db);
     if (migrations.applied.length) log.info({ applied: migrations.applied }, 'database migrated');
@@ -61,18 +62,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const keyStore = new SigningKeyStore(db.prisma, master);
     await keyStore.ensureActiveKeys();
 
-    const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
+    const httpServer = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
+    server = httpServer;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => resolve());
+      httpServer.once('error', reject);
+      httpServer.listen(config.port, config.host, () => resolve());
     });
-    const port = (server.address() as AddressInfo).port;
+    const port = (httpServer.address() as AddressInfo).port;
     const issuer = config.issuerFromEnv ? config.issuer : `http://localhost:${port}`;
 
     const metrics = new Metrics();
+    let keys = await keyStore.load();
     const ciba = cibaFeature({ bio: new BiometricContext(db, master), issuer, captureKeys: () => keys.capture });
     const clientCache = await ClientCache.start(db);
-    let keys = await keyStore.load();
     const build = () => {
       const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.signing, trustProxy: config.trustProxy, ciba });
       for (const event of ['grant.success', 'grant.error', 'server_error', 'authorization.error', 'backchannel.error'] as const) {
@@ -107,7 +109,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       trustProxy: config.trustProxy,
       isShuttingDown: () => shuttingDown,
     });
-    server.on('request', app.callback());
+    httpServer.on('request', app.callback());
 
     let setupLink: string | undefined;
     if ((await countAdministrators(db.prisma)) === 0) {
@@ -148,10 +150,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         shuttingDown = true;
         clearInterval(maintenance);
         await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
+          httpServer.close(() => resolve());
+          httpServer.closeIdleConnections();
           // In-flight requests get a grace period, then the rest are cut.
-          setTimeout(() => server.closeAllConnections(), 10_000).unref();
+          setTimeout(() => httpServer.closeAllConnections(), 10_000).unref();
         });
         await clientCache.close();
         if (ownsDb) await db.close();
@@ -169,6 +171,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close,
     };
   } catch (err) {
+    server?.close();
     if (ownsDb) await db.close().catch(() => {});
     throw err;
   }

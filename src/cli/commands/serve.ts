@@ -4,6 +4,7 @@ import { SigningKeyStore } from '../../crypto/signingKeys.js';
 import { createLogger } from '../../log.js';
 import { serverContext, type CommandContext } from '../context.js';
 import { listenForCommands } from '../delegate.js';
+import { UserError } from '../output.js';
 
 export function register(program: Command): void {
   program
@@ -14,7 +15,11 @@ export function register(program: Command): void {
       const log = createLogger(config.logLevel);
       // Imported here so that other commands do not load the whole server (and oidc-provider).
       const { startServer } = await import('../../server.js');
-      const server = await startServer({ config, log, printSetupLink: true });
+      const server = await startServer({ config, log, printSetupLink: true }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'EADDRINUSE') throw new UserError(`port ${config.port} on ${config.host} is already in use (set PORT)`);
+        if (err.code === 'EACCES') throw new UserError(`not allowed to listen on port ${config.port} (set PORT)`);
+        throw err;
+      });
 
       // On the embedded database, other palmid commands run through this process.
       let commands: { close(): Promise<void> } | undefined;
