@@ -6,7 +6,7 @@ import { announceClientChange } from './clientCache.js';
 import { generateClientSecret, hashClientSecret } from './clientSecrets.js';
 
 /** The registry of relying parties, managed by `palmid client`. */
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 
 export interface NewClient {
@@ -17,6 +17,8 @@ export interface NewClient {
   authMethod: string;
   subjectType: 'public' | 'pairwise';
   jwksUri?: string;
+  /** APIs this client may exchange palm sign-in tokens for (token exchange). */
+  exchangeAudiences?: string[];
 }
 
 export interface ClientSummary {
@@ -62,6 +64,7 @@ export async function addClient(
     token_endpoint_auth_method: input.authMethod,
     subject_type: input.subjectType,
     ...(input.jwksUri ? { jwks_uri: input.jwksUri } : {}),
+    ...(input.exchangeAudiences?.length ? { palmid_exchange_audiences: input.exchangeAudiences } : {}),
   };
   // Let oidc-provider judge the metadata now, rather than fail at the first sign-in.
   try {

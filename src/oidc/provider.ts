@@ -6,6 +6,7 @@ import type { MasterKey } from '../crypto/masterKey.js';
 import { findPersonById } from '../accounts/people.js';
 import type { ClientCache } from './clientCache.js';
 import { verifyClientSecret } from './clientSecrets.js';
+import { registerTokenExchange } from './tokenExchange.js';
 import { pairwiseSubject } from './pairwise.js';
 import { ACR_VALUES, CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
 import { renderError, renderLogout, renderLogoutSuccess } from './pages.js';
@@ -86,10 +87,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     extraClientMetadata: {
       // A client (e.g. a checkout reader) that must always get palm + PIN.
-      properties: ['palmid_require_pin'],
+      // palmid_exchange_audiences: the APIs a client may exchange palm sign-in tokens for (RFC 8693).
+      properties: ['palmid_require_pin', 'palmid_exchange_audiences'],
       validator(_ctx, key, value) {
         if (key === 'palmid_require_pin' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('palmid_require_pin must be a boolean');
+        }
+        if (key === 'palmid_exchange_audiences' && value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))) {
+          throw new errors.InvalidClientMetadata('palmid_exchange_audiences must be an array of strings');
         }
       },
     },
@@ -122,6 +127,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.trustProxy;
+  registerTokenExchange(provider, { db: deps.db, issuer: deps.issuer, signingKey: () => deps.signingKeys.find((k) => k.alg === 'ES256') });
 
   const secretHashes = provider.Client.prototype as unknown as {
     clientSecret?: string;

@@ -3,6 +3,7 @@ import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provid
 import { audit } from '../audit/audit.js';
 import { BiometricError, type BiometricContext } from '../biometrics/context.js';
 import { identifyPalm, type IdentifyResult } from '../biometrics/identification.js';
+import { clientMetadata } from '../oidc/clientMetadata.js';
 import { ACR_PALM, ACR_PALM_PIN } from '../oidc/policy.js';
 import { EnvelopeError, openEnvelope } from './envelope.js';
 import { verifyPin } from './pin.js';
@@ -43,7 +44,7 @@ function throttleError(verdict: ThrottleVerdict, who: string): never {
 
 function pinRequired(ctx: KoaContextWithOIDC): boolean {
   const requested = String(ctx.oidc.params?.acr_values ?? '').split(' ');
-  return requested.includes(ACR_PALM_PIN) || (ctx.oidc.client as unknown as { palmidRequirePin?: boolean })?.palmidRequirePin === true;
+  return requested.includes(ACR_PALM_PIN) || clientMetadata<boolean>(ctx.oidc.client!, 'palmid_require_pin') === true;
 }
 
 export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captureKeys: () => JWK[] }): CibaFeature {

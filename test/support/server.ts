@@ -90,6 +90,7 @@ export async function startTestServer(kind: TestDatabaseKind, env: Record<string
         grantTypes: input.grantTypes ?? ['authorization_code', 'refresh_token'],
         authMethod: input.authMethod ?? 'client_secret_basic',
         subjectType: input.subjectType ?? 'public',
+        ...(input.exchangeAudiences ? { exchangeAudiences: input.exchangeAudiences } : {}),
       });
       return { client_id: client.client_id, client_secret: clientSecret };
     },

@@ -14,10 +14,11 @@ export function register(program: Command): void {
     .requiredOption('--name <name>', 'display name shown on the consent page')
     .option('--redirect-uri <uri>', 'allowed redirect URI (repeatable)', collect, [])
     .option('--post-logout-redirect-uri <uri>', 'allowed post-logout redirect URI (repeatable)', collect, [])
-    .option('--grant-types <list>', 'comma-separated: authorization_code,refresh_token,client_credentials', 'authorization_code,refresh_token')
+    .option('--grant-types <list>', 'comma-separated: authorization_code,refresh_token,client_credentials,urn:ietf:params:oauth:grant-type:token-exchange', 'authorization_code,refresh_token')
     .addOption(new Option('--auth-method <method>', 'token endpoint authentication').choices([...AUTH_METHODS]).default('client_secret_basic'))
     .addOption(new Option('--subject-type <type>', 'sub claim per client sector (pairwise) or shared (public)').choices(['public', 'pairwise']).default('public'))
     .option('--jwks-uri <uri>', 'where the client publishes its keys (private_key_jwt)')
+    .option('--exchange-audience <uri>', 'an API this client may exchange palm sign-in tokens for (repeatable; needs the token-exchange grant)', collect, [])
     .option('--json', 'print client_id and client_secret as JSON')
     .action(async (opts) => {
       const grantTypes = String(opts.grantTypes).split(',').map((s: string) => s.trim()).filter(Boolean);
@@ -31,6 +32,7 @@ export function register(program: Command): void {
             authMethod: opts.authMethod,
             subjectType: opts.subjectType,
             jwksUri: opts.jwksUri,
+            exchangeAudiences: opts.exchangeAudience,
           });
           if (opts.json) {
             printJson({ ...created, client_secret: clientSecret ?? null });

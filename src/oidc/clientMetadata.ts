@@ -1,0 +1,12 @@
+import type { Client } from 'oidc-provider';
+
+/**
+ * palmid's own client metadata (`extraClientMetadata`: palmid_require_pin,
+ * palmid_exchange_audiences). oidc-provider keeps such keys as registered (snake_case) on the
+ * Client instance; the camelCase form is read too in case a version maps them.
+ */
+export function clientMetadata<T>(client: Client, key: string): T | undefined {
+  const c = client as unknown as Record<string, unknown>;
+  const camel = key.replace(/_(\w)/g, (_m, ch: string) => ch.toUpperCase());
+  return (c[key] ?? c[camel]) as T | undefined;
+}
