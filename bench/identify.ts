@@ -32,7 +32,7 @@ import { addTenant } from '../src/accounts/tenants.js';
 import { BiometricContext } from '../src/biometrics/context.js';
 import { sealTemplate } from '../src/biometrics/dataKeys.js';
 import { identifyTemplate } from '../src/biometrics/identification.js';
-import { searchReferences, vectorLiteral } from '../src/biometrics/references.js';
+import { STAGE_ONE_SQL, searchReferences, vectorLiteral } from '../src/biometrics/references.js';
 import { MasterKey } from '../src/crypto/masterKey.js';
 import { openDatabase, type Database } from '../src/db/database.js';
 import { migrate } from '../src/db/migrate.js';
@@ -48,6 +48,7 @@ const { values } = parseArgs({
     pool: { type: 'string', default: '300' },
     seed: { type: 'string', default: '7' },
     json: { type: 'boolean', default: false },
+    explain: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.gallery);
@@ -207,6 +208,13 @@ async function main() {
     await db.query('ANALYZE');
     const indexSeconds = (performance.now() - t) / 1000;
 
+    if (values.explain) {
+      const plan = await db.query<Record<string, string>>(
+        `EXPLAIN ANALYZE ${STAGE_ONE_SQL(K, { consentedOnly: true, excludePerson: false })}`,
+        [vectorLiteral(transform.protect(enrolled[0]![3]!.embedding)), tenant.id, tenant.keyVersion],
+      );
+      process.stderr.write(`${plan.map((r) => String(Object.values(r)[0]).replace(/'\[[^\]]*\]'/, "'[…]'")).join('\n')}\n`);
+    }
     // Warm-up.
     for (let i = 0; i < Math.min(10, P); i++) await identifyTemplate(ctx, tenant, enrolled[i]![3]!, K);
 
