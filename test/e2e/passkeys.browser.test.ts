@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
+import { discoverRp } from '../support/oidc.js';
 
 /**
  * End to end in a real browser: Chromium with CDP virtual authenticators drives palmid's own
@@ -106,7 +107,7 @@ describe.skipIf(!haveChromium)('passkeys in a real browser (Chromium, virtual au
 
     // d. The person signs in to an openid-client relying party: code + PKCE, passkey, consent.
     const { client_id, client_secret } = await server.addClient({ name: 'Example RP', redirectUris: [redirectUri] });
-    const rp = await oidc.discovery(new URL(server.issuer), client_id, client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const rp = await discoverRp(server, { client_id, client_secret });
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const authorizationUrl = oidc.buildAuthorizationUrl(rp, {

@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SoftAuthenticator } from '../support/authenticator.js';
 import { UserAgent, registerPasskey, signInWithPasskey } from '../support/browserless.js';
+import { codeFlowTokens, discoverRp } from '../support/oidc.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
 
 const REDIRECT = 'http://127.0.0.1:9/cb';
@@ -20,7 +21,7 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
     expect(registered.status).toBe(200);
     personId = (await server.db.prisma.person.findUniqueOrThrow({ where: { email: 'ana@example.org' } })).id;
     const { client_id, client_secret } = await server.addClient({ redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGOUT_REDIRECT] });
-    rp = await oidc.discovery(new URL(server.issuer), client_id, client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    rp = await discoverRp(server, { client_id, client_secret });
   });
   afterAll(async () => server?.stop());
 
@@ -102,7 +103,7 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
 
   it('issues client-credentials tokens that introspect as active', async () => {
     const cc = await server.addClient({ name: 'Gate service', grantTypes: ['client_credentials'], redirectUris: [] });
-    const ccRp = await oidc.discovery(new URL(server.issuer), cc.client_id, cc.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const ccRp = await discoverRp(server, cc);
     const tokens = await oidc.clientCredentialsGrant(ccRp);
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     const info = await oidc.tokenIntrospection(ccRp, tokens.access_token);
@@ -116,18 +117,10 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
 
   it('gives pairwise clients a different, stable sub', async () => {
     const other = await server.addClient({ name: 'Pairwise RP', redirectUris: ['http://rp.example:9/cb'], subjectType: 'pairwise' });
-    const pairwiseRp = await oidc.discovery(new URL(server.issuer), other.client_id, other.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const pairwiseRp = await discoverRp(server, other);
     const subs: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(pairwiseRp, {
-        redirect_uri: 'http://rp.example:9/cb',
-        scope: 'openid',
-        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-      });
-      const { callbackUrl } = await signInWithPasskey(new UserAgent(), url.href, authenticator);
-      const tokens = await oidc.authorizationCodeGrant(pairwiseRp, new URL(callbackUrl), { pkceCodeVerifier: verifier });
+      const tokens = await codeFlowTokens(pairwiseRp, authenticator, { redirectUri: 'http://rp.example:9/cb' });
       subs.push(tokens.claims()!.sub);
     }
     expect(subs[0]).toBe(subs[1]);

@@ -6,7 +6,8 @@ import { DecryptionError, open } from '../../src/crypto/aead.js';
 import { MasterKey } from '../../src/crypto/masterKey.js';
 import { SigningKeyStore } from '../../src/crypto/signingKeys.js';
 import { SoftAuthenticator } from '../support/authenticator.js';
-import { UserAgent, registerPasskey, signInWithPasskey } from '../support/browserless.js';
+import { UserAgent, registerPasskey } from '../support/browserless.js';
+import { codeFlowTokens, discoverRp } from '../support/oidc.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
 
 const REDIRECT = 'http://127.0.0.1:9/cb';
@@ -24,21 +25,11 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
     expect((await registerPasskey(new UserAgent(), server.setupLink!, authenticator, { email: 'ana@example.org' })).status).toBe(200);
     const client = await server.addClient({ redirectUris: [REDIRECT] });
     clientId = client.client_id;
-    rp = await oidc.discovery(new URL(server.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    rp = await discoverRp(server, client);
   });
   afterAll(async () => server?.stop());
 
-  async function freshTokens() {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(rp, {
-      redirect_uri: REDIRECT,
-      scope: 'openid',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    });
-    const { callbackUrl } = await signInWithPasskey(new UserAgent(), url.href, authenticator);
-    return oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: verifier });
-  }
+  const freshTokens = () => codeFlowTokens(rp, authenticator, { redirectUri: REDIRECT });
 
   const idToken = async () => (await freshTokens()).id_token!;
 

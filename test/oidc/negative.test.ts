@@ -6,6 +6,7 @@ import { hashClientSecret, verifyClientSecret } from '../../src/oidc/clientSecre
 import { SoftAuthenticator } from '../support/authenticator.js';
 import { UserAgent, registerPasskey, signInWithPasskey } from '../support/browserless.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
+import { discoverRp } from '../support/oidc.js';
 
 const REDIRECT = 'http://127.0.0.1:9/cb';
 const EVIL_ORIGIN = 'http://evil.example:1234';
@@ -55,7 +56,7 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     const client = await server.addClient({ redirectUris: [REDIRECT] });
     clientId = client.client_id;
     clientSecret = client.client_secret!;
-    rp = await oidc.discovery(new URL(server.issuer), clientId, clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+    rp = await discoverRp(server, { client_id: clientId, client_secret: clientSecret });
   });
   afterAll(async () => server?.stop());
 

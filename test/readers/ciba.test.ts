@@ -12,6 +12,7 @@ import { ENVELOPE_TYPE, sealEnvelope } from '../../src/readers/envelope.js';
 import { setPin } from '../../src/readers/pin.js';
 import { addReader, revokeReader } from '../../src/readers/registry.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
+import { discoverRp } from '../support/oidc.js';
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const haveData = fs.existsSync(DATA);
@@ -131,7 +132,7 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
       redirectUris: [],
       exchangeAudiences: ['https://loyalty.example/api'],
     });
-    const appConfig = await oidc.discovery(new URL(server.issuer), app.client_id, app.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const appConfig = await discoverRp(server, app);
     const exchange = (params: Record<string, string>) =>
       oidc.genericGrantRequest(appConfig, 'urn:ietf:params:oauth:grant-type:token-exchange', {
         subject_token: palmTokens.access_token,
@@ -153,7 +154,7 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     await expect(exchange({ scope: 'openid admin' })).rejects.toMatchObject({ error: 'invalid_scope' });
     await expect(exchange({ subject_token: 'not-a-token' })).rejects.toMatchObject({ error: 'invalid_grant' });
     const cc = await server.addClient({ name: 'svc', grantTypes: ['client_credentials'], redirectUris: [] });
-    const ccConfig = await oidc.discovery(new URL(server.issuer), cc.client_id, cc.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const ccConfig = await discoverRp(server, cc);
     const notPalm = await oidc.clientCredentialsGrant(ccConfig);
     await expect(exchange({ subject_token: notPalm.access_token })).rejects.toMatchObject({ error: 'invalid_grant' });
   });
