@@ -1,6 +1,39 @@
 import { importJWK, type JWK } from 'jose';
 import * as oidc from 'openid-client';
+import sharp from 'sharp';
+import { decodeImage } from '../palm/index.js';
 import { sealEnvelope } from './envelope.js';
+
+/**
+ * What the images of one envelope may weigh, raw: signing and encrypting base64-encode them
+ * twice more (about 2.4x in all), and oidc-provider accepts request bodies up to 56 KB.
+ */
+export const ENVELOPE_IMAGE_BUDGET = 20 * 1024;
+
+/**
+ * Fits captures into an envelope the way a reader would: small enough ones go as they are;
+ * palm crops are re-encoded losslessly (grey PNG), whole-hand photos scaled down to at most
+ * 640 px wide JPEG (the ROI is scale-normalised, so nothing is lost that the engine uses).
+ */
+export async function fitForEnvelope(images: Uint8Array[], kind: 'roi' | 'hand'): Promise<Uint8Array[]> {
+  const budget = Math.floor(ENVELOPE_IMAGE_BUDGET / Math.max(1, images.length));
+  return Promise.all(
+    images.map(async (bytes) => {
+      if (bytes.length <= budget) return bytes;
+      const raster = await decodeImage(bytes);
+      const input = () => sharp(Buffer.from(raster.data), { raw: { width: raster.width, height: raster.height, channels: raster.channels as 1 | 3 | 4 } });
+      if (kind === 'roi') {
+        const png = await input().png({ compressionLevel: 9 }).toBuffer();
+        if (png.length <= budget) return png;
+      }
+      for (const [width, quality] of [[640, 80], [640, 70], [512, 70], [448, 70], [400, 65]] as const) {
+        const jpeg = await input().resize({ width: Math.min(width, raster.width) }).jpeg({ quality, mozjpeg: true }).toBuffer();
+        if (jpeg.length <= budget) return jpeg;
+      }
+      throw new Error('a capture is too large for an envelope even scaled down; send fewer images');
+    }),
+  );
+}
 
 /**
  * What a reader does to sign a person in: discover the provider, fetch its capture key, seal
@@ -56,7 +89,7 @@ export async function readerSignIn(input: {
     issuer: config.serverMetadata().issuer,
     readerKey: input.reader.key,
     captureKey,
-    images: input.images,
+    images: await fitForEnvelope(input.images, input.kind ?? 'roi'),
     kind: input.kind ?? 'roi',
   });
   try {

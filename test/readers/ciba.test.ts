@@ -16,6 +16,7 @@ import { discoverRp } from '../support/oidc.js';
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const haveData = fs.existsSync(DATA);
+const COEP = path.resolve(DATA, '../coep-hands');
 const sample = (palm: number, s: number) => fs.readFileSync(path.join(DATA, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
 
 /** Readers sign people in over CIBA with a capture envelope, as `palmid reader signin` does. */
@@ -157,6 +158,16 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     const ccConfig = await discoverRp(server, cc);
     const notPalm = await oidc.clientCredentialsGrant(ccConfig);
     await expect(exchange({ subject_token: notPalm.access_token })).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it.skipIf(!fs.existsSync(COEP))('signs in from a whole-hand photo, scaled down by the reader to fit the envelope', async () => {
+    const photo = (s: number) => fs.readFileSync(path.join(COEP, `002_0${s}.jpg`));
+    const bo = await createPerson(server.db.prisma, { email: 'bo@example.org', role: 'user' });
+    await recordConsent(server.db.prisma, bo.id, 'office', 1);
+    await enrolPalm(new BiometricContext(server.db, server.master), { personId: bo.id, tenantId: 'office', hand: 'right', captures: [photo(1), photo(2)], kind: 'hand', minCaptures: 2 });
+    expect(photo(3).length).toBeGreaterThan(56 * 1024); // as taken, it would not fit a request
+    const result = await readerSignIn({ issuer: server.issuer, reader: gate, images: [photo(3)], kind: 'hand' });
+    expect(result, JSON.stringify(result)).toMatchObject({ ok: true, sub: bo.id, acr: 'urn:palmid:acr:palm' });
   });
 
   it('refuses a revoked reader at once', async () => {
