@@ -100,7 +100,15 @@ export async function readerSignIn(input: {
       ...(input.pin ? { user_code: input.pin } : {}),
       ...(input.bindingMessage ? { binding_message: input.bindingMessage } : {}),
     });
-    const tokens = await oidc.pollBackchannelAuthenticationGrant(config, started);
+    // palmid completes the request before it answers, so the first token request is made at
+    // once; polling at the announced interval is the fallback for a provider that does not.
+    let tokens;
+    try {
+      tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', { auth_req_id: started.auth_req_id });
+    } catch (err) {
+      if ((err as { error?: string }).error !== 'authorization_pending') throw err;
+      tokens = await oidc.pollBackchannelAuthenticationGrant(config, started);
+    }
     const claims = tokens.claims()!;
     let email = claims.email as string | undefined;
     if (!email && tokens.access_token) {
