@@ -57,6 +57,31 @@ export interface ReaderSignInResult {
   ms: number;
 }
 
+/** A reader's view of the provider: discovery and the capture key, fetched once and reused. */
+export interface ReaderSession {
+  config: oidc.Configuration;
+  captureKey: JWK;
+  issuer: string;
+  reader: ReaderKeyFile;
+}
+
+export async function connectReader(issuer: string, reader: ReaderKeyFile): Promise<ReaderSession> {
+  const issuerUrl = new URL(issuer);
+  const insecure = issuerUrl.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : undefined;
+  const signingKey = (await importJWK(reader.key, 'ES256')) as CryptoKey;
+  const config = await oidc.discovery(
+    issuerUrl,
+    reader.client_id,
+    { token_endpoint_auth_signing_alg: 'ES256' },
+    oidc.PrivateKeyJwt({ key: signingKey, kid: reader.key.kid }),
+    insecure,
+  );
+  const jwks = (await (await fetch(config.serverMetadata().jwks_uri!)).json()) as { keys: JWK[] };
+  const captureKey = jwks.keys.find((k) => k.use === 'enc' && k.alg === 'ECDH-ES');
+  if (!captureKey) throw new Error('the provider publishes no capture key');
+  return { config, captureKey, issuer: config.serverMetadata().issuer, reader };
+}
+
 export async function readerSignIn(input: {
   issuer: string;
   reader: ReaderKeyFile;
@@ -66,29 +91,25 @@ export async function readerSignIn(input: {
   acr?: string;
   scope?: string;
   bindingMessage?: string;
+  /** Reuse a connection made by connectReader (readers keep one; `ms` then excludes discovery). */
+  session?: ReaderSession;
 }): Promise<ReaderSignInResult> {
   const started = performance.now();
   const ms = () => Math.round(performance.now() - started);
-  const issuerUrl = new URL(input.issuer);
-  const insecure = issuerUrl.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : undefined;
-  const signingKey = (await importJWK(input.reader.key, 'ES256')) as CryptoKey;
-  const config = await oidc.discovery(
-    issuerUrl,
-    input.reader.client_id,
-    { token_endpoint_auth_signing_alg: 'ES256' },
-    oidc.PrivateKeyJwt({ key: signingKey, kid: input.reader.key.kid }),
-    insecure,
-  );
-  const jwksUri = config.serverMetadata().jwks_uri!;
-  const jwks = (await (await fetch(jwksUri)).json()) as { keys: JWK[] };
-  const captureKey = jwks.keys.find((k) => k.use === 'enc' && k.alg === 'ECDH-ES');
-  if (!captureKey) return { ok: false, error: 'no_capture_key', error_description: 'the provider publishes no capture key', ms: ms() };
-
+  let session = input.session;
+  if (!session) {
+    try {
+      session = await connectReader(input.issuer, input.reader);
+    } catch (err) {
+      return { ok: false, error: 'discovery_failed', error_description: (err as Error).message, ms: ms() };
+    }
+  }
+  const { config } = session;
   const envelope = await sealEnvelope({
     readerId: input.reader.client_id,
-    issuer: config.serverMetadata().issuer,
+    issuer: session.issuer,
     readerKey: input.reader.key,
-    captureKey,
+    captureKey: session.captureKey,
     images: await fitForEnvelope(input.images, input.kind ?? 'roi'),
     kind: input.kind ?? 'roi',
   });
