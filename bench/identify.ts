@@ -23,20 +23,17 @@
  * PostgreSQL comes from BENCH_DATABASE_URL or TEST_DATABASE_URL (default
  * postgresql://postgres@127.0.0.1:5432/postgres); a fresh database is created and dropped.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { addTenant } from '../src/accounts/tenants.js';
 import { BiometricContext } from '../src/biometrics/context.js';
-import { sealTemplate } from '../src/biometrics/dataKeys.js';
 import { identifyTemplate } from '../src/biometrics/identification.js';
 import { STAGE_ONE_SQL, searchReferences, vectorLiteral } from '../src/biometrics/references.js';
 import { MasterKey } from '../src/crypto/masterKey.js';
-import { openDatabase, type Database } from '../src/db/database.js';
 import { migrate } from '../src/db/migrate.js';
-import { compare, fuse, prepareImage, serializeTemplate, synthRoi, templatesFromSamples, type PalmTemplate } from '../src/palm/index.js';
+import { compare, fuse } from '../src/palm/index.js';
+import { loadGallery, openBenchDatabase, percentile, synthTemplates } from './gallery.js';
 
 const { values } = parseArgs({
   options: {
@@ -61,73 +58,9 @@ if (![N, P, K, POOL, SEED].every((x) => Number.isInteger(x) && x > 0)) throw new
 if (values.db !== 'pglite' && values.db !== 'postgres') throw new Error('--db is pglite or postgres');
 
 const log = (msg: string) => !values.json && process.stderr.write(`${msg}\n`);
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-
-/** Templates of synthetic identities `ids`, samples `samples`, extracted in batches. */
-async function extract(ids: number[], samples: number[]): Promise<PalmTemplate[][]> {
-  const out: PalmTemplate[][] = [];
-  for (const id of ids) {
-    const prepared = samples.map((s) => prepareImage(synthRoi(id, s, { seed: SEED }), { kind: 'roi' }));
-    out.push(await templatesFromSamples(prepared));
-  }
-  return out;
-}
-
-function chimera(a: PalmTemplate, b: PalmTemplate, rand: () => number): PalmTemplate {
-  const code = a.code.slice();
-  const rows = a.code.length;
-  for (let r = 0; r < rows; r++) if (rand() < 0.5) code[r] = b.code[r]!;
-  const e = new Float32Array(a.embedding.length);
-  let norm = 0;
-  for (let i = 0; i < e.length; i++) {
-    e[i] = a.embedding[i]! + b.embedding[i]! + (rand() - 0.5) * 0.02;
-    norm += e[i]! * e[i]!;
-  }
-  for (let i = 0; i < e.length; i++) e[i]! /= Math.sqrt(norm);
-  return { ...a, code, embedding: e, samples: 3 };
-}
-
-function mulberry(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-async function openBenchDatabase(): Promise<{ db: Database; dispose(): Promise<void> }> {
-  if (values.db === 'pglite') {
-    const db = await openDatabase({ memory: true, dataDir: os.tmpdir() });
-    return { db, dispose: () => db.close() };
-  }
-  const base = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const name = `palmid_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const db = await openDatabase({ url: url.toString(), dataDir: os.tmpdir(), poolSize: 4 });
-  return {
-    db,
-    async dispose() {
-      await db.close();
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
 
 async function main() {
-  const { db, dispose } = await openBenchDatabase();
+  const { db, dispose } = await openBenchDatabase(values.db as 'pglite' | 'postgres');
   try {
     await migrate(db);
     const master = MasterKey.fromBytes(randomBytes(32));
@@ -137,76 +70,19 @@ async function main() {
     // Identities: [0, P) enrolled and probed; [P, P+POOL) the pool; [P+POOL, 2P+POOL) never enrolled.
     let t = performance.now();
     log(`extracting ${P} enrolled identities x 4 samples, ${POOL} pool identities x 3, ${P} open-set probes…`);
-    const enrolled = await extract([...Array(P).keys()], [0, 1, 2, 3]);
-    const pool = (await extract([...Array(POOL).keys()].map((i) => P + i), [0, 1, 2])).map((ts) => fuse(ts));
-    const strangers = (await extract([...Array(P).keys()].map((i) => P + POOL + i), [3])).map((ts) => ts[0]!);
+    const enrolled = await synthTemplates([...Array(P).keys()], [0, 1, 2, 3], SEED);
+    const pool = (await synthTemplates([...Array(POOL).keys()].map((i) => P + i), [0, 1, 2], SEED)).map((ts) => fuse(ts));
+    const strangers = (await synthTemplates([...Array(P).keys()].map((i) => P + POOL + i), [3], SEED)).map((ts) => ts[0]!);
     const extractSeconds = (performance.now() - t) / 1000;
 
-    const gallery: PalmTemplate[] = enrolled.map((ts) => fuse(ts.slice(0, 3)));
-    const rand = mulberry(SEED);
-    const transform = ctx.transform(tenant.id, tenant.keyVersion, gallery[0]!.embedding.length);
-
-    log(`loading ${N} references…`);
-    t = performance.now();
-    await db.query('DROP INDEX IF EXISTS palm_reference_embedding_hnsw');
-    const BATCH = 500;
-    const referenceIds: string[] = [];
-    const fineByReference = new Map<string, PalmTemplate>();
-    for (let start = 0; start < N; start += BATCH) {
-      const people: unknown[] = [];
-      const refs: unknown[] = [];
-      const keys: unknown[] = [];
-      const consents: unknown[] = [];
-      for (let i = start; i < Math.min(N, start + BATCH); i++) {
-        // Real synthetic identities first (the probes' own palms, then the pool), chimeras beyond.
-        let template = gallery[i] ?? (i - P < POOL ? pool[i - P] : undefined);
-        if (!template) {
-          const a = Math.floor(rand() * POOL);
-          const b = (a + 1 + Math.floor(rand() * (POOL - 1))) % POOL;
-          template = chimera(pool[a]!, pool[b]!, rand);
-        }
-        const personId = randomUUID();
-        const referenceId = randomUUID();
-        const key = randomBytes(32);
-        referenceIds.push(referenceId);
-        if (fineByReference.size < 2_000_000) fineByReference.set(referenceId, template);
-        people.push(personId, `bench-${i}@example.org`, randomBytes(16).toString('base64url'));
-        keys.push(personId, ctx.dataKeys.wrap(personId, key));
-        consents.push(randomUUID(), personId, tenant.id);
-        refs.push(
-          referenceId,
-          personId,
-          tenant.id,
-          template.model,
-          tenant.keyVersion,
-          vectorLiteral(transform.protect(template.embedding)),
-          sealTemplate(key, serializeTemplate({ ...template, embedding: new Float32Array(0) }), referenceId),
-          template.samples,
-          template.quality,
-        );
-      }
-      const rows = (n: number, width: number, cast: (col: number) => string = () => '') =>
-        Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}${cast(c)}`).join(',')})`).join(',');
-      const n = people.length / 3;
-      await db.query(`INSERT INTO person (id, email, webauthn_id) VALUES ${rows(n, 3)}`, people);
-      await db.query(`INSERT INTO person_data_key (person_id, wrapped_key) VALUES ${rows(n, 2)}`, keys);
-      await db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ${rows(n, 3, (c) => (c === 2 ? ', 1' : ''))}`, consents);
-      await db.query(
-        `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, fine_template, samples, quality) VALUES ${Array.from(
-          { length: n },
-          (_, r) => `($${r * 9 + 1},$${r * 9 + 2},$${r * 9 + 3},'right',$${r * 9 + 4},$${r * 9 + 5},$${r * 9 + 6}::vector,$${r * 9 + 7},$${r * 9 + 8},$${r * 9 + 9})`,
-        ).join(',')}`,
-        refs,
-      );
-      if (start % 20_000 === 0) log(`  ${start + n} / ${N}`);
-    }
-    const loadSeconds = (performance.now() - t) / 1000;
-    t = performance.now();
-    log('building the HNSW index…');
-    if (db.kind === 'postgres') await db.query(`SET maintenance_work_mem = '1GB'`);
-    await db.query(`CREATE INDEX palm_reference_embedding_hnsw ON palm_reference USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`);
-    await db.query('ANALYZE');
-    const indexSeconds = (performance.now() - t) / 1000;
+    const transform = ctx.transform(tenant.id, tenant.keyVersion, enrolled[0]![0]!.embedding.length);
+    const { referenceIds, fineByReference, loadSeconds, indexSeconds } = await loadGallery(db, ctx, tenant, {
+      size: N,
+      enrolled: enrolled.map((ts) => fuse(ts.slice(0, 3))),
+      pool,
+      seed: SEED,
+      log,
+    });
 
     if (values.explain) {
       const plan = await db.query<Record<string, string>>(
