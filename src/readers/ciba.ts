@@ -57,6 +57,13 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       throw new errors.InvalidRequest('readers identify people by their palm: send the capture envelope as login_hint_token');
     },
 
+    async validateBindingMessage(_ctx, bindingMessage) {
+      // Shown on the reader's display: short, plain characters only.
+      if (bindingMessage !== undefined && !/^[\w .:#+\-/!?]{1,20}$/u.test(String(bindingMessage))) {
+        throw new errors.InvalidBindingMessage('binding_message: 1 to 20 letters, digits, spaces or .:#+-/!?');
+      }
+    },
+
     async validateRequestContext(_ctx, requestContext) {
       if (requestContext !== undefined && String(requestContext).length > 500) throw new errors.InvalidRequest('request_context is too long');
     },

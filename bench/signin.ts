@@ -1,0 +1,141 @@
+/**
+ * End-to-end palm sign-in at readers: capture envelope built → ID token received, with a gallery
+ * of enrolled palms, for 1 and for 20 readers at once.
+ *
+ *   npm run bench:signin -- [--gallery 10000] [--db postgres|pglite] [--probes 40] [--pool 300]
+ *                           [--readers 1,20] [--rounds 3] [--json]
+ *
+ * The server runs in this process on a fresh database (PostgreSQL by default, see
+ * bench/gallery.ts); the gallery is loaded as in bench:identify. Each reader is a registered
+ * CIBA client with its own key; it keeps its connection (discovery, capture key) and sends one
+ * synthetic capture (PNG) per sign-in. Reported per concurrency: p50/p95 latency, throughput,
+ * and how many sign-ins found the right person.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { addTenant } from '../src/accounts/tenants.js';
+import { BiometricContext } from '../src/biometrics/context.js';
+import { loadConfig } from '../src/config.js';
+import { MasterKey } from '../src/crypto/masterKey.js';
+import { migrate } from '../src/db/migrate.js';
+import { createLogger } from '../src/log.js';
+import { fuse, synthRoi } from '../src/palm/index.js';
+import { connectReader, readerSignIn } from '../src/readers/client.js';
+import { addReader } from '../src/readers/registry.js';
+import { startServer } from '../src/server.js';
+import { loadGallery, openBenchDatabase, percentile, synthTemplates } from './gallery.js';
+
+const { values } = parseArgs({
+  options: {
+    gallery: { type: 'string', default: '10000' },
+    db: { type: 'string', default: 'postgres' },
+    probes: { type: 'string', default: '40' },
+    pool: { type: 'string', default: '300' },
+    readers: { type: 'string', default: '1,20' },
+    rounds: { type: 'string', default: '3' },
+    seed: { type: 'string', default: '11' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.gallery);
+const P = Number(values.probes);
+const POOL = Number(values.pool);
+const SEED = Number(values.seed);
+const ROUNDS = Number(values.rounds);
+const CONCURRENCY = values.readers.split(',').map(Number);
+const log = (msg: string) => !values.json && process.stderr.write(`${msg}\n`);
+
+async function main() {
+  const { db, url, dispose } = await openBenchDatabase(values.db as 'pglite' | 'postgres');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-bench-signin-'));
+  const masterKey = randomBytes(32);
+  try {
+    await migrate(db);
+    const tenant = await addTenant(db.prisma, { id: 'gate', name: 'Gate' });
+    log(`extracting ${P} enrolled identities x 3 samples and ${POOL} pool identities…`);
+    const enrolled = await synthTemplates([...Array(P).keys()], [0, 1, 2], SEED);
+    const pool = (await synthTemplates([...Array(POOL).keys()].map((i) => P + i), [0, 1, 2], SEED)).map((ts) => fuse(ts));
+    const bio = new BiometricContext(db, MasterKey.fromBytes(masterKey));
+    const gallery = await loadGallery(db, bio, tenant, { size: N, enrolled: enrolled.map((ts) => fuse(ts)), pool, seed: SEED, log });
+
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      PALMID_DATA_DIR: dataDir,
+      PALMID_MASTER_KEY: masterKey.toString('base64'),
+      LOG_LEVEL: 'silent',
+      ...(url ? { DATABASE_URL: url } : {}),
+    });
+    const server = await startServer({ config, db, log: createLogger('silent') });
+    try {
+      const maxReaders = Math.max(...CONCURRENCY);
+      const sessions = [];
+      for (let r = 0; r < maxReaders; r++) {
+        const reader = await addReader(db, server.provider(), { tenantId: tenant.id, name: `Gate ${r + 1}` });
+        sessions.push({ reader, session: await connectReader(server.issuer, reader) });
+      }
+      // One capture per enrolled identity, a sample the enrolment never saw, as a reader's PNG.
+      const captures = await Promise.all(
+        [...Array(P).keys()].map(async (id) => {
+          const img = synthRoi(id, 3, { seed: SEED });
+          return sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 1 } }).png().toBuffer();
+        }),
+      );
+      // Warm-up: one sign-in per reader.
+      await Promise.all(sessions.slice(0, maxReaders).map((s, i) => readerSignIn({ issuer: server.issuer, reader: s.reader, session: s.session, images: [captures[i % P]!], scope: 'openid' })));
+
+      const results = [];
+      for (const concurrency of CONCURRENCY) {
+        const latencies: number[] = [];
+        let right = 0;
+        let refused = 0;
+        const jobs = [...Array(P * ROUNDS).keys()];
+        const started = performance.now();
+        await Promise.all(
+          sessions.slice(0, concurrency).map(async (s) => {
+            for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
+              const id = job % P;
+              const t0 = performance.now();
+              const r = await readerSignIn({ issuer: server.issuer, reader: s.reader, session: s.session, images: [captures[id]!], scope: 'openid' });
+              latencies.push(performance.now() - t0);
+              if (r.ok && r.sub === gallery.personIds[id]) right++;
+              else if (!r.ok) refused++;
+            }
+          }),
+        );
+        const seconds = (performance.now() - started) / 1000;
+        results.push({
+          readers: concurrency,
+          signIns: latencies.length,
+          p50Ms: +percentile(latencies, 50).toFixed(1),
+          p95Ms: +percentile(latencies, 95).toFixed(1),
+          perSecond: +(latencies.length / seconds).toFixed(1),
+          rightPerson: right,
+          refused,
+        });
+      }
+      const out = { database: db.kind, gallery: N, load: { seconds: gallery.loadSeconds, indexSeconds: gallery.indexSeconds }, results };
+      if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);
+      else {
+        process.stdout.write(`bench:signin  ${db.kind}  gallery ${N}  (envelope built -> ID token received; ${os.cpus().length} CPUs)\n`);
+        for (const r of results) {
+          process.stdout.write(
+            `  ${String(r.readers).padStart(2)} reader(s): ${r.signIns} sign-ins  p50 ${r.p50Ms} ms  p95 ${r.p95Ms} ms  ${r.perSecond}/s  right person ${r.rightPerson}, refused ${r.refused}\n`,
+          );
+        }
+      }
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await dispose();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
