@@ -49,6 +49,14 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm', subject: anaId } })).toBe(1);
   });
 
+  it("passes a short binding message through for the reader's display, and refuses a long one", async () => {
+    expect(await readerSignIn({ issuer: server.issuer, reader: gate, images: [sample(5, 9)], kind: 'roi', bindingMessage: 'GATE 7' })).toMatchObject({ ok: true });
+    expect(await readerSignIn({ issuer: server.issuer, reader: gate, images: [sample(5, 9)], kind: 'roi', bindingMessage: 'x'.repeat(30) })).toMatchObject({
+      ok: false,
+      error: 'invalid_binding_message',
+    });
+  });
+
   it('steps up with the PIN, and refuses a palm+pin request without it', async () => {
     await setPin(server.db.prisma, anaId, '4821');
     const stepUp = await signIn(gate, [sample(5, 15)], { acr: 'urn:palmid:acr:palm+pin', pin: '4821' });
