@@ -7,11 +7,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import type { BiometricContext } from '../src/biometrics/context.js';
-import { sealTemplate } from '../src/biometrics/dataKeys.js';
-import { vectorLiteral } from '../src/biometrics/references.js';
-import { openDatabase, type Database } from '../src/db/database.js';
-import { prepareImage, serializeTemplate, synthRoi, templatesFromSamples, type PalmTemplate } from '../src/palm/index.js';
+import type { BiometricContext } from '../dist/src/biometrics/context.js';
+import { sealTemplate } from '../dist/src/biometrics/dataKeys.js';
+import { vectorLiteral } from '../dist/src/biometrics/references.js';
+import { openDatabase, type Database } from '../dist/src/db/database.js';
+import { prepareImage, serializeTemplate, synthRoi, templatesFromSamples, type PalmTemplate } from '../dist/src/palm/index.js';
 
 export const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -20,19 +20,20 @@
  * matching over the whole gallery (on `--recall-probes` probes), and the database size per
  * enrolled palm (table + HNSW index + keys + consent rows).
  *
+ * It runs the compiled code in dist/ (the npm script builds first), as `npm start` does.
  * PostgreSQL comes from BENCH_DATABASE_URL or TEST_DATABASE_URL (default
  * postgresql://postgres@127.0.0.1:5432/postgres); a fresh database is created and dropped.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { addTenant } from '../src/accounts/tenants.js';
-import { BiometricContext } from '../src/biometrics/context.js';
-import { identifyTemplate } from '../src/biometrics/identification.js';
-import { STAGE_ONE_SQL, searchReferences, vectorLiteral } from '../src/biometrics/references.js';
-import { MasterKey } from '../src/crypto/masterKey.js';
-import { migrate } from '../src/db/migrate.js';
-import { compare, fuse } from '../src/palm/index.js';
+import { addTenant } from '../dist/src/accounts/tenants.js';
+import { BiometricContext } from '../dist/src/biometrics/context.js';
+import { identifyTemplate } from '../dist/src/biometrics/identification.js';
+import { STAGE_ONE_SQL, searchReferences, vectorLiteral } from '../dist/src/biometrics/references.js';
+import { MasterKey } from '../dist/src/crypto/masterKey.js';
+import { migrate } from '../dist/src/db/migrate.js';
+import { compare, fuse } from '../dist/src/palm/index.js';
 import { loadGallery, openBenchDatabase, percentile, synthTemplates } from './gallery.js';
 
 const { values } = parseArgs({

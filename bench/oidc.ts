@@ -5,6 +5,7 @@
  *
  *   npm run bench:oidc -- [--duration 10] [--connections 20] [--warmup 2] [--json] [--only pglite,postgres,ceiling]
  *
+ * It runs the compiled code in dist/ (the npm script builds first), as `npm start` does.
  * The servers run in this process; the load (autocannon) runs in a forked child process, so the
  * load generator does not share the servers' event loop. Latencies are recorded per request in
  * the child and p50/p95/p99 are exact. PostgreSQL comes from BENCH_DATABASE_URL or
@@ -156,11 +157,11 @@ interface Target {
 
 async function startPalmid(databaseUrl: string | undefined): Promise<Target> {
   const [{ loadConfig }, { openDatabase }, { createLogger }, { addClient }, { startServer }] = await Promise.all([
-    import('../src/config.js'),
-    import('../src/db/database.js'),
-    import('../src/log.js'),
-    import('../src/oidc/clients.js'),
-    import('../src/server.js'),
+    import('../dist/src/config.js'),
+    import('../dist/src/db/database.js'),
+    import('../dist/src/log.js'),
+    import('../dist/src/oidc/clients.js'),
+    import('../dist/src/server.js'),
   ]);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-bench-'));
   const config = loadConfig({
@@ -193,7 +194,7 @@ async function startPalmid(databaseUrl: string | undefined): Promise<Target> {
 }
 
 async function startCeiling(): Promise<Target> {
-  const [{ default: Provider }, { TTL }] = await Promise.all([import('oidc-provider'), import('../src/oidc/policy.js')]);
+  const [{ default: Provider }, { TTL }] = await Promise.all([import('oidc-provider'), import('../dist/src/oidc/policy.js')]);
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;

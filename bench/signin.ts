@@ -5,6 +5,7 @@
  *   npm run bench:signin -- [--gallery 10000] [--db postgres|pglite] [--probes 40] [--pool 300]
  *                           [--readers 1,20] [--rounds 3] [--json]
  *
+ * It runs the compiled code in dist/ (the npm script builds first), as `npm start` does.
  * The server runs in this process on a fresh database (PostgreSQL by default, see
  * bench/gallery.ts); the gallery is loaded as in bench:identify. Each reader is a registered
  * CIBA client with its own key; it keeps its connection (discovery, capture key) and sends one
@@ -18,16 +19,16 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { addTenant } from '../src/accounts/tenants.js';
-import { BiometricContext } from '../src/biometrics/context.js';
-import { loadConfig } from '../src/config.js';
-import { MasterKey } from '../src/crypto/masterKey.js';
-import { migrate } from '../src/db/migrate.js';
-import { createLogger } from '../src/log.js';
-import { fuse, synthRoi } from '../src/palm/index.js';
-import { connectReader, readerSignIn } from '../src/readers/client.js';
-import { addReader } from '../src/readers/registry.js';
-import { startServer } from '../src/server.js';
+import { addTenant } from '../dist/src/accounts/tenants.js';
+import { BiometricContext } from '../dist/src/biometrics/context.js';
+import { loadConfig } from '../dist/src/config.js';
+import { MasterKey } from '../dist/src/crypto/masterKey.js';
+import { migrate } from '../dist/src/db/migrate.js';
+import { createLogger } from '../dist/src/log.js';
+import { fuse, synthRoi } from '../dist/src/palm/index.js';
+import { connectReader, readerSignIn } from '../dist/src/readers/client.js';
+import { addReader } from '../dist/src/readers/registry.js';
+import { startServer } from '../dist/src/server.js';
 import { loadGallery, openBenchDatabase, percentile, synthTemplates } from './gallery.js';
 
 const { values } = parseArgs({
