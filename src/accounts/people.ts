@@ -19,6 +19,11 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
+/** A plausible address: one @, no spaces, RFC 5321 length limits. Ownership is not checked. */
+export function isValidEmail(email: string): boolean {
+  return /^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email.trim());
+}
+
 export async function createPerson(
   prisma: PrismaClient,
   input: { email: string; name?: string | null | undefined; role: Role },

@@ -4,6 +4,8 @@ import { loadMasterKey, type MasterKey } from '../crypto/masterKey.js';
 import { SigningKeyStore } from '../crypto/signingKeys.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
+import { normaliseEmail } from '../accounts/people.js';
+import { UserError } from './output.js';
 import { createLogger } from '../log.js';
 import type { Provider } from '../oidc/provider.js';
 
@@ -55,4 +57,25 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
   } finally {
     await db.close();
   }
+}
+
+/** The person a command names by email, or a clear error. */
+export async function personByEmail(ctx: CommandContext, email: string) {
+  const person = await ctx.db.prisma.person.findUnique({ where: { email: normaliseEmail(email) } });
+  if (!person) throw new UserError(`no person with email ${email} (invite them first: palmid invite --email ${email})`);
+  return person;
+}
+
+/**
+ * One line from standard input, for secrets (card numbers, PINs) that must not appear on the
+ * command line, in shell history or in the process list.
+ */
+export async function readSecretLine(prompt: string): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write(`${prompt}: `);
+  let data = '';
+  for await (const chunk of process.stdin) {
+    data += chunk;
+    if (data.includes('\n') || data.length > 64) break;
+  }
+  return data.split('\n')[0]!.trim();
 }

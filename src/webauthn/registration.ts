@@ -7,7 +7,7 @@ import {
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../db/database.js';
 import { findRedeemableInvitation } from '../accounts/invitations.js';
-import { normaliseEmail, type Role } from '../accounts/people.js';
+import { isValidEmail, normaliseEmail, type Role } from '../accounts/people.js';
 import { audit } from '../audit/audit.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import type { RelyingParty } from './relyingParty.js';
@@ -22,8 +22,6 @@ export interface RegistrationStart {
   publicKey: PublicKeyCredentialCreationOptionsJSON;
 }
 
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
-
 export async function startRegistration(
   prisma: PrismaClient,
   rp: RelyingParty,
@@ -32,7 +30,7 @@ export async function startRegistration(
   const invitation = await findRedeemableInvitation(prisma, input.token);
   if (!invitation) throw new WebauthnError('invalid_invitation', 'This invitation link is invalid, used or expired.');
   const email = normaliseEmail(String(invitation.email ?? input.email ?? ''));
-  if (!EMAIL.test(email)) throw new WebauthnError('invalid_request', 'Enter a valid email address.');
+  if (!isValidEmail(email)) throw new WebauthnError('invalid_request', 'Enter a valid email address.');
   const name = typeof input.name === 'string' && input.name.trim() ? input.name.trim().slice(0, 100) : null;
 
   const existing = await prisma.person.findUnique({ where: { email }, include: { passkeys: true } });

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { normaliseEmail } from '../../accounts/people.js';
 import { TenantError, addTenant, currentNotice, recordConsent, withdrawConsent } from '../../accounts/tenants.js';
 import { BiometricContext, BiometricError } from '../../biometrics/context.js';
 import { enrolPalm } from '../../biometrics/enrolment.js';
 import { identifyPalm } from '../../biometrics/identification.js';
 import { erasePalmData, rekeyTenant } from '../../biometrics/lifecycle.js';
-import { withContext, type CommandContext } from '../context.js';
+import { personByEmail, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 
 /** Tenants, consent, enrolment, identification and erasure from the command line. */
@@ -25,11 +24,6 @@ function readImage(file: string): Uint8Array {
   return fs.readFileSync(file);
 }
 
-async function personByEmail(ctx: CommandContext, email: string) {
-  const person = await ctx.db.prisma.person.findUnique({ where: { email: normaliseEmail(email) } });
-  if (!person) throw new UserError(`no person with email ${email} (invite them first: palmid invite --email ${email})`);
-  return person;
-}
 
 function asUserError(err: unknown): never {
   if (err instanceof BiometricError || err instanceof TenantError) throw new UserError(err.message);

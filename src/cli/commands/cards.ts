@@ -1,23 +1,13 @@
 import type { Command } from 'commander';
 import { LocalCardVault } from '../../../adapters/card-vault.js';
 import { CardError, linkCard, setLoyaltyNumber } from '../../accounts/cards.js';
-import { normaliseEmail } from '../../accounts/people.js';
-import { withContext } from '../context.js';
+import { personByEmail, readSecretLine, withContext } from '../context.js';
 import { UserError, print, printJson } from '../output.js';
 
 /**
  * Payment cards and loyalty numbers. The card number is read from standard input, never from
  * the command line, so it does not land in shell history or the process list.
  */
-async function readStdinLine(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('card number: ');
-  let data = '';
-  for await (const chunk of process.stdin) {
-    data += chunk;
-    if (data.includes('\n') || data.length > 64) break;
-  }
-  return data.split('\n')[0]!.trim();
-}
 
 export function register(program: Command): void {
   const card = program.command('card').description('payment cards (tokenised in the card vault)');
@@ -30,10 +20,9 @@ export function register(program: Command): void {
     .action(async (opts) => {
       const m = /^(\d{1,2})\/(\d{2}|\d{4})$/.exec(String(opts.exp));
       if (!m) throw new UserError('--exp must look like 08/29', 2);
-      const number = await readStdinLine();
+      const number = await readSecretLine('card number');
       await withContext(async (ctx) => {
-        const person = await ctx.db.prisma.person.findUnique({ where: { email: normaliseEmail(opts.person) } });
-        if (!person) throw new UserError(`no person with email ${opts.person}`);
+        const person = await personByEmail(ctx, opts.person);
         const vault = new LocalCardVault(ctx.db.prisma, ctx.master.derive('card-vault'));
         try {
           const linked = await linkCard(ctx.db.prisma, vault, person.id, { number, expMonth: Number(m[1]), expYear: Number(m[2]) });
@@ -55,8 +44,7 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (opts) => {
       await withContext(async (ctx) => {
-        const person = await ctx.db.prisma.person.findUnique({ where: { email: normaliseEmail(opts.person) } });
-        if (!person) throw new UserError(`no person with email ${opts.person}`);
+        const person = await personByEmail(ctx, opts.person);
         if (!(await ctx.db.prisma.tenant.findUnique({ where: { id: opts.tenant } }))) throw new UserError(`unknown tenant ${opts.tenant}`);
         try {
           await setLoyaltyNumber(ctx.db.prisma, person.id, opts.tenant, opts.number);

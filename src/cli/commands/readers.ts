@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { normaliseEmail } from '../../accounts/people.js';
 import { PinError, setPin } from '../../readers/pin.js';
 import { readerSignIn, type ReaderKeyFile } from '../../readers/client.js';
 import { ReaderError, addReader, listReaders, revokeReader } from '../../readers/registry.js';
 import { personSubject, readerSubject, resetThrottle } from '../../readers/throttle.js';
-import { withContext } from '../context.js';
+import { personByEmail, readSecretLine, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 
 /** Readers (palm sign-in devices), PINs and lock-outs. */
@@ -123,16 +122,11 @@ export function register(program: Command): void {
     .description('set a PIN (read from standard input: 4 to 12 digits)')
     .requiredOption('--person <email>', 'the person')
     .action(async (opts) => {
-      let value = '';
-      for await (const chunk of process.stdin) {
-        value += chunk;
-        if (value.includes('\n') || value.length > 64) break;
-      }
+      const value = await readSecretLine('PIN');
       await withContext(async (ctx) => {
-        const person = await ctx.db.prisma.person.findUnique({ where: { email: normaliseEmail(opts.person) } });
-        if (!person) throw new UserError(`no person with email ${opts.person}`);
+        const person = await personByEmail(ctx, opts.person);
         try {
-          await setPin(ctx.db.prisma, person.id, value.split('\n')[0]!.trim());
+          await setPin(ctx.db.prisma, person.id, value);
         } catch (err) {
           if (err instanceof PinError) throw new UserError(err.message, 2);
           throw err;
@@ -150,8 +144,7 @@ export function register(program: Command): void {
       if (!opts.person && !opts.reader) throw new UserError('give --person or --reader', 2);
       await withContext(async (ctx) => {
         if (opts.person) {
-          const person = await ctx.db.prisma.person.findUnique({ where: { email: normaliseEmail(opts.person) } });
-          if (!person) throw new UserError(`no person with email ${opts.person}`);
+          const person = await personByEmail(ctx, opts.person);
           await resetThrottle(ctx.db.prisma, personSubject(person.id));
         }
         if (opts.reader) await resetThrottle(ctx.db.prisma, readerSubject(opts.reader));

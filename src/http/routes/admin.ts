@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { PrismaClient } from '../../db/database.js';
 import { createInvitation, invitationUrl } from '../../accounts/invitations.js';
-import { findPersonById, type Role } from '../../accounts/people.js';
+import { findPersonById, isValidEmail, type Role } from '../../accounts/people.js';
 import { audit } from '../../audit/audit.js';
 import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
@@ -10,7 +11,6 @@ import { clearAdminSession, readAdminSession, setAdminSession } from '../adminSe
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { renderView } from '../views.js';
-import { randomBytes } from 'node:crypto';
 
 /**
  * The administrators' console: sign in with a passkey, see people, create invitation links.
@@ -96,7 +96,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (!admin) throw new HttpError(401, 'login_required', 'Sign in to the admin console first.');
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const email = typeof body.email === 'string' && body.email.trim() ? body.email.trim() : null;
-    if (email && !/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(email)) throw new HttpError(400, 'invalid_request', 'Enter a valid email address or leave it empty.');
+    if (email && !isValidEmail(email)) throw new HttpError(400, 'invalid_request', 'Enter a valid email address or leave it empty.');
     const role: Role = body.role === 'admin' ? 'admin' : 'user';
     const invitation = await createInvitation(deps.prisma, { email, role, ttlSeconds: INVITATION_TTL_SECONDS, createdById: admin.id });
     await audit(deps.prisma, { action: 'invitation.created', actor: admin.id, subject: invitation.id, detail: { role } });
