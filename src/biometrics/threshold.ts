@@ -7,12 +7,22 @@ import { loadManifest } from '../palm/index.js';
  * chance of a false match by about N, so the per-comparison target is FMR/N. Without a table
  * the manifest's `identify` threshold is used.
  */
+interface Calibration {
+  identify?: number;
+  fmrCalibration?: Array<{ fmr: number; threshold: number }>;
+}
+
+// Read once: identification asks for a threshold on every request.
+let calibration: Calibration | undefined;
+
+function modelCalibration(): Calibration {
+  calibration ??= ((loadManifest().models[0] as unknown as { thresholds?: Calibration }).thresholds ?? {});
+  return calibration;
+}
+
 export function thresholdForFmr(targetFmr: number, galleryComparisons: number): number {
-  const entry = loadManifest().models[0] as unknown as {
-    thresholds?: { identify?: number; fmrCalibration?: Array<{ fmr: number; threshold: number }> };
-  };
-  const table = entry.thresholds?.fmrCalibration;
-  const fallback = entry.thresholds?.identify ?? 0.62;
+  const { fmrCalibration: table, identify } = modelCalibration();
+  const fallback = identify ?? 0.62;
   if (!table?.length) return fallback;
   const perComparison = targetFmr / Math.max(1, galleryComparisons);
   const sorted = [...table].sort((a, b) => b.fmr - a.fmr); // decreasing FMR = increasing threshold
