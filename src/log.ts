@@ -15,6 +15,8 @@ export function createLogger(level = 'info', destination?: NodeJS.WritableStream
       paths: [
         '*.password', '*.secret', '*.client_secret', '*.token', '*.access_token', '*.refresh_token',
         '*.id_token', '*.code', '*.authorization', '*.cookie', '*.email', '*.masterKey',
+        // palm captures: never in a log line, whatever a call site passes
+        '*.image', '*.images', '*.capture', '*.login_hint_token',
         'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
       ],
       censor: '[redacted]',

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Koa, { type Context, type Next } from 'koa';
 import type Provider from 'oidc-provider';
+import type { BiometricContext } from '../biometrics/context.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
 import type { RelyingParty } from '../webauthn/relyingParty.js';
@@ -11,11 +12,15 @@ import { healthRoutes } from './routes/health.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { interactionRoutes } from './routes/interactions.js';
 import { invitationRoutes } from './routes/invitations.js';
+import { kioskRoutes } from './routes/kiosk.js';
+import { palmLoginRoutes } from './routes/palmLogin.js';
 import { staticRoutes } from './routes/static.js';
-import { bodyLimit, securityHeaders } from './security.js';
+import { bodyLimit, permissionsPolicy, securityHeaders } from './security.js';
 
 export interface AppDeps {
   db: Database;
+  /** Palm sign-in at the browser login (the same context the readers' CIBA hooks use). */
+  bio: BiometricContext;
   log: Logger;
   rp: RelyingParty;
   issuer: string;
@@ -43,6 +48,8 @@ export function createApp(deps: AppDeps): Koa {
     jwksRoutes(deps.jwks),
     staticRoutes(),
     interactionRoutes({ provider: deps.provider, prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
+    palmLoginRoutes({ provider: deps.provider, bio: deps.bio, bodyLimitBytes: deps.bodyLimitBytes }),
+    kioskRoutes({ db: deps.db, bodyLimitBytes: deps.bodyLimitBytes }),
     invitationRoutes({ prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
     adminRoutes({ prisma: deps.db.prisma, rp: deps.rp, issuer: deps.issuer, bodyLimitBytes: deps.bodyLimitBytes }),
   ];
@@ -51,6 +58,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(deps.metrics.middleware());
   app.use(errorHandler(deps.log));
   app.use(securityHeaders());
+  app.use(permissionsPolicy());
   app.use(bodyLimit(deps.bodyLimitBytes));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();

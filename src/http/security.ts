@@ -25,6 +25,17 @@ export function securityHeaders() {
   });
 }
 
+/**
+ * Powerful features: the camera for palm capture on palmid's own pages (login, kiosk), nothing
+ * for anyone else; passkeys keep their default (this origin).
+ */
+export function permissionsPolicy() {
+  return async (ctx: Context, next: Next) => {
+    ctx.set('permissions-policy', 'camera=(self), microphone=(), geolocation=(), payment=(), usb=()');
+    await next();
+  };
+}
+
 /** Refuses bodies larger than the limit before anything reads them. */
 export function bodyLimit(limitBytes: number) {
   return async (ctx: Context, next: Next) => {

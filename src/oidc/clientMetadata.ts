@@ -2,7 +2,7 @@ import type { Client } from 'oidc-provider';
 
 /**
  * palmid's own client metadata (`extraClientMetadata`: palmid_require_pin,
- * palmid_exchange_audiences). oidc-provider keeps such keys as registered (snake_case) on the
+ * palmid_exchange_audiences, palmid_tenant). oidc-provider keeps such keys as registered (snake_case) on the
  * Client instance; the camelCase form is read too in case a version maps them.
  */
 export function clientMetadata<T>(client: Client, key: string): T | undefined {

@@ -19,6 +19,8 @@ export interface NewClient {
   jwksUri?: string;
   /** APIs this client may exchange palm sign-in tokens for (token exchange). */
   exchangeAudiences?: string[];
+  /** The tenant whose consented people may sign in to this client with their palm. */
+  tenant?: string | undefined;
 }
 
 export interface ClientSummary {
@@ -28,6 +30,8 @@ export interface ClientSummary {
   grant_types: string[];
   token_endpoint_auth_method: string;
   subject_type: string;
+  /** Palm sign-in at the browser login searches this tenant's consented people. */
+  tenant: string | null;
   created_at: string;
 }
 
@@ -52,6 +56,10 @@ export async function addClient(
     throw new ClientInputError('client_credentials needs an authenticated client (not --auth-method none)');
   }
   if (input.grantTypes.includes('refresh_token') && !codeFlow) throw new ClientInputError('refresh_token needs authorization_code');
+  if (input.tenant !== undefined) {
+    if (!codeFlow) throw new ClientInputError('a tenant is for palm sign-in at the browser login: it needs authorization_code');
+    if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenant } }))) throw new ClientInputError(`unknown tenant ${input.tenant}`);
+  }
 
   const clientId = randomBytes(16).toString('base64url');
   const secret = input.authMethod.startsWith('client_secret_') ? generateClientSecret() : undefined;
@@ -65,6 +73,7 @@ export async function addClient(
     subject_type: input.subjectType,
     ...(input.jwksUri ? { jwks_uri: input.jwksUri } : {}),
     ...(input.exchangeAudiences?.length ? { palmid_exchange_audiences: input.exchangeAudiences } : {}),
+    ...(input.tenant !== undefined ? { palmid_tenant: input.tenant } : {}),
   };
   // Let oidc-provider judge the metadata now, rather than fail at the first sign-in.
   try {
@@ -108,6 +117,7 @@ function summarise(row: { clientId: string; name: string; metadata: Prisma.JsonV
     grant_types: (m.grant_types as string[]) ?? [],
     token_endpoint_auth_method: String(m.token_endpoint_auth_method),
     subject_type: String(m.subject_type ?? 'public'),
+    tenant: typeof m.palmid_tenant === 'string' ? m.palmid_tenant : null,
     created_at: row.createdAt.toISOString(),
   };
 }

@@ -29,6 +29,7 @@ const SIGNING_ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'PS256'];
 
 export function createProvider(deps: ProviderDeps): Provider {
   const pairwiseSalt = deps.master.derive('pairwise-subject');
+  const issuerOrigin = new URL(deps.issuer).origin;
   const configuration: Configuration = {
     adapter: createOidcAdapter(deps.db, deps.clientCache),
     clients: [],
@@ -88,13 +89,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     extraClientMetadata: {
       // A client (e.g. a checkout reader) that must always get palm + PIN.
       // palmid_exchange_audiences: the APIs a client may exchange palm sign-in tokens for (RFC 8693).
-      properties: ['palmid_require_pin', 'palmid_exchange_audiences'],
+      // palmid_tenant: whose consented people a palm at this client's browser login is searched among.
+      properties: ['palmid_require_pin', 'palmid_exchange_audiences', 'palmid_tenant'],
       validator(_ctx, key, value) {
         if (key === 'palmid_require_pin' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('palmid_require_pin must be a boolean');
         }
         if (key === 'palmid_exchange_audiences' && value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))) {
           throw new errors.InvalidClientMetadata('palmid_exchange_audiences must be an array of strings');
+        }
+        if (key === 'palmid_tenant' && value !== undefined && (typeof value !== 'string' || value.length === 0)) {
+          throw new errors.InvalidClientMetadata('palmid_tenant must be a tenant id');
         }
       },
     },
@@ -117,6 +122,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       };
     },
     clientBasedCORS(_ctx, origin, client) {
+      // palmid's own pages (the kiosk reader) call the backchannel and token endpoints.
+      if (origin === issuerOrigin) return true;
       // Browser-based (public) clients may call the token endpoint from their own origins.
       return client.redirectUris?.some((uri) => safeOrigin(uri) === origin) ?? false;
     },

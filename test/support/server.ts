@@ -91,6 +91,7 @@ export async function startTestServer(kind: TestDatabaseKind, env: Record<string
         authMethod: input.authMethod ?? 'client_secret_basic',
         subjectType: input.subjectType ?? 'public',
         ...(input.exchangeAudiences ? { exchangeAudiences: input.exchangeAudiences } : {}),
+        ...(input.tenant ? { tenant: input.tenant } : {}),
       });
       return { client_id: client.client_id, client_secret: clientSecret };
     },

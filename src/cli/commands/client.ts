@@ -19,6 +19,7 @@ export function register(program: Command): void {
     .addOption(new Option('--subject-type <type>', 'sub claim per client sector (pairwise) or shared (public)').choices(['public', 'pairwise']).default('public'))
     .option('--jwks-uri <uri>', 'where the client publishes its keys (private_key_jwt)')
     .option('--exchange-audience <uri>', 'an API this client may exchange palm sign-in tokens for (repeatable; needs the token-exchange grant)', collect, [])
+    .option('--tenant <id>', 'offer "Sign in with your palm" at the login, searching the people who consented to this tenant')
     .option('--json', 'print client_id and client_secret as JSON')
     .action(async (opts) => {
       const grantTypes = String(opts.grantTypes).split(',').map((s: string) => s.trim()).filter(Boolean);
@@ -33,6 +34,7 @@ export function register(program: Command): void {
             subjectType: opts.subjectType,
             jwksUri: opts.jwksUri,
             exchangeAudiences: opts.exchangeAudience,
+            tenant: opts.tenant,
           });
           if (opts.json) {
             printJson({ ...created, client_secret: clientSecret ?? null });
@@ -63,6 +65,7 @@ export function register(program: Command): void {
               grants: c.grant_types.join(','),
               auth: c.token_endpoint_auth_method,
               sub: c.subject_type,
+              tenant: c.tenant ?? '',
             })),
           );
       });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import { PinError, setPin } from '../../readers/pin.js';
 import { readerSignIn, type ReaderKeyFile } from '../../readers/client.js';
+import { ActivationError, issueActivationCode } from '../../readers/activation.js';
 import { ReaderError, addReader, listReaders, revokeReader } from '../../readers/registry.js';
 import { personSubject, readerSubject, resetThrottle } from '../../readers/throttle.js';
 import { personByEmail, readSecretLine, withContext } from '../context.js';
@@ -41,9 +42,32 @@ export function register(program: Command): void {
         }
         const keyFile = { ...credentials, issuer: ctx.config.issuer };
         if (opts.keyOut) fs.writeFileSync(opts.keyOut, `${JSON.stringify(keyFile, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-        if (opts.json) printJson(opts.keyOut ? { client_id: credentials.client_id, tenant: credentials.tenant, key_file: opts.keyOut } : keyFile);
-        else if (opts.keyOut) print(`reader ${credentials.client_id} added to ${credentials.tenant}; key written to ${opts.keyOut}`);
-        else print(`reader ${credentials.client_id} added to ${credentials.tenant}. Its key file (keep it on the device only):\n${JSON.stringify(keyFile, null, 2)}`);
+        // A browser (kiosk) reader makes its own key instead: it activates once with this code.
+        const activation = await issueActivationCode(ctx.db, credentials.client_id);
+        const kiosk = kioskActivation(ctx.config.issuer, activation);
+        if (opts.json) printJson({ ...(opts.keyOut ? { client_id: credentials.client_id, tenant: credentials.tenant, key_file: opts.keyOut } : keyFile), ...kiosk });
+        else if (opts.keyOut) print(`reader ${credentials.client_id} added to ${credentials.tenant}; key written to ${opts.keyOut}\n${kioskText(kiosk)}`);
+        else print(`reader ${credentials.client_id} added to ${credentials.tenant}. Its key file (keep it on the device only):\n${JSON.stringify(keyFile, null, 2)}\n${kioskText(kiosk)}`);
+      });
+    });
+
+  reader
+    .command('activation')
+    .description('a new one-time code with which a kiosk (browser) reader installs its own key')
+    .argument('<client_id>')
+    .option('--json', 'print as JSON')
+    .action(async (clientId: string, opts) => {
+      await withContext(async (ctx) => {
+        let activation;
+        try {
+          activation = await issueActivationCode(ctx.db, clientId);
+        } catch (err) {
+          if (err instanceof ActivationError) throw new UserError(err.message);
+          throw err;
+        }
+        const kiosk = kioskActivation(ctx.config.issuer, activation);
+        if (opts.json) printJson({ client_id: clientId, ...kiosk });
+        else print(kioskText(kiosk));
       });
     });
 
@@ -151,4 +175,18 @@ export function register(program: Command): void {
         print('unlocked');
       });
     });
+}
+
+interface KioskActivation {
+  activation_code: string;
+  activation_expires_at: string;
+  kiosk_url: string;
+}
+
+function kioskActivation(issuer: string, activation: { code: string; expiresAt: Date }): KioskActivation {
+  return { activation_code: activation.code, activation_expires_at: activation.expiresAt.toISOString(), kiosk_url: `${issuer.replace(/\/$/, '')}/kiosk` };
+}
+
+function kioskText(k: KioskActivation): string {
+  return `Kiosk activation code: ${k.activation_code} (one use, until ${k.activation_expires_at}): open ${k.kiosk_url} on the tablet and enter it.`;
 }

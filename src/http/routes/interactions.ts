@@ -1,9 +1,12 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import type { Client } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { PrismaClient } from '../../db/database.js';
 import { audit } from '../../audit/audit.js';
+import { clientMetadata } from '../../oidc/clientMetadata.js';
 import { ACR_PASSKEY } from '../../oidc/policy.js';
+import { personSubject, resetThrottle } from '../../readers/throttle.js';
 import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import { readBody } from '../body.js';
@@ -29,30 +32,38 @@ const SCOPE_TEXT: Record<string, string> = {
   offline_access: 'Stay signed in while you are away',
 };
 
+/** The interaction bound to this browser's cookie; it must be the one the URL names. */
+export async function currentInteraction(ctx: Context, provider: Provider) {
+  let interaction;
+  try {
+    interaction = await provider.interactionDetails(ctx.req, ctx.res);
+  } catch {
+    throw new HttpError(400, 'invalid_request', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
+  }
+  if (ctx.params.uid !== interaction.uid) throw new HttpError(400, 'invalid_request', 'interaction mismatch');
+  return interaction;
+}
+
+/** The tenant whose consented people may sign in to this client with their palm, if any. */
+export function palmTenantOf(client: Client | undefined): string | undefined {
+  const tenant = client ? clientMetadata<string>(client, 'palmid_tenant') : undefined;
+  return typeof tenant === 'string' && tenant ? tenant : undefined;
+}
+
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router();
-
-  async function details(ctx: Context) {
-    try {
-      return await deps.provider().interactionDetails(ctx.req, ctx.res);
-    } catch {
-      throw new HttpError(400, 'invalid_request', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
-    }
-  }
-
-  function checkUid(ctx: Context, uid: string) {
-    if (ctx.params.uid !== uid) throw new HttpError(400, 'invalid_request', 'interaction mismatch');
-  }
+  const details = (ctx: Context) => currentInteraction(ctx, deps.provider());
 
   router.get('/interaction/:uid', async (ctx) => {
     const interaction = await details(ctx);
-    checkUid(ctx, interaction.uid);
     const client = await deps.provider().Client.find(String(interaction.params.client_id));
     const clientName = client?.clientName ?? String(interaction.params.client_id);
     ctx.set('cache-control', 'no-store');
     ctx.type = 'html';
     if (interaction.prompt.name === 'login') {
-      ctx.body = renderView('login', { uid: interaction.uid, clientName });
+      // Palm sign-in is offered only where the client names a tenant to search.
+      const palm = palmTenantOf(client) ? { maxBytes: deps.bodyLimitBytes } : undefined;
+      ctx.body = renderView('login', { uid: interaction.uid, clientName, palm });
       return;
     }
     if (interaction.prompt.name === 'consent') {
@@ -66,7 +77,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
 
   router.post('/interaction/:uid/passkey/options', async (ctx) => {
     const interaction = await details(ctx);
-    checkUid(ctx, interaction.uid);
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
     ctx.set('cache-control', 'no-store');
     ctx.body = await startAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`);
@@ -74,11 +84,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
 
   router.post('/interaction/:uid/passkey/verify', async (ctx) => {
     const interaction = await details(ctx);
-    checkUid(ctx, interaction.uid);
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const signIn = await finishAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`, body);
     await audit(deps.prisma, { action: 'signin.passkey', actor: signIn.personId, subject: String(interaction.params.client_id) });
+    // A passkey sign-in (the non-biometric alternative) lifts a palm lock-out.
+    await resetThrottle(deps.prisma, personSubject(signIn.personId));
     const redirectTo = await deps.provider().interactionResult(
       ctx.req,
       ctx.res,
@@ -92,7 +103,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.post('/interaction/:uid/confirm', async (ctx) => {
     const provider = deps.provider();
     const interaction = await details(ctx);
-    checkUid(ctx, interaction.uid);
     if (interaction.prompt.name !== 'consent' || !interaction.session) {
       throw new HttpError(400, 'invalid_request', 'not a consent interaction');
     }
@@ -114,7 +124,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
 
   router.get('/interaction/:uid/abort', async (ctx) => {
     const interaction = await details(ctx);
-    checkUid(ctx, interaction.uid);
     await deps.provider().interactionFinished(
       ctx.req,
       ctx.res,

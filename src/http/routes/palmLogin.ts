@@ -1,0 +1,87 @@
+import Router from '@koa/router';
+import type Provider from 'oidc-provider';
+import type { BiometricContext } from '../../biometrics/context.js';
+import { palmLogin } from '../../oidc/palmLogin.js';
+import { ACR_PALM } from '../../oidc/policy.js';
+import { readImageBody } from '../body.js';
+import { HttpError } from '../errors.js';
+import { currentInteraction, palmTenantOf } from './interactions.js';
+
+/**
+ * "Sign in with your palm" at the login page: the page posts camera frames, one per request,
+ * to POST /interaction/:uid/palm. Answers (JSON):
+ *   200 {redirectTo}                       recognised: the authorization request resumes
+ *   422 {error: capture_rejected, reason}  guidance for the next frame (nothing was compared)
+ *   401 {error: not_recognised}            compared, nobody matched
+ *   429 {error: too_many_attempts}         back-off (Retry-After) or lock-out
+ * The frame is read into memory, used for this request only and zeroed; it is never logged.
+ */
+export interface PalmLoginDeps {
+  provider: () => Provider;
+  bio: BiometricContext;
+  bodyLimitBytes: number;
+}
+
+export function palmLoginRoutes(deps: PalmLoginDeps): Router {
+  const router = new Router();
+
+  router.post('/interaction/:uid/palm', async (ctx) => {
+    const provider = deps.provider();
+    const interaction = await currentInteraction(ctx, provider);
+    if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
+    const clientId = String(interaction.params.client_id);
+    const tenantId = palmTenantOf(await provider.Client.find(clientId));
+    if (!tenantId) throw new HttpError(403, 'invalid_request', 'palm sign-in is not offered for this application');
+    const capture = await readImageBody(ctx, deps.bodyLimitBytes);
+    let outcome;
+    try {
+      outcome = await palmLogin(deps.bio, {
+        tenantId,
+        clientId,
+        interactionUid: interaction.uid,
+        loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
+        capture,
+      });
+    } finally {
+      capture.fill(0);
+    }
+    ctx.set('cache-control', 'no-store');
+    switch (outcome.kind) {
+      case 'signed_in': {
+        const redirectTo = await provider.interactionResult(
+          ctx.req,
+          ctx.res,
+          { login: { accountId: outcome.personId, acr: ACR_PALM, amr: ['palm'], remember: true } },
+          { mergeWithLastSubmission: false },
+        );
+        ctx.body = { redirectTo };
+        return;
+      }
+      case 'retry':
+        ctx.status = 422;
+        ctx.body = { error: 'capture_rejected', reason: outcome.reason, error_description: outcome.message, ...(outcome.quality ? { quality: outcome.quality } : {}) };
+        return;
+      case 'unreadable':
+        throw new HttpError(400, 'invalid_request', outcome.message);
+      case 'unavailable':
+        throw new HttpError(403, 'invalid_request', outcome.message);
+      case 'not_recognised':
+        ctx.status = 401;
+        ctx.body = { error: 'not_recognised', error_description: 'Palm not recognised.' };
+        return;
+      case 'throttled':
+        ctx.status = 429;
+        if (outcome.retryAfterSeconds) ctx.set('retry-after', String(outcome.retryAfterSeconds));
+        ctx.body = {
+          error: 'too_many_attempts',
+          error_description: outcome.locked
+            ? 'Too many failed palm attempts: sign in with a passkey, or ask an administrator to unlock palm sign-in.'
+            : `Too many failed palm attempts: try again in ${outcome.retryAfterSeconds} s, or sign in with a passkey.`,
+          ...(outcome.retryAfterSeconds ? { retry_after: outcome.retryAfterSeconds } : {}),
+        };
+        return;
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,209 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as oidc from 'openid-client';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPerson } from '../../src/accounts/people.js';
+import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
+import { BiometricContext } from '../../src/biometrics/context.js';
+import { enrolPalm } from '../../src/biometrics/enrolment.js';
+import { issueActivationCode } from '../../src/readers/activation.js';
+import { addReader } from '../../src/readers/registry.js';
+import { discoverRp } from '../support/oidc.js';
+import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * Palm sign-in in a real browser: Chromium with a fake camera that films a palm photo (a Y4M
+ * video written at test time, deleted afterwards). The kiosk reader page activates itself,
+ * captures, seals the envelope and does CIBA in the page; an openid-client relying party signs a
+ * person in with "Sign in with your palm" at the login page. Skipped without Chromium or the
+ * palm images.
+ */
+const CHROMIUM = process.env.PALMID_CHROMIUM ?? '/usr/bin/chromium';
+const haveChromium = fs.existsSync(CHROMIUM);
+const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
+const haveData = fs.existsSync(COEP);
+if (!haveChromium) console.warn(`[e2e] ${CHROMIUM} not found: skipping the browser palm test (apt-get install -y chromium)`);
+const photo = (id: number, s: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`);
+
+const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
+const WAIT = 30_000;
+
+/** A few identical I420 frames of the image (BT.601), as Chromium's fake camera reads them. */
+async function palmVideo(image: string, file: string) {
+  const { data, info } = await sharp(image).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const w = info.width & ~1;
+  const h = info.height & ~1;
+  const rgb = (x: number, y: number) => {
+    const i = (y * info.width + x) * 3;
+    return [data[i]!, data[i + 1]!, data[i + 2]!] as const;
+  };
+  const Y = Buffer.alloc(w * h);
+  const U = Buffer.alloc((w / 2) * (h / 2));
+  const V = Buffer.alloc((w / 2) * (h / 2));
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const [r, g, b] = rgb(x, y);
+      Y[y * w + x] = Math.round(16 + 0.257 * r + 0.504 * g + 0.098 * b);
+    }
+  }
+  for (let y = 0; y < h / 2; y++) {
+    for (let x = 0; x < w / 2; x++) {
+      let [r, g, b] = [0, 0, 0];
+      for (const [dx, dy] of [[0, 0], [1, 0], [0, 1], [1, 1]] as const) {
+        const [pr, pg, pb] = rgb(2 * x + dx, 2 * y + dy);
+        r += pr / 4;
+        g += pg / 4;
+        b += pb / 4;
+      }
+      U[y * (w / 2) + x] = Math.round(128 - 0.148 * r - 0.291 * g + 0.439 * b);
+      V[y * (w / 2) + x] = Math.round(128 + 0.439 * r - 0.368 * g - 0.071 * b);
+    }
+  }
+  const frame = [Buffer.from('FRAME\n'), Y, U, V];
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(`YUV4MPEG2 W${w} H${h} F10:1 Ip A1:1 C420jpeg\n`), ...frame, ...frame, ...frame]));
+}
+
+function launchWithCamera(video: string): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      // The camera: a video file instead of a device, and no permission prompt.
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      `--use-file-for-fake-video-capture=${video}`,
+    ],
+  });
+}
+
+async function shot(page: Page, name: string) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in a real browser (Chromium, fake camera) ($name)', (kind) => {
+  let server: TestServer;
+  let videos: string;
+  let callbackServer: http.Server;
+  let redirectUri: string;
+  let anaId: string;
+  const browsers: Browser[] = [];
+
+  beforeAll(async () => {
+    videos = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-camera-'));
+    // Ana enrolled from two photos; the camera films a third. The stranger was never enrolled.
+    await palmVideo(photo(2, 3), path.join(videos, 'ana.y4m'));
+    await palmVideo(photo(30, 1), path.join(videos, 'stranger.y4m'));
+    server = await startTestServer(kind);
+    const prisma = server.db.prisma;
+    await addTenant(prisma, { id: 'office', name: 'Office' });
+    const ana = await createPerson(prisma, { email: 'ana@example.org', name: 'Ana', role: 'user' });
+    anaId = ana.id;
+    await recordConsent(prisma, ana.id, 'office', 1);
+    const bio = new BiometricContext(server.db, server.master);
+    await enrolPalm(bio, { personId: ana.id, tenantId: 'office', hand: 'right', captures: [photo(2, 1), photo(2, 2)].map((f) => fs.readFileSync(f)), kind: 'hand', minCaptures: 2 });
+    callbackServer = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('callback received');
+    });
+    await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
+    redirectUri = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/cb`;
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const b of browsers) await b.close();
+    callbackServer?.closeAllConnections();
+    await new Promise((resolve) => (callbackServer ? callbackServer.close(resolve) : resolve(undefined)));
+    await server?.stop();
+    if (videos) fs.rmSync(videos, { recursive: true, force: true });
+  });
+
+  async function camera(name: 'ana' | 'stranger') {
+    const browser = await launchWithCamera(path.join(videos, `${name}.y4m`));
+    browsers.push(browser);
+    return browser;
+  }
+
+  /** A tablet: opens /kiosk, activates with a fresh code, scans once; answers the shown result. */
+  async function kioskScan(browser: Browser, label: string): Promise<string> {
+    const reader = await addReader(server.db, server.provider(), { tenantId: 'office', name: `Lobby ${label}` });
+    const { code } = await issueActivationCode(server.db, reader.client_id);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    await page.goto(`${server.issuer}/kiosk`);
+    await page.locator('#activation-code').fill(code);
+    await page.locator('#activate-button').click();
+    await page.locator('#scan').waitFor({ state: 'visible' });
+    expect(await page.locator('#reader-name').textContent()).toBe(`Lobby ${label}`);
+    await page.locator('#scan').click();
+    await page.waitForFunction(() => /Welcome|Not recognised/.test(document.getElementById('result')?.textContent ?? ''), undefined, { timeout: WAIT });
+    await shot(page, `kiosk-${label}`);
+    const shown = (await page.locator('#result').textContent()) ?? '';
+    // The key stayed in the browser: only its public half reached the provider.
+    const stored = await server.db.prisma.oidcClient.findUniqueOrThrow({ where: { clientId: reader.client_id } });
+    expect(JSON.stringify(stored.metadata)).not.toContain('"d":');
+    expect((stored.metadata as { jwks: { keys: Array<{ kid: string }> } }).jwks.keys[0]!.kid).not.toBe(reader.key.kid);
+    await context.close();
+    return shown;
+  }
+
+  /** Code + PKCE through the login page's "Sign in with your palm" and the consent page. */
+  async function browserLogin(browser: Browser, params: Record<string, string> = {}) {
+    const client = await server.addClient({ name: 'Office portal', redirectUris: [redirectUri], tenant: 'office' });
+    const rp = await discoverRp(server, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: redirectUri,
+      scope: 'openid email',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      ...params,
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    await page.goto(url.href);
+    await page.waitForURL(/\/interaction\/[^/]+$/);
+    await page.getByRole('button', { name: 'Sign in with your palm' }).click();
+    const allow = page.getByRole('button', { name: 'Allow' });
+    await allow.waitFor({ state: 'visible' });
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), allow.click()]);
+    const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
+    await context.close();
+    return tokens.claims()!;
+  }
+
+  it('the kiosk reader recognises an enrolled person: "Welcome, Ana"', { timeout: 90_000 }, async () => {
+    expect(await kioskScan(await camera('ana'), 'ana')).toBe('Welcome, Ana');
+    expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm', subject: anaId } })).toBe(1);
+  });
+
+  it('a person signs in to an openid-client relying party with the palm at the browser login (1:N, then 1:1 with login_hint)', { timeout: 90_000 }, async () => {
+    const browser = await camera('ana');
+    expect(await browserLogin(browser)).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
+    expect(await browserLogin(browser, { login_hint: 'ana@example.org' })).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
+    const modes = (await server.db.prisma.auditEvent.findMany({ where: { action: 'signin.palm', subject: anaId }, orderBy: { id: 'asc' } })).map((e) => (e.detail as { mode?: string }).mode);
+    expect(modes.slice(-2)).toEqual(['identify', 'verify']);
+  });
+
+  it('the kiosk reader answers "Not recognised" to a palm nobody enrolled', { timeout: 90_000 }, async () => {
+    expect(await kioskScan(await camera('stranger'), 'stranger')).toBe('Not recognised');
+    await server.db.prisma.attemptThrottle.deleteMany();
+  });
+});

@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as oidc from 'openid-client';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPerson } from '../../src/accounts/people.js';
+import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
+import { BiometricContext } from '../../src/biometrics/context.js';
+import { enrolPalm } from '../../src/biometrics/enrolment.js';
+import { UserAgent } from '../support/browserless.js';
+import { discoverRp } from '../support/oidc.js';
+import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
+
+const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
+const haveData = fs.existsSync(COEP);
+const photo = (id: number, s: number) => fs.readFileSync(path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`));
+/** What the login page sends: a camera frame as JPEG, at most 960 px wide. */
+const frame = (bytes: Buffer) => sharp(bytes).resize({ width: 640 }).jpeg({ quality: 85 }).toBuffer();
+
+/**
+ * "Sign in with your palm" at the browser login, through the endpoint the page calls
+ * (POST /interaction/:uid/palm): identification among the client tenant's consented people,
+ * 1:1 with login_hint, and every refusal. The browser itself is covered in test/e2e.
+ */
+describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser login ($name)', (kind) => {
+  let server: TestServer;
+  let officeClient: { client_id: string; client_secret: string | undefined };
+  let plainClient: { client_id: string; client_secret: string | undefined };
+  let anaId: string;
+  const redirectUri = 'http://127.0.0.1:9/cb';
+
+  beforeAll(async () => {
+    server = await startTestServer(kind);
+    const prisma = server.db.prisma;
+    const bio = new BiometricContext(server.db, server.master);
+    await addTenant(prisma, { id: 'office', name: 'Office' });
+    await addTenant(prisma, { id: 'stadium', name: 'Stadium' });
+    const ana = await createPerson(prisma, { email: 'ana@example.org', name: 'Ana', role: 'user' });
+    anaId = ana.id;
+    await recordConsent(prisma, ana.id, 'office', 1);
+    await enrolPalm(bio, { personId: ana.id, tenantId: 'office', hand: 'right', captures: [photo(2, 1), photo(2, 2)], kind: 'hand', minCaptures: 2 });
+    // Bo consented to the stadium only: the office never searches him.
+    const bo = await createPerson(prisma, { email: 'bo@example.org', role: 'user' });
+    await recordConsent(prisma, bo.id, 'stadium', 1);
+    await enrolPalm(bio, { personId: bo.id, tenantId: 'stadium', hand: 'right', captures: [photo(5, 1), photo(5, 2)], kind: 'hand', minCaptures: 2 });
+    officeClient = await server.addClient({ name: 'Office portal', redirectUris: [redirectUri], tenant: 'office' });
+    plainClient = await server.addClient({ name: 'No palms here', redirectUris: [redirectUri] });
+  }, 180_000);
+  afterAll(async () => server?.stop());
+
+  async function startLogin(client: { client_id: string; client_secret: string | undefined }, params: Record<string, string> = {}) {
+    const rp = await discoverRp(server, client);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(rp, {
+      redirect_uri: redirectUri,
+      scope: 'openid email',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      ...params,
+    });
+    const agent = new UserAgent();
+    const { response, url: page } = await agent.follow(url.href, server.issuer);
+    const uid = /\/interaction\/([^/?#]+)$/.exec(page)![1]!;
+    return { rp, verifier, agent, uid, html: await response.text() };
+  }
+
+  const sendFrame = (agent: UserAgent, uid: string, image: Buffer, type = 'image/jpeg') =>
+    agent.fetch(`${server.issuer}/interaction/${uid}/palm`, { method: 'POST', headers: { 'content-type': type }, body: new Uint8Array(image) });
+
+  /** From a successful palm step to the tokens: consent, then the code at the token endpoint. */
+  async function finish(login: Awaited<ReturnType<typeof startLogin>>, redirectTo: string) {
+    let { response, url } = await login.agent.follow(redirectTo, server.issuer);
+    if ((await response.text()).includes('/confirm"')) {
+      ({ url } = await login.agent.follow(`${server.issuer}/interaction/${/\/interaction\/([^/?#]+)/.exec(url)![1]}/confirm`, server.issuer, { method: 'POST' }));
+    }
+    expect(url.startsWith(redirectUri)).toBe(true);
+    return oidc.authorizationCodeGrant(login.rp, new URL(url), { pkceCodeVerifier: login.verifier });
+  }
+
+  it('offers the palm only to clients with a tenant', async () => {
+    const office = await startLogin(officeClient);
+    expect(office.html).toContain('id="palm"');
+    expect(office.html).toContain('Sign in with your palm');
+    const plain = await startLogin(plainClient);
+    expect(plain.html).not.toContain('id="palm"');
+    const refused = await sendFrame(plain.agent, plain.uid, await frame(photo(2, 3)));
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/not offered/) });
+  });
+
+  it('identifies an enrolled person among the tenant’s consented people: acr palm, amr [palm]', async () => {
+    const login = await startLogin(officeClient);
+    const response = await sendFrame(login.agent, login.uid, await frame(photo(2, 3)));
+    expect(response.status).toBe(200);
+    const { redirectTo } = (await response.json()) as { redirectTo: string };
+    const tokens = await finish(login, redirectTo);
+    expect(tokens.claims()).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
+    const event = await server.db.prisma.auditEvent.findFirst({ where: { action: 'signin.palm', subject: anaId }, orderBy: { id: 'desc' } });
+    expect(event?.detail).toMatchObject({ channel: 'browser', tenant: 'office', mode: 'identify' });
+  });
+
+  it('verifies 1:1 the person login_hint names, and refuses another palm for them', async () => {
+    const login = await startLogin(officeClient, { login_hint: 'Ana@Example.org' });
+    const response = await sendFrame(login.agent, login.uid, await frame(photo(2, 4)));
+    expect(response.status).toBe(200);
+    const tokens = await finish(login, ((await response.json()) as { redirectTo: string }).redirectTo);
+    expect(tokens.claims()).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
+    const verified = await server.db.prisma.auditEvent.findFirst({ where: { action: 'signin.palm', subject: anaId }, orderBy: { id: 'desc' } });
+    expect(verified?.detail).toMatchObject({ mode: 'verify' });
+
+    const impostor = await startLogin(officeClient, { login_hint: 'ana@example.org' });
+    const refused = await sendFrame(impostor.agent, impostor.uid, await frame(photo(30, 1)));
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toEqual({ error: 'not_recognised', error_description: 'Palm not recognised.' });
+    // A failed attempt at Ana's account counts against Ana (and the interaction).
+    expect(await server.db.prisma.attemptThrottle.findUnique({ where: { subject: `person:${anaId}` } })).toMatchObject({ failures: 1 });
+    await server.db.prisma.attemptThrottle.deleteMany();
+  });
+
+  it('does not recognise a palm nobody enrolled, nor a person who consented only to another tenant', async () => {
+    const stranger = await startLogin(officeClient);
+    const unknown = await sendFrame(stranger.agent, stranger.uid, await frame(photo(30, 2)));
+    expect(unknown.status).toBe(401);
+    expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm_unknown', actor: officeClient.client_id } })).toBeGreaterThan(0);
+
+    const bo = await startLogin(officeClient);
+    const elsewhere = await sendFrame(bo.agent, bo.uid, await frame(photo(5, 3)));
+    expect(elsewhere.status).toBe(401);
+    // ... nor with his email as login_hint.
+    const hinted = await startLogin(officeClient, { login_hint: 'bo@example.org' });
+    expect((await sendFrame(hinted.agent, hinted.uid, await frame(photo(5, 3)))).status).toBe(401);
+    await server.db.prisma.attemptThrottle.deleteMany();
+  });
+
+  it('answers a frame it cannot use with guidance, and refuses malformed, oversize and mistyped bodies', async () => {
+    const login = await startLogin(officeClient);
+    const dark = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    const rejected = await sendFrame(login.agent, login.uid, dark);
+    expect(rejected.status).toBe(422);
+    expect(await rejected.json()).toMatchObject({ error: 'capture_rejected', reason: expect.any(String), error_description: expect.any(String) });
+
+    const garbage = await sendFrame(login.agent, login.uid, Buffer.from('certainly not a jpeg'));
+    expect(garbage.status).toBe(400);
+    const oversize = await sendFrame(login.agent, login.uid, Buffer.alloc(70 * 1024, 1));
+    expect(oversize.status).toBe(413);
+    const mistyped = await login.agent.fetch(`${server.issuer}/interaction/${login.uid}/palm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(mistyped.status).toBe(415);
+    // Guidance and refusals are not failed attempts: nothing was compared.
+    expect(await server.db.prisma.attemptThrottle.count()).toBe(0);
+  });
+
+  it('refuses a frame for another interaction than the browser’s own', async () => {
+    const mine = await startLogin(officeClient);
+    const theirs = await startLogin(officeClient);
+    const crossed = await sendFrame(mine.agent, theirs.uid, await frame(photo(2, 3)));
+    expect(crossed.status).toBe(400);
+    expect(await crossed.json()).toMatchObject({ error: 'invalid_request', error_description: 'interaction mismatch' });
+    const noCookie = await fetch(`${server.issuer}/interaction/${mine.uid}/palm`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(await frame(photo(2, 3))) });
+    expect(noCookie.status).toBe(400);
+  });
+
+  it('keeps nothing of the frames: no trace in any table', async () => {
+    const sent = await frame(photo(2, 3));
+    const login = await startLogin(officeClient);
+    expect((await sendFrame(login.agent, login.uid, sent)).status).toBe(200);
+    const tables = (await server.db.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)).map((t) => t.table_name);
+    const probes = [sent.subarray(1000, 1048).toString('base64'), sent.subarray(2000, 2032).toString('hex'), sent.subarray(3000, 3048).toString('base64url')];
+    for (const table of tables) {
+      const rows = await server.db.query<{ row: string }>(`SELECT t::text AS row FROM "${table}" t`);
+      const text = rows.map((r) => r.row).join('\n');
+      for (const probe of probes) expect(text.includes(probe), `${table} holds part of the frame`).toBe(false);
+    }
+  });
+
+  it('backs off after five palms that match nobody in one sign-in', async () => {
+    const login = await startLogin(officeClient);
+    const unknown = await frame(photo(31, 1));
+    for (let i = 0; i < 5; i++) expect((await sendFrame(login.agent, login.uid, unknown)).status).toBe(401);
+    const blocked = await sendFrame(login.agent, login.uid, await frame(photo(2, 3)));
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await blocked.json()).toMatchObject({ error: 'too_many_attempts', error_description: expect.stringMatching(/try again in \d+ s/) });
+    await server.db.prisma.attemptThrottle.deleteMany();
+  });
+});

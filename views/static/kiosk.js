@@ -1,0 +1,235 @@
+// The kiosk reader: a tablet in a browser that signs people in by their palm, exactly as a
+// hardware reader does (the reference for device makers). Once activated with a one-time code it
+// holds its own ES256 key as a non-extractable WebCrypto key in IndexedDB; for each person it
+// captures a frame, seals it in the capture envelope (signed by that key, encrypted to the
+// provider's capture key), starts CIBA with it and collects the tokens.
+import { cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './palm-capture.js';
+import { clientAssertion, decodeBase64url, sealEnvelope } from './reader-crypto.js';
+
+const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+// The envelope is sent as a form field and oidc-provider accepts bodies up to 56 KB; signing and
+// encrypting grow an image about 2.4 times (src/readers/client.ts: ENVELOPE_IMAGE_BUDGET).
+const FRAME_BUDGET_BYTES = 20 * 1024;
+const FRAMES_PER_PERSON = 3;
+const RESULT_SHOWN_MS = 6000;
+
+const root = document.getElementById('kiosk');
+const status = document.getElementById('kiosk-status');
+const form = document.getElementById('activation');
+const codeInput = document.getElementById('activation-code');
+const readerView = document.getElementById('reader');
+const readerName = document.getElementById('reader-name');
+const video = document.getElementById('kiosk-video');
+const result = document.getElementById('result');
+const scanButton = document.getElementById('scan');
+
+// ---- the reader's identity, kept in this browser only -----------------------------------------
+
+function database() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open('palmid-kiosk', 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('reader');
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function store(mode, action) {
+  const db = await database();
+  try {
+    return await new Promise((resolve, reject) => {
+      const request = action(db.transaction('reader', mode).objectStore('reader'));
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+const loadReader = () => store('readonly', (s) => s.get('this'));
+const saveReader = (reader) => store('readwrite', (s) => s.put(reader, 'this'));
+const forgetReader = () => store('readwrite', (s) => s.delete('this'));
+
+// ---- the provider ------------------------------------------------------------------------------
+
+let provider;
+
+async function discover() {
+  if (provider) return provider;
+  const metadata = await (await fetch('/.well-known/openid-configuration')).json();
+  const jwks = await (await fetch(metadata.jwks_uri)).json();
+  const captureKey = jwks.keys.find((k) => k.use === 'enc' && k.alg === 'ECDH-ES');
+  if (!captureKey) throw new Error('The provider publishes no capture key.');
+  provider = { metadata, captureKey };
+  return provider;
+}
+
+/** A request authenticated by the reader's key (private_key_jwt); answers the parsed JSON. */
+async function clientPost(reader, url, params) {
+  const { metadata } = await discover();
+  const assertion = await clientAssertion({ clientId: reader.clientId, audience: metadata.issuer, privateKey: reader.privateKey, kid: reader.kid });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      ...params,
+      client_id: reader.clientId,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+    }),
+  });
+  return response.json().catch(() => ({ error: 'server_error', error_description: `HTTP ${response.status}` }));
+}
+
+/** Envelope → backchannel authentication → tokens → who it is. */
+async function palmSignIn(reader, frame) {
+  const { metadata, captureKey } = await discover();
+  const image = new Uint8Array(await frame.arrayBuffer());
+  const envelope = await sealEnvelope({ readerId: reader.clientId, issuer: metadata.issuer, privateKey: reader.privateKey, kid: reader.kid, captureKey, images: [image], kind: 'hand' });
+  image.fill(0);
+  const started = await clientPost(reader, metadata.backchannel_authentication_endpoint, { scope: 'openid email profile', login_hint_token: envelope });
+  if (started.error) return started;
+  // palmid completes the request before answering: ask at once, poll only if told to wait.
+  let interval = Number(started.interval) || 5;
+  let tokens;
+  for (let i = 0; i < 12; i++) {
+    tokens = await clientPost(reader, metadata.token_endpoint, { grant_type: CIBA_GRANT, auth_req_id: started.auth_req_id });
+    if (tokens.error === 'slow_down') interval += 5;
+    else if (tokens.error !== 'authorization_pending') break;
+    await pause(interval * 1000);
+  }
+  if (tokens.error) return tokens;
+  // Received straight from the token endpoint of this origin: no signature check needed to read it (OIDC Core 3.1.3.7).
+  const claims = JSON.parse(new TextDecoder().decode(decodeBase64url(tokens.id_token.split('.')[1])));
+  let person = {};
+  try {
+    const userinfo = await fetch(metadata.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    if (userinfo.ok) person = await userinfo.json();
+  } catch {
+    // the name is a courtesy: the sign-in itself succeeded
+  }
+  return { ok: true, sub: claims.sub, name: person.name || person.email || claims.email };
+}
+
+// ---- the screens --------------------------------------------------------------------------------
+
+function say(message, tone) {
+  status.textContent = message;
+  status.className = `status${tone === 'error' ? ' error' : ''}`;
+}
+
+function showResult(text, tone) {
+  result.textContent = text;
+  result.className = `result ${tone}`;
+  readerView.dataset.state = tone === 'welcome' ? 'success' : 'error';
+}
+
+async function showActivation(message) {
+  readerView.hidden = true;
+  form.hidden = false;
+  say(message || 'This device is not a reader yet.');
+  codeInput.focus();
+}
+
+function showReader(reader) {
+  form.hidden = true;
+  readerView.hidden = false;
+  readerName.textContent = reader.name;
+  say('Ready.');
+}
+
+form.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const button = document.getElementById('activate-button');
+  button.disabled = true;
+  say('Activating…');
+  try {
+    // The private key is made here and cannot be exported, not even by this page.
+    const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+    const publicJwk = await crypto.subtle.exportKey('jwk', pair.publicKey);
+    const response = await fetch(root.dataset.activate, {
+      method: 'POST',
+      credentials: 'omit',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: codeInput.value, key: { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x, y: publicJwk.y } }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error_description || 'Activation failed.');
+    const reader = { clientId: body.client_id, tenant: body.tenant, name: body.name, kid: body.kid, privateKey: pair.privateKey };
+    await saveReader(reader);
+    codeInput.value = '';
+    showReader(reader);
+  } catch (err) {
+    say(String((err && err.message) || err), 'error');
+  } finally {
+    button.disabled = false;
+  }
+});
+
+let scanning = false;
+
+scanButton.addEventListener('click', async () => {
+  if (scanning) return;
+  scanning = true;
+  scanButton.disabled = true;
+  result.textContent = '';
+  readerView.dataset.state = 'capturing';
+  let camera;
+  try {
+    const reader = await loadReader();
+    if (!reader) return showActivation();
+    say('Hold your open palm inside the outline.');
+    try {
+      camera = await openCamera(video);
+    } catch (err) {
+      say(cameraProblem(err), 'error');
+      return;
+    }
+    await pause(800);
+    let outcome;
+    for (let i = 0; i < FRAMES_PER_PERSON; i++) {
+      outcome = await palmSignIn(reader, await grabFrame(video, { maxBytes: FRAME_BUDGET_BYTES, maxWidth: 640 }));
+      // A frame the engine could not use: take another one.
+      if (!(outcome.error === 'invalid_request' && /capture rejected/.test(outcome.error_description || ''))) break;
+      say('Hold your palm still, fingers slightly apart.');
+      await pause(300);
+    }
+    if (outcome.ok) {
+      showResult(`Welcome, ${outcome.name || 'you are signed in'}`, 'welcome');
+      say('Signed in.');
+    } else if (outcome.error === 'unknown_user_id' || outcome.error === 'invalid_request') {
+      showResult('Not recognised', 'refused');
+      say(outcome.error === 'unknown_user_id' ? 'Palm not recognised.' : outcome.error_description, 'error');
+    } else if (outcome.error === 'invalid_client' || outcome.error === 'unauthorized_client') {
+      await forgetReader();
+      await showActivation('This reader was revoked or replaced: activate it again.');
+    } else {
+      showResult('Not recognised', 'refused');
+      say(outcome.error_description || outcome.error, 'error');
+    }
+  } catch (err) {
+    say(String((err && err.message) || err), 'error');
+  } finally {
+    if (camera) camera.stop();
+    scanning = false;
+    scanButton.disabled = false;
+  }
+  setTimeout(() => {
+    if (!scanning) {
+      result.textContent = '';
+      readerView.dataset.state = '';
+    }
+  }, RESULT_SHOWN_MS);
+});
+
+(async () => {
+  if (!window.isSecureContext || !crypto.subtle || !window.indexedDB) {
+    say('This page needs a secure connection (https) to hold a reader key.', 'error');
+    return;
+  }
+  if (!cameraAvailable()) say('This browser cannot use a camera here.', 'error');
+  const reader = await loadReader().catch(() => undefined);
+  if (reader) showReader(reader);
+  else await showActivation();
+})();
