@@ -9,9 +9,10 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { BiometricContext } from '../dist/src/biometrics/context.js';
 import { sealTemplate } from '../dist/src/biometrics/dataKeys.js';
-import { vectorLiteral } from '../dist/src/biometrics/references.js';
+import { embeddingIndexName, embeddingIndexSql, vectorLiteral } from '../dist/src/biometrics/references.js';
 import { openDatabase, type Database } from '../dist/src/db/database.js';
-import { prepareImage, serializeTemplate, synthRoi, templatesFromSamples, type PalmTemplate } from '../dist/src/palm/index.js';
+import { prepareImage, serializeTemplate, synthRoi, templatesFromSamples, type GreyImage, type PalmTemplate } from '../dist/src/palm/index.js';
+import type { PreparedSample } from '../dist/src/palm/extract.js';
 
 export const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -28,18 +29,52 @@ export async function synthTemplates(ids: number[], samples: number[], seed: num
   return out;
 }
 
-function chimera(a: PalmTemplate, b: PalmTemplate, rand: () => number): PalmTemplate {
-  const code = a.code.slice();
-  const rows = a.code.length;
-  for (let r = 0; r < rows; r++) if (rand() < 0.5) code[r] = b.code[r]!;
-  const e = new Float32Array(a.embedding.length);
-  let norm = 0;
-  for (let i = 0; i < e.length; i++) {
-    e[i] = a.embedding[i]! + b.embedding[i]! + (rand() - 0.5) * 0.02;
-    norm += e[i]! * e[i]!;
+/** Normalised ROIs (one capture each) of synthetic identities: the raw material of derived palms. */
+export function synthPoolRois(ids: number[], seed: number): GreyImage[] {
+  return ids.map((id) => prepareImage(synthRoi(id, 0, { seed }), { kind: 'roi' }).roi.roi);
+}
+
+/**
+ * A derived palm: four pool ROIs joined as a 2x2 mosaic (a random cut point near the centre,
+ * 12 px smooth seams, so no edge looks like a crease), then one of the eight flips/rotations of
+ * the square. It is a palm-like image no pool palm shares more than a quarter of, at the same
+ * place, and it goes through the real feature model, so its code and embedding agree.
+ */
+function mosaicRoi(pool: GreyImage[], rand: () => number): GreyImage {
+  const n = pool[0]!.width;
+  const pick: number[] = [];
+  while (pick.length < 4) {
+    const i = Math.floor(rand() * pool.length);
+    if (!pick.includes(i)) pick.push(i);
   }
-  for (let i = 0; i < e.length; i++) e[i]! /= Math.sqrt(norm);
-  return { ...a, code, embedding: e, samples: 3 };
+  const [a, b, c, d] = pick.map((i) => pool[i]!.data);
+  const cx = n / 2 + (rand() - 0.5) * 48;
+  const cy = n / 2 + (rand() - 0.5) * 48;
+  const smooth = (t: number) => (t <= 0 ? 0 : t >= 1 ? 1 : t * t * (3 - 2 * t));
+  const flip = Math.floor(rand() * 8);
+  const out = new Float32Array(n * n);
+  for (let y = 0; y < n; y++) {
+    const wy = smooth((y - cy) / 12 + 0.5);
+    for (let x = 0; x < n; x++) {
+      const wx = smooth((x - cx) / 12 + 0.5);
+      const i = y * n + x;
+      const v = (1 - wy) * ((1 - wx) * a![i]! + wx * b![i]!) + wy * ((1 - wx) * c![i]! + wx * d![i]!);
+      let u = flip & 1 ? n - 1 - x : x;
+      let w = flip & 2 ? n - 1 - y : y;
+      if (flip & 4) [u, w] = [w, u];
+      out[w * n + u] = v;
+    }
+  }
+  return { width: n, height: n, data: out };
+}
+
+async function mosaicTemplates(pool: GreyImage[], count: number, rand: () => number): Promise<PalmTemplate[]> {
+  const samples: PreparedSample[] = [];
+  for (let i = 0; i < count; i++) {
+    const roi = mosaicRoi(pool, rand);
+    samples.push({ roi: { roi, kind: 'roi', confidence: 1, sourceSide: roi.width }, quality: { score: 1 } as PreparedSample['quality'] });
+  }
+  return templatesFromSamples(samples);
 }
 
 function mulberry(seed: number) {
@@ -50,6 +85,23 @@ function mulberry(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** One batch of bench people, each with a data key, a consent and one palm reference. */
+async function insertRows(db: Database, b: { people: unknown[]; keys: unknown[]; consents: unknown[]; refs: unknown[] }): Promise<void> {
+  const n = b.people.length / 3;
+  const rows = (width: number, cast: (col: number) => string = () => '') =>
+    Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}${cast(c)}`).join(',')})`).join(',');
+  await db.query(`INSERT INTO person (id, email, webauthn_id) VALUES ${rows(3)}`, b.people);
+  await db.query(`INSERT INTO person_data_key (person_id, wrapped_key) VALUES ${rows(2)}`, b.keys);
+  await db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ${rows(3, (c) => (c === 2 ? ', 1' : ''))}`, b.consents);
+  await db.query(
+    `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, fine_template, samples, quality) VALUES ${rows(
+      9,
+      (c) => (c === 2 ? `,'right'` : c === 5 ? '::vector' : ''),
+    )}`,
+    b.refs,
+  );
 }
 
 /** A fresh database: in-memory PGlite, or a new PostgreSQL database dropped afterwards. */
@@ -84,8 +136,10 @@ export interface GalleryOptions {
   size: number;
   /** Fused references of the identities that will be probed: they come first. */
   enrolled: PalmTemplate[];
-  /** Fused pool palms: next, then chimeras of two of them (a code row from either, the embeddings' sum). */
+  /** Fused pool palms: next. */
   pool: PalmTemplate[];
+  /** One ROI per pool palm: the rest of the gallery are mosaics of them (see mosaicRoi). */
+  poolRois: GreyImage[];
   seed: number;
   log: (msg: string) => void;
 }
@@ -115,8 +169,11 @@ export async function loadGallery(
   const personIds: string[] = [];
   log(`loading ${N} references…`);
   let t = performance.now();
-  await db.query('DROP INDEX IF EXISTS palm_reference_embedding_hnsw');
+  const model = { model: gallery[0]!.model, dimensions: gallery[0]!.embedding.length };
+  await db.query(`DROP INDEX IF EXISTS "${embeddingIndexName(model)}"`);
   const BATCH = 500;
+  // Each batch is inserted while the next one is derived (the database works on the other core).
+  let pending: Promise<void> = Promise.resolve();
   const referenceIds: string[] = [];
   const fineByReference = new Map<string, PalmTemplate>();
   for (let start = 0; start < N; start += BATCH) {
@@ -124,14 +181,12 @@ export async function loadGallery(
     const refs: unknown[] = [];
     const keys: unknown[] = [];
     const consents: unknown[] = [];
-    for (let i = start; i < Math.min(N, start + BATCH); i++) {
-      // Real synthetic identities first (the probes' own palms, then the pool), chimeras beyond.
-      let template = gallery[i] ?? (i - P < POOL ? pool[i - P] : undefined);
-      if (!template) {
-        const a = Math.floor(rand() * POOL);
-        const b = (a + 1 + Math.floor(rand() * (POOL - 1))) % POOL;
-        template = chimera(pool[a]!, pool[b]!, rand);
-      }
+    const end = Math.min(N, start + BATCH);
+    const derivedFrom = Math.max(start, P + POOL);
+    const derived = end > derivedFrom ? await mosaicTemplates(o.poolRois, end - derivedFrom, rand) : [];
+    for (let i = start; i < end; i++) {
+      // Real synthetic identities first (the probes' own palms, then the pool), mosaics beyond.
+      const template = gallery[i] ?? (i - P < POOL ? pool[i - P]! : derived[i - derivedFrom]!);
       const personId = randomUUID();
       const referenceId = randomUUID();
       const key = randomBytes(32);
@@ -153,26 +208,17 @@ export async function loadGallery(
         template.quality,
       );
     }
-    const rows = (n: number, width: number, cast: (col: number) => string = () => '') =>
-      Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}${cast(c)}`).join(',')})`).join(',');
-    const n = people.length / 3;
-    await db.query(`INSERT INTO person (id, email, webauthn_id) VALUES ${rows(n, 3)}`, people);
-    await db.query(`INSERT INTO person_data_key (person_id, wrapped_key) VALUES ${rows(n, 2)}`, keys);
-    await db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ${rows(n, 3, (c) => (c === 2 ? ', 1' : ''))}`, consents);
-    await db.query(
-      `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, fine_template, samples, quality) VALUES ${Array.from(
-        { length: n },
-        (_, r) => `($${r * 9 + 1},$${r * 9 + 2},$${r * 9 + 3},'right',$${r * 9 + 4},$${r * 9 + 5},$${r * 9 + 6}::vector,$${r * 9 + 7},$${r * 9 + 8},$${r * 9 + 9})`,
-      ).join(',')}`,
-      refs,
-    );
-    if (start % 20_000 === 0) log(`  ${start + n} / ${N}`);
+    await pending;
+    pending = insertRows(db, { people, keys, consents, refs });
+    pending.catch(() => {}); // awaited with the next batch; no unhandled rejection meanwhile
+    if (start % 20_000 === 0) log(`  ${end} / ${N}`);
   }
+  await pending;
   const loadSeconds = (performance.now() - t) / 1000;
   t = performance.now();
   log('building the HNSW index…');
-  if (db.kind === 'postgres') await db.query(`SET maintenance_work_mem = '1GB'`);
-  await db.query(`CREATE INDEX palm_reference_embedding_hnsw ON palm_reference USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`);
+  if (db.kind === 'postgres') await db.query(`SET maintenance_work_mem = '${N > 200_000 ? '3GB' : '1GB'}'`);
+  await db.query(embeddingIndexSql(model));
   await db.query('ANALYZE');
   const indexSeconds = (performance.now() - t) / 1000;
   return { referenceIds, personIds, fineByReference, loadSeconds, indexSeconds };

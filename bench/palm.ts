@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     k += ts.length * ts.length;
   }
   if (sink === 42) console.log('');
-  rows.push({ what: 'embedding cosine (294-d), JS', value: Math.round(k / ((performance.now() - t0) / 1000)), unit: 'pairs/s', target: '' });
+  rows.push({ what: 'embedding cosine (128-d), JS', value: Math.round(k / ((performance.now() - t0) / 1000)), unit: 'pairs/s', target: '' });
   console.table(rows);
   if (!quick) console.table(await stageOne(500));
 }

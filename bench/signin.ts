@@ -7,9 +7,10 @@
  *
  * It runs the compiled code in dist/ (the npm script builds first), as `npm start` does.
  * The server runs in this process on a fresh database (PostgreSQL by default, see
- * bench/gallery.ts); the gallery is loaded as in bench:identify. Each reader is a registered
- * CIBA client with its own key; it keeps its connection (discovery, capture key) and sends one
- * synthetic capture (PNG) per sign-in. Reported per concurrency: p50/p95 latency, throughput,
+ * bench/gallery.ts); the gallery is loaded as in bench:identify. The readers run in a worker
+ * thread (bench/signin-readers.ts), as separate devices would: each is a registered CIBA client
+ * with its own key, keeps its connection (discovery, capture key) and sends one synthetic
+ * capture (PNG) per sign-in. Reported per concurrency: p50/p95 latency, throughput,
  * and how many sign-ins found the right person.
  */
 import { randomBytes } from 'node:crypto';
@@ -26,10 +27,53 @@ import { MasterKey } from '../dist/src/crypto/masterKey.js';
 import { migrate } from '../dist/src/db/migrate.js';
 import { createLogger } from '../dist/src/log.js';
 import { fuse, synthRoi } from '../dist/src/palm/index.js';
-import { connectReader, readerSignIn } from '../dist/src/readers/client.js';
+import { Worker } from 'node:worker_threads';
 import { addReader } from '../dist/src/readers/registry.js';
 import { startServer } from '../dist/src/server.js';
-import { loadGallery, openBenchDatabase, percentile, synthTemplates } from './gallery.js';
+import { loadGallery, openBenchDatabase, percentile, synthPoolRois, synthTemplates } from './gallery.js';
+import type { ReadersInput, RunRequest, RunResult } from './signin-readers.js';
+
+interface Row {
+  readers: number;
+  signIns: number;
+  p50Ms: number;
+  p95Ms: number;
+  perSecond: number;
+  rightPerson: number;
+  refused: number;
+}
+
+/** The readers run in a worker thread (see signin-readers.ts), driven one run at a time. */
+function startReaders(input: ReadersInput) {
+  const worker = new Worker(new URL('./signin-readers.ts', import.meta.url), { workerData: input, execArgv: ['--import', 'tsx'] });
+  let pending: { resolve: (r: RunResult) => void; reject: (e: Error) => void } | null = null;
+  let onReady: () => void = () => {};
+  let onFail: (e: Error) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    onReady = resolve;
+    onFail = reject;
+  });
+  worker.on('message', (m: { ready?: true; ok?: boolean; result?: RunResult; error?: string }) => {
+    if (m.ready) return onReady();
+    const p = pending;
+    pending = null;
+    if (m.ok) p?.resolve(m.result!);
+    else p?.reject(new Error(m.error));
+  });
+  worker.on('error', (err) => {
+    onFail(err);
+    pending?.reject(err);
+  });
+  return {
+    ready,
+    run: (req: RunRequest) =>
+      new Promise<RunResult>((resolve, reject) => {
+        pending = { resolve, reject };
+        worker.postMessage(req);
+      }),
+    stop: () => worker.terminate(),
+  };
+}
 
 const { values } = parseArgs({
   options: {
@@ -60,9 +104,11 @@ async function main() {
     const tenant = await addTenant(db.prisma, { id: 'gate', name: 'Gate' });
     log(`extracting ${P} enrolled identities x 3 samples and ${POOL} pool identities…`);
     const enrolled = await synthTemplates([...Array(P).keys()], [0, 1, 2], SEED);
-    const pool = (await synthTemplates([...Array(POOL).keys()].map((i) => P + i), [0, 1, 2], SEED)).map((ts) => fuse(ts));
+    const poolIds = [...Array(POOL).keys()].map((i) => P + i);
+    const pool = (await synthTemplates(poolIds, [0, 1, 2], SEED)).map((ts) => fuse(ts));
+    const poolRois = synthPoolRois(poolIds, SEED);
     const bio = new BiometricContext(db, MasterKey.fromBytes(masterKey));
-    const gallery = await loadGallery(db, bio, tenant, { size: N, enrolled: enrolled.map((ts) => fuse(ts)), pool, seed: SEED, log });
+    const gallery = await loadGallery(db, bio, tenant, { size: N, enrolled: enrolled.map((ts) => fuse(ts)), pool, poolRois, seed: SEED, log });
 
     const config = loadConfig({
       PORT: '0',
@@ -73,52 +119,37 @@ async function main() {
       ...(url ? { DATABASE_URL: url } : {}),
     });
     const server = await startServer({ config, db, log: createLogger('silent') });
+    const results: Row[] = [];
     try {
       const maxReaders = Math.max(...CONCURRENCY);
-      const sessions = [];
-      for (let r = 0; r < maxReaders; r++) {
-        const reader = await addReader(db, server.provider(), { tenantId: tenant.id, name: `Gate ${r + 1}` });
-        sessions.push({ reader, session: await connectReader(server.issuer, reader) });
-      }
+      const readers = [];
+      for (let r = 0; r < maxReaders; r++) readers.push(await addReader(db, server.provider(), { tenantId: tenant.id, name: `Gate ${r + 1}` }));
       // One capture per enrolled identity, a sample the enrolment never saw, as a reader's PNG.
       const captures = await Promise.all(
         [...Array(P).keys()].map(async (id) => {
           const img = synthRoi(id, 3, { seed: SEED });
-          return sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 1 } }).png().toBuffer();
+          return new Uint8Array(await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 1 } }).png().toBuffer());
         }),
       );
-      // Warm-up: one sign-in per reader.
-      await Promise.all(sessions.slice(0, maxReaders).map((s, i) => readerSignIn({ issuer: server.issuer, reader: s.reader, session: s.session, images: [captures[i % P]!], scope: 'openid' })));
-
-      const results = [];
-      for (const concurrency of CONCURRENCY) {
-        const latencies: number[] = [];
-        let right = 0;
-        let refused = 0;
-        const jobs = [...Array(P * ROUNDS).keys()];
-        const started = performance.now();
-        await Promise.all(
-          sessions.slice(0, concurrency).map(async (s) => {
-            for (let job = jobs.shift(); job !== undefined; job = jobs.shift()) {
-              const id = job % P;
-              const t0 = performance.now();
-              const r = await readerSignIn({ issuer: server.issuer, reader: s.reader, session: s.session, images: [captures[id]!], scope: 'openid' });
-              latencies.push(performance.now() - t0);
-              if (r.ok && r.sub === gallery.personIds[id]) right++;
-              else if (!r.ok) refused++;
-            }
-          }),
-        );
-        const seconds = (performance.now() - started) / 1000;
-        results.push({
-          readers: concurrency,
-          signIns: latencies.length,
-          p50Ms: +percentile(latencies, 50).toFixed(1),
-          p95Ms: +percentile(latencies, 95).toFixed(1),
-          perSecond: +(latencies.length / seconds).toFixed(1),
-          rightPerson: right,
-          refused,
-        });
+      const workers = startReaders({ issuer: server.issuer, readers, captures });
+      try {
+        await workers.ready;
+        // Warm-up: one sign-in per reader.
+        await workers.run({ concurrency: maxReaders, jobs: readers.map((_, i) => i % P) });
+        for (const concurrency of CONCURRENCY) {
+          const { latencies, subs, seconds } = await workers.run({ concurrency, jobs: [...Array(P * ROUNDS).keys()].map((j) => j % P) });
+          results.push({
+            readers: concurrency,
+            signIns: latencies.length,
+            p50Ms: +percentile(latencies, 50).toFixed(1),
+            p95Ms: +percentile(latencies, 95).toFixed(1),
+            perSecond: +(latencies.length / seconds).toFixed(1),
+            rightPerson: subs.filter((s) => s.sub === gallery.personIds[s.capture]).length,
+            refused: subs.filter((s) => s.sub === null).length,
+          });
+        }
+      } finally {
+        await workers.stop();
       }
       const out = { database: db.kind, gallery: N, load: { seconds: gallery.loadSeconds, indexSeconds: gallery.indexSeconds }, results };
       if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -17,6 +17,8 @@ import { createProvider } from './oidc/provider.js';
 import { purgeExpiredChallenges } from './webauthn/challenges.js';
 import { purgeUnusedPalmData } from './biometrics/lifecycle.js';
 import { BiometricContext } from './biometrics/context.js';
+import { referencesOfOtherModels } from './biometrics/references.js';
+import { loadManifest } from './palm/features.js';
 import { cibaFeature } from './readers/ciba.js';
 import { relyingPartyFor } from './webauthn/relyingParty.js';
 
@@ -57,6 +59,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     const migrations = await migrate(db);
     if (migrations.applied.length) log.info({ applied: migrations.applied }, 'database migrated');
+    const model = loadManifest().models[0]!;
+    for (const stale of await referencesOfOtherModels(db, `${model.name}@${model.version}`)) {
+      log.warn({ ...stale, current: `${model.name}@${model.version}` }, 'palm references made by another model are found by no search: those people must enrol again');
+    }
 
     const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite', log });
     const keyStore = new SigningKeyStore(db.prisma, master);
@@ -73,7 +79,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
     const metrics = new Metrics();
     let keys = await keyStore.load();
-    const ciba = cibaFeature({ bio: new BiometricContext(db, master), issuer, captureKeys: () => keys.capture });
+    const bio = new BiometricContext(db, master);
+    const ciba = cibaFeature({ bio, issuer, captureKeys: () => keys.capture });
     const clientCache = await ClientCache.start(db);
     const build = () => {
       const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.signing, trustProxy: config.trustProxy, ciba });
@@ -98,6 +105,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     let shuttingDown = false;
     const app = createApp({
       db,
+      bio,
       log,
       rp: relyingPartyFor(issuer),
       issuer,

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Rebuild the analytic palm feature model(s) in ../models bit for bit.
+"""Rebuild the palm feature model in ../models bit for bit.
 
-The model is not trained: it is a fixed bank of even (real) Gabor filters, CompCode style
-(Kong & Zhang 2004), written as ONNX convolutions, plus pooling to a fixed-length embedding.
-Every weight is computed here from closed-form formulas in float64 and rounded once to
-float32, the graph is built node by node with fixed names, and the file is serialised with
-deterministic protobuf output, so the same script gives the same bytes (checked by
-`--check`, which rebuilds in memory and compares sha256 with the shipped files).
+The front end is analytic: a fixed bank of even (real) Gabor filters, CompCode style
+(Kong & Zhang 2004), written as ONNX convolutions; its responses feed the fine template. The
+embedding (stage one of 1:N search) pools them into orientation histograms and applies a linear
+projection learnt on synthetic palms by training/train_embedding.py (its weights are read from
+training/embedding_projection.npz). The Gabor weights are computed here from closed-form formulas
+in float64 and rounded once to float32, the graph is built node by node with fixed names, and the
+file is serialised with deterministic protobuf output, so the same inputs give the same bytes
+(checked by `--check`, which rebuilds in memory and compares sha256 with the shipped files).
 
 Usage:
-    python3 training/build_models.py          # writes models/palm-gabor-v1.onnx + manifest
+    python3 training/train_embedding.py ...   # (only to relearn the projection, see its help)
+    python3 training/build_models.py          # writes models/palm-gabor-v2.onnx + manifest
     npx tsx training/calibrate.ts             # (after a model change) thresholds on synthetic palms
     python3 training/build_models.py          # again, to copy the thresholds into the manifest
     python3 training/build_models.py --check  # verifies the shipped files are reproducible
@@ -30,8 +33,8 @@ from onnx import TensorProto, helper, numpy_helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODELS = os.path.join(HERE, "..", "models")
 
-MODEL_NAME = "palm-gabor-v1"
-MODEL_VERSION = "1.0.0"
+MODEL_NAME = "palm-gabor-v2"
+MODEL_VERSION = "2.0.0"
 ROI = 128          # input ROI side (pixels), grey, values in [0, 1]
 WORK = 64          # the ROI is average-pooled 2x2 to WORK x WORK before filtering
 GRID = 32          # code grid side: responses are average-pooled 2x2 again
@@ -41,8 +44,16 @@ KSIZE = 17         # Gabor kernel side at WORK resolution
 # omega chosen for line widths of palm creases at WORK resolution (wavelength ~ 2*pi/omega px).
 DELTA = 1.5
 OMEGA = 1.0        # rad/px at 64x64 (wavelength ~6.3 px = ~12.6 px on the 128 ROI)
-EMB_POOL = 8       # embedding: |responses| pooled 8x8 with stride 4 on the 32x32 grid -> 7x7 cells
-EMB_STRIDE = 4     # x 6 orientations = 294 floats
+EMB_CELL = 4       # embedding: |responses| pooled over 4x4 cells of the 32x32 grid -> 8x8 cells
+                   # x 6 orientations = 384 values, then projected (learnt) to EMB_DIM
+PROJECTION = os.path.join(HERE, "embedding_projection.npz")
+
+
+def projection():
+    if not os.path.exists(PROJECTION):
+        sys.exit(f"{PROJECTION} is missing: run training/train_embedding.py first")
+    with np.load(PROJECTION) as z:
+        return z["mean"].astype(np.float32), z["projection"].astype(np.float32)
 
 
 def gabor_kernel(theta: float, omega: float, ksize: int) -> np.ndarray:
@@ -64,11 +75,15 @@ def build() -> onnx.ModelProto:
     thetas = [np.pi * i / N_ORI for i in range(N_ORI)]
     bank = np.stack([gabor_kernel(t, OMEGA, KSIZE) for t in thetas])[:, None, :, :]
     bank = bank.astype(np.float32)
-    emb_dim = N_ORI * ((GRID - EMB_POOL) // EMB_STRIDE + 1) ** 2
+    mean, proj = projection()
+    desc_dim = N_ORI * (GRID // EMB_CELL) ** 2
+    assert mean.shape == (desc_dim,) and proj.shape[0] == desc_dim, "projection does not fit the descriptor"
 
     inits = [
         numpy_helper.from_array(bank, "gabor_bank"),
-        numpy_helper.from_array(np.array([-1, emb_dim], dtype=np.int64), "emb_shape_n"),
+        numpy_helper.from_array(np.array([-1, desc_dim], dtype=np.int64), "emb_shape_n"),
+        numpy_helper.from_array(mean, "emb_mean"),
+        numpy_helper.from_array(proj, "emb_projection"),
         numpy_helper.from_array(np.array(1e-12, dtype=np.float32), "eps"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
     ]
@@ -80,30 +95,30 @@ def build() -> onnx.ModelProto:
         helper.make_node("Pad", ["work", "pads"], ["padded"], name="pad", mode="reflect"),
         helper.make_node("Conv", ["padded", "gabor_bank"], ["full"], name="gabor", kernel_shape=[KSIZE, KSIZE]),
         helper.make_node("AveragePool", ["full"], ["resp"], name="pool_code", kernel_shape=[2, 2], strides=[2, 2]),
-        # embedding: a HOG-like signature, chosen on synthetic palms: orientation energy |resp|
-        # pooled over overlapping cells, normalised to an orientation histogram per cell,
-        # square-rooted (Hellinger), then centred and L2-normalised for cosine search (pgvector)
+        # embedding: a HOG-like descriptor: orientation energy |resp| pooled over cells,
+        # normalised to an orientation histogram per cell, square-rooted (Hellinger), then the
+        # learnt projection (centre, project) and L2 normalisation for cosine search (pgvector)
         helper.make_node("Abs", ["resp"], ["energy"], name="abs"),
         helper.make_node(
             "AveragePool", ["energy"], ["cells"], name="pool_emb",
-            kernel_shape=[EMB_POOL, EMB_POOL], strides=[EMB_STRIDE, EMB_STRIDE],
+            kernel_shape=[EMB_CELL, EMB_CELL], strides=[EMB_CELL, EMB_CELL],
         ),
         helper.make_node("ReduceSum", ["cells", "axis1"], ["cell_sum"], name="cell_sum", keepdims=1),
         helper.make_node("Add", ["cell_sum", "eps"], ["cell_sum_eps"], name="cell_sum_eps"),
         helper.make_node("Div", ["cells", "cell_sum_eps"], ["hist"], name="histogram"),
         helper.make_node("Sqrt", ["hist"], ["coarse"], name="hellinger"),
         helper.make_node("Reshape", ["coarse", "emb_shape_n"], ["flat"], name="flatten"),
-        helper.make_node("ReduceMean", ["flat"], ["mu"], name="mean", axes=[1], keepdims=1),
-        helper.make_node("Sub", ["flat", "mu"], ["centred"], name="centre"),
-        helper.make_node("ReduceL2", ["centred"], ["norm"], name="l2", axes=[1], keepdims=1),
+        helper.make_node("Sub", ["flat", "emb_mean"], ["centred"], name="centre"),
+        helper.make_node("MatMul", ["centred", "emb_projection"], ["projected"], name="project"),
+        helper.make_node("ReduceL2", ["projected"], ["norm"], name="l2", axes=[1], keepdims=1),
         helper.make_node("Add", ["norm", "eps"], ["norm_eps"], name="l2_eps"),
-        helper.make_node("Div", ["centred", "norm_eps"], ["embedding"], name="normalise"),
+        helper.make_node("Div", ["projected", "norm_eps"], ["embedding"], name="normalise"),
     ]
     # opset 13: ReduceMean/ReduceL2 still take axes as an attribute
     inp = helper.make_tensor_value_info("roi", TensorProto.FLOAT, ["N", 1, ROI, ROI])
     outs = [
         helper.make_tensor_value_info("resp", TensorProto.FLOAT, ["N", N_ORI, GRID, GRID]),
-        helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", emb_dim]),
+        helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", proj.shape[1]]),
     ]
     graph = helper.make_graph(nodes, MODEL_NAME, [inp], outs, initializer=inits)
     model = helper.make_model(
@@ -114,10 +129,11 @@ def build() -> onnx.ModelProto:
         ir_version=7,
     )
     model.doc_string = (
-        "Analytic palm feature extractor: 6 even Gabor filters (reflect-padded) (CompCode parameters, "
+        "Palm feature extractor: 6 even Gabor filters (reflect-padded) (CompCode parameters, "
         f"omega={OMEGA} rad/px at {WORK}x{WORK}, delta={DELTA}) on the 2x2-pooled {ROI}x{ROI} ROI; "
-        f"outputs the responses pooled to {GRID}x{GRID} and a {emb_dim}-d L2-normalised embedding "
-        "(per-cell orientation histograms of |response|, square-rooted)."
+        f"outputs the responses pooled to {GRID}x{GRID} and a {proj.shape[1]}-d L2-normalised embedding "
+        "(per-cell orientation histograms of |response|, square-rooted, projected by an LDA map "
+        "learnt on synthetic palms)."
     )
     onnx.checker.check_model(model)
     return model
@@ -144,7 +160,9 @@ def thresholds() -> dict:
 
 
 def manifest(sha: str, size: int) -> dict:
-    emb_dim = N_ORI * ((GRID - EMB_POOL) // EMB_STRIDE + 1) ** 2
+    emb_dim = projection()[1].shape[1]
+    with open(os.path.join(HERE, "embedding_projection.json"), "r", encoding="utf-8") as f:
+        learnt = json.load(f)
     return {
         "format": "palmid-models/1",
         "models": [
@@ -152,7 +170,7 @@ def manifest(sha: str, size: int) -> dict:
                 "name": MODEL_NAME,
                 "file": f"{MODEL_NAME}.onnx",
                 "version": MODEL_VERSION,
-                "kind": "analytic",
+                "kind": "analytic front end, learnt embedding projection",
                 "sha256": sha,
                 "bytes": size,
                 "opset": 13,
@@ -165,11 +183,12 @@ def manifest(sha: str, size: int) -> dict:
                      "meaning": "L2-normalised embedding for cosine search (pgvector)"},
                 ],
                 "parameters": {"omega": OMEGA, "delta": DELTA, "kernel": KSIZE, "orientations": N_ORI,
-                               "work": WORK, "grid": GRID, "embeddingPool": EMB_POOL,
-                               "embeddingStride": EMB_STRIDE},
+                               "work": WORK, "grid": GRID, "embeddingCell": EMB_CELL,
+                               "embeddingProjection": {k: learnt[k] for k in ("descriptor", "projection", "training")}},
                 "thresholds": thresholds(),
-                "howMade": "python3 training/build_models.py (analytic: closed-form Gabor weights, "
-                           "no training data; bit-for-bit reproducible)",
+                "howMade": "python3 training/build_models.py: closed-form Gabor weights; embedding "
+                           "projection from training/train_embedding.py on synthetic palms only "
+                           "(training/embedding_projection.npz); bit-for-bit reproducible",
             }
         ],
     }

@@ -79,7 +79,8 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     tenantId: tenant.id,
     keyVersion: tenant.keyVersion,
     embedding: protectedEmbedding,
-    limit: 10,
+    model: reference.model,
+    limit: 20,
     consentedOnly: false,
     excludePersonId: input.personId,
   });

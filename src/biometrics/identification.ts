@@ -59,6 +59,7 @@ export async function identifyTemplate(
     tenantId: tenant.id,
     keyVersion: tenant.keyVersion,
     embedding: transform.protect(probe.embedding),
+    model: probe.model,
     limit: candidateCount,
     consentedOnly: true,
   });

@@ -59,27 +59,66 @@ export async function saveReference(db: Database, ref: StoredReference): Promise
 }
 
 /**
+ * Embeddings of different models are not comparable and need not have the same length, so the
+ * column takes any length and each model has its own partial HNSW index over its own rows,
+ * on the embedding cast to its length (pgvector indexes a fixed dimension). A new model ships a
+ * migration that creates its index (text from embeddingIndexSql); references made by an older
+ * model are left alone, found by no search, until the person enrols again.
+ */
+export interface EmbeddingModel {
+  /** `name@version`, as templates carry it */
+  model: string;
+  dimensions: number;
+}
+
+function modelLiteral(m: EmbeddingModel): string {
+  // Written into SQL (a partial index is only used when the query names its predicate's value).
+  if (!/^[\w.@-]{1,100}$/.test(m.model) || !Number.isInteger(m.dimensions) || m.dimensions < 1 || m.dimensions > 2000)
+    throw new Error(`not a model name pgvector can index: ${m.model} (${m.dimensions})`);
+  return `'${m.model}'`;
+}
+
+export function embeddingIndexName(m: EmbeddingModel): string {
+  return `palm_reference_embedding_${m.model.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
+}
+
+export function embeddingIndexSql(m: EmbeddingModel): string {
+  return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (("embedding"::vector(${m.dimensions})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE "model" = ${modelLiteral(m)}`;
+}
+
+/**
  * Stage one's statement; parameters: $1 vector, $2 tenant, $3 key version, then $4 the excluded
  * person when there is one. The filters are spelled out per case rather than as
  * `(NOT $x OR EXISTS …)`: PostgreSQL cannot fold such an OR and then hashes the whole consent
- * table on every query (measured: 16 ms instead of 2 ms at 20,000 references).
+ * table on every query (measured: 16 ms instead of 2 ms at 20,000 references). The model and the
+ * cast are written in so that the planner matches the model's partial index.
  */
-export const STAGE_ONE_SQL = (limit: number, o: { consentedOnly: boolean; excludePerson: boolean }) =>
-  `SELECT r.id, r.person_id, r.hand, r.model, r.fine_template, k.wrapped_key, r.embedding <=> $1::vector AS distance
+export const STAGE_ONE_SQL = (limit: number, o: { consentedOnly: boolean; excludePerson: boolean; model: EmbeddingModel }) => {
+  const distance = `r.embedding::vector(${o.model.dimensions}) <=> $1::vector(${o.model.dimensions})`;
+  return `SELECT r.id, r.person_id, r.hand, r.model, r.fine_template, k.wrapped_key, ${distance} AS distance
      FROM palm_reference r
      LEFT JOIN person_data_key k ON k.person_id = r.person_id
-    WHERE r.tenant_id = $2 AND r.key_version = $3${o.excludePerson ? '\n      AND r.person_id <> $4' : ''}${
+    WHERE r.model = ${modelLiteral(o.model)} AND r.tenant_id = $2 AND r.key_version = $3${o.excludePerson ? '\n      AND r.person_id <> $4' : ''}${
       o.consentedOnly
         ? `\n      AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)`
         : ''
     }
-    ORDER BY r.embedding <=> $1::vector
+    ORDER BY ${distance}
     LIMIT ${limit}`;
+};
+
+/** How many references no search finds any more because a different model made them. */
+export async function referencesOfOtherModels(db: Database, current: string): Promise<{ model: string; count: number }[]> {
+  const rows = await db.query<{ model: string; count: string }>(`SELECT model, count(*) AS count FROM palm_reference WHERE model <> $1 GROUP BY model`, [current]);
+  return rows.map((r) => ({ model: r.model, count: Number(r.count) }));
+}
 
 export interface SearchOptions {
   tenantId: string;
   keyVersion: number;
+  /** the probe's embedding (already protected) and the model that made it */
   embedding: Float32Array;
+  model: string;
   limit: number;
   /** Only people with an active consent to the tenant (identification). */
   consentedOnly: boolean;
@@ -103,7 +142,11 @@ export async function searchReferences(db: Database, o: SearchOptions): Promise<
     wrapped_key: Uint8Array | null;
     distance: number;
   }>(
-    STAGE_ONE_SQL(limit, { consentedOnly: o.consentedOnly, excludePerson: o.excludePersonId !== undefined }),
+    STAGE_ONE_SQL(limit, {
+      consentedOnly: o.consentedOnly,
+      excludePerson: o.excludePersonId !== undefined,
+      model: { model: o.model, dimensions: o.embedding.length },
+    }),
     [vectorLiteral(o.embedding), o.tenantId, o.keyVersion, ...(o.excludePersonId !== undefined ? [o.excludePersonId] : [])],
   );
   return rows

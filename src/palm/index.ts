@@ -2,7 +2,7 @@
  * palmid palm recognition engine (library: no HTTP, no database, writes nothing).
  *
  *   const { template, quality } = await extractTemplate(bytes, { kind: 'auto' });
- *   template.embedding   // Float32Array(294), L2-normalised: for pgvector (cosine)
+ *   template.embedding   // Float32Array(128), L2-normalised: for pgvector (cosine)
  *   compare(a, b)        // fine similarity in [0, 1]
  *   fuse([t1, t2, t3])   // one reference from several samples
  *   serializeTemplate(t) / deserializeTemplate(bytes)

@@ -24,13 +24,13 @@ describe('templates', () => {
   it('have an L2-normalised fixed-length embedding and a bit-packed code', async () => {
     const [t] = await templates([1], [1]);
     expect(t!.embedding).toBeInstanceOf(Float32Array);
-    expect(t!.embedding.length).toBe(294);
+    expect(t!.embedding.length).toBe(128);
     let n = 0;
     for (const v of t!.embedding) n += v * v;
     expect(Math.sqrt(n)).toBeCloseTo(1, 4);
     expect(t!.code.length).toBe(t!.planes * t!.grid);
     expect(t!.planes).toBe(9);
-    expect(t!.model).toMatch(/^palm-gabor-v1@/);
+    expect(t!.model).toMatch(/^palm-gabor-v2@/);
   });
 
   it('serialise and deserialise to identical templates that compare identically', async () => {
