@@ -22,6 +22,10 @@ const schema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   PALMID_BODY_LIMIT: z.coerce.number().int().positive().default(64 * 1024),
   PALMID_DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  PALMID_NOTIFY_PRIVATE_NETWORKS: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
 });
 
 export interface Config {
@@ -38,6 +42,11 @@ export interface Config {
   trustProxy: boolean;
   bodyLimitBytes: number;
   dbPoolSize: number;
+  /**
+   * Let CIBA ping notifications reach private and loopback addresses (readers' controllers on
+   * an office or stadium network). Off by default: oidc-provider refuses such targets (SSRF).
+   */
+  notifyPrivateNetworks: boolean;
 }
 
 export class ConfigError extends Error {
@@ -64,5 +73,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.PALMID_TRUST_PROXY,
     bodyLimitBytes: e.PALMID_BODY_LIMIT,
     dbPoolSize: e.PALMID_DB_POOL_SIZE,
+    notifyPrivateNetworks: e.PALMID_NOTIFY_PRIVATE_NETWORKS,
   };
 }

@@ -44,6 +44,8 @@ export interface ServerOptions {
   printSetupLink?: boolean;
   /** How often to purge expired rows and look for rotated keys. */
   maintenanceIntervalMs?: number;
+  /** Outgoing requests of the provider (CIBA pings); tests pass one that trusts their own CA. */
+  fetch?: typeof fetch;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const ciba = cibaFeature({ bio, issuer, captureKeys: () => keys.capture });
     const clientCache = await ClientCache.start(db);
     const build = () => {
-      const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.signing, trustProxy: config.trustProxy, ciba });
+      const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.signing, trustProxy: config.trustProxy, ciba, notifyPrivateNetworks: config.notifyPrivateNetworks, ...(options.fetch ? { fetch: options.fetch } : {}) });
       for (const event of ['grant.success', 'grant.error', 'server_error', 'authorization.error', 'backchannel.error'] as const) {
         (p.on as (e: string, l: (...args: unknown[]) => void) => void)(event, (_ctx: unknown, err?: unknown) => {
           metrics.oidcEvents.inc({ event });

@@ -156,6 +156,7 @@ def thresholds() -> dict:
         "verify": at[1e-4],
         "identify": at[1e-4],
         "fmrCalibration": [{"fmr": r["fmr"], "threshold": r["threshold"]} for r in cal["fmrCalibration"]],
+        "impostorTail": {k: cal["impostorTail"][k] for k in ("model", "mean", "sd")},
     }
 
 

@@ -7,6 +7,7 @@ import { TenantTransform } from './protection.js';
 export class BiometricContext {
   readonly dataKeys: PersonDataKeys;
   private readonly transforms = new Map<string, TenantTransform>();
+  private readonly sizes = new Map<string, { count: number; at: number; refreshing?: Promise<number> }>();
 
   constructor(
     readonly db: Database,
@@ -24,6 +25,38 @@ export class BiometricContext {
       this.transforms.set(key, t);
     }
     return t;
+  }
+
+  /**
+   * How many references a search at this tenant runs against (the N of 1:N, which sets the
+   * decision threshold). Counting a large tenant costs a scan, so the count is kept for a minute
+   * and then refreshed in the background while the last one serves: N moves slowly and the
+   * threshold depends on its logarithm.
+   */
+  async gallerySize(tenantId: string, keyVersion: number, model: string, maxAgeMs = 60_000): Promise<number> {
+    const key = `${tenantId}:${keyVersion}:${model}`;
+    const entry = this.sizes.get(key);
+    const count = () => {
+      const refreshing = this.db
+        .query<{ n: number }>(`SELECT count(*)::int AS n FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND model = $3`, [tenantId, keyVersion, model])
+        .then((rows) => {
+          const n = Number(rows[0]?.n ?? 0);
+          this.sizes.set(key, { count: n, at: Date.now() });
+          return n;
+        });
+      return refreshing;
+    };
+    if (!entry) return count();
+    if (Date.now() - entry.at > maxAgeMs && !entry.refreshing) {
+      entry.refreshing = count().catch(() => entry.count); // a failed refresh keeps the last count
+      entry.refreshing.finally(() => delete entry.refreshing).catch(() => {});
+    }
+    return entry.count;
+  }
+
+  /** Forget the counts (after enrolments or erasures that must count at once, e.g. in tests). */
+  forgetGallerySizes(): void {
+    this.sizes.clear();
   }
 }
 

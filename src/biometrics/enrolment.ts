@@ -84,7 +84,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     consentedOnly: false,
     excludePersonId: input.personId,
   });
-  const threshold = thresholdForFmr(tenant.targetFmr, Math.max(1, candidates.length));
+  const threshold = thresholdForFmr(tenant.targetFmr, await ctx.gallerySize(tenant.id, tenant.keyVersion, reference.model));
   for (const c of candidates) {
     if (!c.wrappedKey) continue; // erased person: nothing readable is left
     const key = ctx.dataKeys.unwrap(c.personId, c.wrappedKey);
@@ -115,6 +115,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     samples: reference.samples,
     quality: reference.quality,
   });
+  if (!existing) ctx.forgetGallerySizes(); // N grew: the next decision counts again
   await audit(prisma, {
     action: existing ? 'palm.reenrolled' : 'palm.enrolled',
     actor: input.personId,

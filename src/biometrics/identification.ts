@@ -31,7 +31,12 @@ export interface IdentifyResult {
  */
 export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput): Promise<IdentifyResult> {
   const t0 = performance.now();
-  const tenant = await ctx.db.prisma.tenant.findUnique({ where: { id: input.tenantId } });
+  // Plain SQL on the hot path (a Prisma model query costs ~1 ms of CPU, this ~0.1 ms).
+  const [tenant] = await ctx.db.query<{ id: string; keyVersion: number; targetFmr: number }>(
+    `SELECT id, key_version AS "keyVersion", target_fmr AS "targetFmr" FROM tenant WHERE id = $1`,
+    [input.tenantId],
+    'tenant_for_identification',
+  );
   if (!tenant) throw new BiometricError('unknown_tenant', `unknown tenant ${input.tenantId}`);
 
   let probe;
@@ -72,7 +77,8 @@ export async function identifyTemplate(
     const score = compare(probe, deserializeTemplate(new Uint8Array(openTemplate(key, c.sealedTemplate, c.id))));
     if (score > best.score) best = { score, personId: c.personId, hand: c.hand, id: c.id };
   }
-  const threshold = thresholdForFmr(tenant.targetFmr, Math.max(1, candidates.length));
+  // The target is per search: a stranger is compared, in effect, with every reference of the tenant.
+  const threshold = thresholdForFmr(tenant.targetFmr, await ctx.gallerySize(tenant.id, tenant.keyVersion, probe.model));
   const match = best.personId !== null && best.score >= threshold;
   if (match) await touchReference(ctx.db, best.id);
   const t3 = performance.now();

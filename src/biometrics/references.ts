@@ -83,7 +83,7 @@ export function embeddingIndexName(m: EmbeddingModel): string {
 }
 
 export function embeddingIndexSql(m: EmbeddingModel): string {
-  return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (("embedding"::vector(${m.dimensions})) vector_cosine_ops) WITH (m = 16, ef_construction = 64) WHERE "model" = ${modelLiteral(m)}`;
+  return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (("embedding"::vector(${m.dimensions})) vector_cosine_ops) WITH (m = 16, ef_construction = 200) WHERE "model" = ${modelLiteral(m)}`;
 }
 
 /**

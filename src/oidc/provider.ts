@@ -23,6 +23,10 @@ export interface ProviderDeps {
   trustProxy: boolean;
   /** CIBA for palm readers (src/readers/ciba.ts); off when absent. */
   ciba?: NonNullable<Configuration['features']>['ciba'];
+  /** Outgoing requests (CIBA ping notifications); global fetch when absent. */
+  fetch?: typeof fetch;
+  /** Let them reach private and loopback addresses (Config.notifyPrivateNetworks). */
+  notifyPrivateNetworks?: boolean;
 }
 
 const SIGNING_ALGS: SigningAlgorithm[] = ['ES256', 'RS256', 'PS256'];
@@ -33,6 +37,13 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: createOidcAdapter(deps.db, deps.clientCache),
     clients: [],
+    // oidc-provider passes a dispatcher that refuses special-use addresses (SSRF protection);
+    // an operator whose readers listen on a private network turns that off explicitly.
+    fetch: (url, options) => {
+      const init = options as RequestInit & { dispatcher?: unknown };
+      if (deps.notifyPrivateNetworks) delete init.dispatcher;
+      return (deps.fetch ?? globalThis.fetch)(url, init);
+    },
     jwks: { keys: deps.signingKeys as Configuration['jwks'] extends { keys: infer K } ? K : never },
     cookies: {
       keys: [deps.master.derive('cookies').toString('base64url')],

@@ -29,7 +29,7 @@ export { serializeTemplate, deserializeTemplate, TEMPLATE_VERSION } from './temp
 export type { PalmTemplate } from './template.js';
 export { synthesize, synthRoi, synthHand } from './synth.js';
 export type { SynthOptions } from './synth.js';
-export { equalErrorRate, fnmrAtFmr, rank1, detCurve, detSvg } from './metrics.js';
+export { equalErrorRate, fnmrAtFmr, normalUpperQuantile, rank1, detCurve, detSvg } from './metrics.js';
 export type { DetPoint } from './metrics.js';
 export { evaluateDirectory, listSamples } from './evaluate.js';
 export type { EvalReport, EvalDetails, EvalOptions } from './evaluate.js';

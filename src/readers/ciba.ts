@@ -23,6 +23,9 @@ interface PalmSignIn {
   readerId: string;
   score: number;
   pin: boolean;
+  /** earlier failures on record (a success resets only what exists) */
+  personFailures: number;
+  readerFailures: number;
 }
 
 const SIGN_IN = Symbol('palmSignIn');
@@ -70,7 +73,11 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
 
     async processLoginHintToken(ctx, token) {
       const client = ctx.oidc.client!;
-      const reader = await prisma.reader.findUnique({ where: { clientId: client.clientId } });
+      const [reader] = await deps.bio.db.query<{ clientId: string; tenantId: string; revokedAt: Date | null }>(
+        `SELECT client_id AS "clientId", tenant_id AS "tenantId", revoked_at AS "revokedAt" FROM reader WHERE client_id = $1`,
+        [client.clientId],
+        'reader_by_client',
+      );
       if (!reader || reader.revokedAt) throw new errors.UnauthorizedClient('only registered readers may send palm captures');
       const readerThrottle = await checkThrottle(prisma, readerSubject(reader.clientId));
       if (!readerThrottle.allowed) {
@@ -137,6 +144,8 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         readerId: reader.clientId,
         score: result.score,
         pin: false,
+        personFailures: personThrottle.failures,
+        readerFailures: readerThrottle.failures,
       };
       return result.personId;
     },
@@ -162,15 +171,23 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       const grant = new provider.Grant({ accountId: account.accountId, clientId: client.clientId });
       if (request.scope) grant.addOIDCScope(request.scope);
       const grantId = await grant.save();
-      await provider.backchannelResult(request, grantId, {
-        acr: signIn.pin ? ACR_PALM_PIN : ACR_PALM,
-        amr: signIn.pin ? ['palm', 'pin', 'mfa'] : ['palm'],
-        authTime: Math.floor(Date.now() / 1000),
-      });
+      try {
+        await provider.backchannelResult(request, grantId, {
+          acr: signIn.pin ? ACR_PALM_PIN : ACR_PALM,
+          amr: signIn.pin ? ['palm', 'pin', 'mfa'] : ['palm'],
+          authTime: Math.floor(Date.now() / 1000),
+        });
+      } catch (err) {
+        // Ping delivery: the result is saved before the notification is sent, so a reader that
+        // could not be notified still gets its tokens by asking; only the ping is lost.
+        const saved = await provider.BackchannelAuthenticationRequest.find(request.jti, { ignoreExpiration: true });
+        if (!saved?.grantId) throw err;
+        await audit(prisma, { action: 'signin.ping_failed', actor: signIn.readerId, subject: account.accountId, detail: { error: (err as Error).message } });
+      }
       // The request is complete before the reader hears back: poll after the shortest interval allowed.
       (ctx.body as Record<string, unknown>).interval = 1;
-      await resetThrottle(prisma, personSubject(account.accountId));
-      await resetThrottle(prisma, readerSubject(signIn.readerId));
+      if (signIn.personFailures > 0) await resetThrottle(prisma, personSubject(account.accountId));
+      if (signIn.readerFailures > 0) await resetThrottle(prisma, readerSubject(signIn.readerId));
       await audit(prisma, {
         action: 'signin.palm',
         actor: signIn.readerId,

@@ -132,7 +132,9 @@ export async function readerSignIn(input: {
     }
     const claims = tokens.claims()!;
     let email = claims.email as string | undefined;
-    if (!email && tokens.access_token) {
+    // The email comes from userinfo when the email scope was asked for (it is not in the ID token).
+    const scopes = (input.scope ?? 'openid email').split(' ');
+    if (!email && scopes.includes('email') && tokens.access_token) {
       email = (await oidc.fetchUserInfo(config, tokens.access_token, claims.sub).catch(() => undefined))?.email as string | undefined;
     }
     return { ok: true, sub: claims.sub, ...(email ? { email } : {}), acr: claims.acr as string, amr: claims.amr as string[], ms: ms() };

@@ -9,17 +9,19 @@ export const FREE_ATTEMPTS = 5;
 export const BACKOFF_SECONDS = 30;
 export const HARD_LIMIT = 50;
 
-export type ThrottleVerdict = { allowed: true } | { allowed: false; reason: 'backoff'; retryAfterSeconds: number } | { allowed: false; reason: 'locked' };
+export type ThrottleVerdict =
+  | { allowed: true; /** failures so far (0: nothing to reset after a success) */ failures: number }
+  | { allowed: false; reason: 'backoff'; retryAfterSeconds: number } | { allowed: false; reason: 'locked' };
 
 export const personSubject = (id: string) => `person:${id}`;
 export const readerSubject = (id: string) => `reader:${id}`;
 
 export async function checkThrottle(prisma: PrismaClient, subject: string, now = Date.now()): Promise<ThrottleVerdict> {
   const row = await prisma.attemptThrottle.findUnique({ where: { subject } });
-  if (!row || row.failures < FREE_ATTEMPTS) return { allowed: true };
+  if (!row || row.failures < FREE_ATTEMPTS) return { allowed: true, failures: row?.failures ?? 0 };
   if (row.failures >= HARD_LIMIT) return { allowed: false, reason: 'locked' };
   const wait = (row.lastFailureAt?.getTime() ?? 0) + BACKOFF_SECONDS * 1000 - now;
-  return wait > 0 ? { allowed: false, reason: 'backoff', retryAfterSeconds: Math.ceil(wait / 1000) } : { allowed: true };
+  return wait > 0 ? { allowed: false, reason: 'backoff', retryAfterSeconds: Math.ceil(wait / 1000) } : { allowed: true, failures: row.failures };
 }
 
 export async function recordFailure(prisma: PrismaClient, subject: string, now = new Date()): Promise<void> {

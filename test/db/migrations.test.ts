@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { embeddingIndexName, STAGE_ONE_SQL } from '../../src/biometrics/references.js';
+import { loadManifest } from '../../src/palm/features.js';
 import { createOidcAdapter, purgeExpiredPayloads } from '../../adapters/oidc-adapter.js';
 import { audit } from '../../src/audit/audit.js';
 import type { PrismaClient } from '../../src/db/database.js';
@@ -103,6 +105,28 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     expect(recorded.map((r) => r.migration_name)).toEqual(all);
     expect(recorded.map((r) => r.checksum)).toEqual(readMigrations().map((m) => m.checksum));
     expect(recorded.every((r) => r.finished_at !== null)).toBe(true);
+  });
+
+  it("has the shipped model's own HNSW index, used by identification's stage one", async () => {
+    const man = loadManifest().models[0]!;
+    const model = { model: `${man.name}@${man.version}`, dimensions: Number(man.outputs.find((o) => o.name === 'embedding')!.shape[1]) };
+    const [index] = await test.db.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE indexname = $1`, [embeddingIndexName(model)]);
+    expect(index, `a migration must create ${embeddingIndexName(model)} for ${model.model}`).toBeDefined();
+    expect(index!.indexdef).toContain(`vector(${model.dimensions})`);
+    expect(index!.indexdef).toContain(`'${model.model}'`);
+    // The planner uses it for the stage-one statement (with the model and cast written in).
+    const plan = await test.db.query<Record<string, string>>(
+      `EXPLAIN ${STAGE_ONE_SQL(20, { consentedOnly: true, excludePerson: false, model })}`,
+      [`[${Array(model.dimensions).fill(0.1).join(',')}]`, 'tenant', 1],
+    );
+    // With an empty table the planner may still choose the index only when scans are costed out.
+    await test.db.query('SET enable_seqscan = off');
+    const forced = await test.db.query<Record<string, string>>(
+      `EXPLAIN ${STAGE_ONE_SQL(20, { consentedOnly: true, excludePerson: false, model })}`,
+      [`[${Array(model.dimensions).fill(0.1).join(',')}]`, 'tenant', 1],
+    );
+    await test.db.query('SET enable_seqscan = on');
+    expect([...plan, ...forced].map((r) => Object.values(r)[0]).join('\n')).toContain(embeddingIndexName(model));
   });
 
   it('has exactly the tables and columns the Prisma models expect, with their nullability and types', async () => {

@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { createLogger } from '../../src/log.js';
 import { addClient, type NewClient } from '../../src/oidc/clients.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 
 /**
  * Every database-backed suite runs on the embedded PGlite, and also on PostgreSQL when
@@ -63,7 +63,7 @@ export interface TestServer extends RunningServer {
 
 export const TEST_MASTER_KEY = randomBytes(32).toString('base64');
 
-export async function startTestServer(kind: TestDatabaseKind, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(kind: TestDatabaseKind, env: Record<string, string> = {}, options: Pick<ServerOptions, 'fetch'> = {}): Promise<TestServer> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-test-'));
   const testDb = await createTestDatabase(kind);
   const config = loadConfig({
@@ -77,7 +77,7 @@ export async function startTestServer(kind: TestDatabaseKind, env: Record<string
   });
   // Without PALMID_ISSUER the issuer is http://localhost:<bound port>: a name browsers and
   // WebAuthn accept as a secure context.
-  const server = await startServer({ config, db: testDb.db, log: createLogger('silent') });
+  const server = await startServer({ config, db: testDb.db, log: createLogger('silent'), ...options });
   const provider = server.provider;
   return {
     ...server,
