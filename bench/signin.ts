@@ -8,7 +8,7 @@
  * It runs the compiled code in dist/ (the npm script builds first), as `npm start` does.
  * The server runs in this process on a fresh database (PostgreSQL by default, see
  * bench/gallery.ts); the gallery is loaded as in bench:identify. The readers run in a worker
- * thread (bench/signin-readers.ts), as separate devices would: each is a registered CIBA client
+ * thread (bench/signin-readers.mjs), as separate devices would: each is a registered CIBA client
  * with its own key, keeps its connection (discovery, capture key) and sends one synthetic
  * capture (PNG) per sign-in. Reported per concurrency: p50/p95 latency, throughput,
  * and how many sign-ins found the right person.
@@ -31,7 +31,24 @@ import { Worker } from 'node:worker_threads';
 import { addReader } from '../dist/src/readers/registry.js';
 import { startServer } from '../dist/src/server.js';
 import { loadGallery, openBenchDatabase, percentile, synthPoolRois, synthTemplates } from './gallery.js';
-import type { ReadersInput, RunRequest, RunResult } from './signin-readers.js';
+import type { ReaderKeyFile } from '../dist/src/readers/client.js';
+
+/** What bench/signin-readers.mjs (the readers' worker) takes and answers. */
+interface ReadersInput {
+  issuer: string;
+  readers: ReaderKeyFile[];
+  captures: Uint8Array[];
+}
+interface RunRequest {
+  concurrency: number;
+  /** capture index per sign-in, in order */
+  jobs: number[];
+}
+interface RunResult {
+  latencies: number[];
+  subs: { capture: number; sub: string | null; error?: string }[];
+  seconds: number;
+}
 
 interface Row {
   readers: number;
@@ -43,9 +60,10 @@ interface Row {
   refused: number;
 }
 
-/** The readers run in a worker thread (see signin-readers.ts), driven one run at a time. */
+/** The readers run in a worker thread (see signin-readers.mjs), driven one run at a time. */
 function startReaders(input: ReadersInput) {
-  const worker = new Worker(new URL('./signin-readers.ts', import.meta.url), { workerData: input, execArgv: ['--import', 'tsx'] });
+  // Plain JavaScript: Node 20 does not pass a worker's entry file through the tsx loader.
+  const worker = new Worker(new URL('./signin-readers.mjs', import.meta.url), { workerData: input });
   let pending: { resolve: (r: RunResult) => void; reject: (e: Error) => void } | null = null;
   let onReady: () => void = () => {};
   let onFail: (e: Error) => void = () => {};

@@ -72,97 +72,21 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     },
 
     async processLoginHintToken(ctx, token) {
-      const client = ctx.oidc.client!;
-      const [reader] = await deps.bio.db.query<{ clientId: string; tenantId: string; revokedAt: Date | null }>(
-        `SELECT client_id AS "clientId", tenant_id AS "tenantId", revoked_at AS "revokedAt" FROM reader WHERE client_id = $1`,
-        [client.clientId],
-        'reader_by_client',
-      );
-      if (!reader || reader.revokedAt) throw new errors.UnauthorizedClient('only registered readers may send palm captures');
-      const readerThrottle = await checkThrottle(prisma, readerSubject(reader.clientId));
-      if (!readerThrottle.allowed) {
-        await rejected(reader.clientId, reader.tenantId, 'throttled');
-        throttleError(readerThrottle, 'reader');
-      }
-
-      let claims;
       try {
-        claims = await openEnvelope(String(token), {
-          captureKeys: deps.captureKeys(),
-          readerId: reader.clientId,
-          readerKeys: ((client as unknown as { jwks?: { keys: JWK[] } }).jwks?.keys ?? []) as JWK[],
-          issuer: deps.issuer,
-        });
-      } catch (err) {
-        if (!(err instanceof EnvelopeError)) throw err;
-        await rejected(reader.clientId, reader.tenantId, err.failure);
-        if (err.failure === 'expired') throw new errors.ExpiredLoginHintToken(err.message);
-        throw new errors.InvalidRequest(`invalid capture envelope: ${err.message}`);
+        return await identifyCapture(ctx, token);
+      } finally {
+        // oidc-provider stores the request's parameters with the CIBA request: the envelope
+        // (the captures, encrypted to a key the provider holds) must not be among them.
+        forgetParam(ctx, 'login_hint_token');
       }
-
-      // Each envelope once: the jti is recorded until the envelope would have expired anyway.
-      const fresh = await deps.bio.db.query(
-        `INSERT INTO envelope_replay (jti, reader_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING RETURNING jti`,
-        [claims.jti, reader.clientId, claims.exp + 60],
-      );
-      if (fresh.length === 0) {
-        await rejected(reader.clientId, reader.tenantId, 'replayed');
-        throw new errors.InvalidRequest('invalid capture envelope: it was already used');
-      }
-
-      let result: IdentifyResult | undefined;
-      let lastRejection = '';
-      for (const image of claims.images) {
-        try {
-          const r = await identifyPalm(deps.bio, { tenantId: reader.tenantId, capture: Buffer.from(image, 'base64'), kind: claims.kind });
-          if (!result || r.score > result.score) result = r;
-          if (r.match) break;
-        } catch (err) {
-          if (err instanceof BiometricError && err.reason === 'capture_rejected') lastRejection = err.message;
-          else throw err;
-        }
-      }
-      claims.images.length = 0; // the captures go no further than this function
-      if (!result) {
-        await recordFailure(prisma, readerSubject(reader.clientId));
-        await rejected(reader.clientId, reader.tenantId, 'capture_rejected');
-        throw new errors.InvalidRequest(`capture rejected: ${lastRejection}`);
-      }
-      if (!result.match || !result.personId) {
-        await recordFailure(prisma, readerSubject(reader.clientId));
-        await audit(prisma, { action: 'signin.palm_unknown', actor: reader.clientId, subject: reader.tenantId, detail: { score: result.score } });
-        throw new errors.UnknownUserId('palm not recognised');
-      }
-      const personThrottle = await checkThrottle(prisma, personSubject(result.personId));
-      if (!personThrottle.allowed) {
-        await audit(prisma, { action: 'signin.throttled', actor: reader.clientId, subject: result.personId });
-        throttleError(personThrottle, 'person');
-      }
-      (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = {
-        personId: result.personId,
-        tenantId: reader.tenantId,
-        readerId: reader.clientId,
-        score: result.score,
-        pin: false,
-        personFailures: personThrottle.failures,
-        readerFailures: readerThrottle.failures,
-      };
-      return result.personId;
     },
 
     async verifyUserCode(ctx, account, userCode) {
-      const signIn = signInOf(ctx);
-      if (userCode === undefined || userCode === '') {
-        if (pinRequired(ctx)) throw new errors.MissingUserCode('this sign-in needs the PIN (user_code)');
-        return;
+      try {
+        await checkUserCode(ctx, account, userCode);
+      } finally {
+        forgetParam(ctx, 'user_code'); // nor the PIN
       }
-      if (!(await verifyPin(prisma, account.accountId, userCode))) {
-        await recordFailure(prisma, personSubject(account.accountId));
-        await recordFailure(prisma, readerSubject(signIn.readerId));
-        await audit(prisma, { action: 'signin.pin_wrong', actor: signIn.readerId, subject: account.accountId });
-        throw new errors.InvalidUserCode('wrong PIN');
-      }
-      signIn.pin = true;
     },
 
     async triggerAuthenticationDevice(ctx, request, account, client) {
@@ -196,6 +120,105 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       });
     },
   };
+
+  async function identifyCapture(ctx: KoaContextWithOIDC, token: unknown): Promise<string> {
+    const client = ctx.oidc.client!;
+    const [reader] = await deps.bio.db.query<{ clientId: string; tenantId: string; revokedAt: Date | null }>(
+      `SELECT client_id AS "clientId", tenant_id AS "tenantId", revoked_at AS "revokedAt" FROM reader WHERE client_id = $1`,
+      [client.clientId],
+      'reader_by_client',
+    );
+    if (!reader || reader.revokedAt) throw new errors.UnauthorizedClient('only registered readers may send palm captures');
+    const readerThrottle = await checkThrottle(prisma, readerSubject(reader.clientId));
+    if (!readerThrottle.allowed) {
+      await rejected(reader.clientId, reader.tenantId, 'throttled');
+      throttleError(readerThrottle, 'reader');
+    }
+
+    let claims;
+    try {
+      claims = await openEnvelope(String(token), {
+        captureKeys: deps.captureKeys(),
+        readerId: reader.clientId,
+        readerKeys: ((client as unknown as { jwks?: { keys: JWK[] } }).jwks?.keys ?? []) as JWK[],
+        issuer: deps.issuer,
+      });
+    } catch (err) {
+      if (!(err instanceof EnvelopeError)) throw err;
+      await rejected(reader.clientId, reader.tenantId, err.failure);
+      if (err.failure === 'expired') throw new errors.ExpiredLoginHintToken(err.message);
+      throw new errors.InvalidRequest(`invalid capture envelope: ${err.message}`);
+    }
+
+    // Each envelope once: the jti is recorded until the envelope would have expired anyway.
+    const fresh = await deps.bio.db.query(
+      `INSERT INTO envelope_replay (jti, reader_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING RETURNING jti`,
+      [claims.jti, reader.clientId, claims.exp + 60],
+    );
+    if (fresh.length === 0) {
+      await rejected(reader.clientId, reader.tenantId, 'replayed');
+      throw new errors.InvalidRequest('invalid capture envelope: it was already used');
+    }
+
+    let result: IdentifyResult | undefined;
+    let lastRejection = '';
+    for (const image of claims.images) {
+      try {
+        const r = await identifyPalm(deps.bio, { tenantId: reader.tenantId, capture: Buffer.from(image, 'base64'), kind: claims.kind });
+        if (!result || r.score > result.score) result = r;
+        if (r.match) break;
+      } catch (err) {
+        if (err instanceof BiometricError && err.reason === 'capture_rejected') lastRejection = err.message;
+        else throw err;
+      }
+    }
+    claims.images.length = 0; // the captures go no further than this function
+    if (!result) {
+      await recordFailure(prisma, readerSubject(reader.clientId));
+      await rejected(reader.clientId, reader.tenantId, 'capture_rejected');
+      throw new errors.InvalidRequest(`capture rejected: ${lastRejection}`);
+    }
+    if (!result.match || !result.personId) {
+      await recordFailure(prisma, readerSubject(reader.clientId));
+      await audit(prisma, { action: 'signin.palm_unknown', actor: reader.clientId, subject: reader.tenantId, detail: { score: result.score } });
+      throw new errors.UnknownUserId('palm not recognised');
+    }
+    const personThrottle = await checkThrottle(prisma, personSubject(result.personId));
+    if (!personThrottle.allowed) {
+      await audit(prisma, { action: 'signin.throttled', actor: reader.clientId, subject: result.personId });
+      throttleError(personThrottle, 'person');
+    }
+    (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = {
+      personId: result.personId,
+      tenantId: reader.tenantId,
+      readerId: reader.clientId,
+      score: result.score,
+      pin: false,
+      personFailures: personThrottle.failures,
+      readerFailures: readerThrottle.failures,
+    };
+    return result.personId;
+  }
+
+  async function checkUserCode(ctx: KoaContextWithOIDC, account: { accountId: string }, userCode: string | undefined) {
+    const signIn = signInOf(ctx);
+    if (userCode === undefined || userCode === '') {
+      if (pinRequired(ctx)) throw new errors.MissingUserCode('this sign-in needs the PIN (user_code)');
+      return;
+    }
+    if (!(await verifyPin(prisma, account.accountId, userCode))) {
+      await recordFailure(prisma, personSubject(account.accountId));
+      await recordFailure(prisma, readerSubject(signIn.readerId));
+      await audit(prisma, { action: 'signin.pin_wrong', actor: signIn.readerId, subject: account.accountId });
+      throw new errors.InvalidUserCode('wrong PIN');
+    }
+    signIn.pin = true;
+  }
+
+  function forgetParam(ctx: KoaContextWithOIDC, name: string) {
+    const params = ctx.oidc.params as Record<string, unknown> | undefined;
+    if (params) params[name] = undefined; // toPlainObject() drops undefined values
+  }
 
   async function rejected(readerId: string, tenantId: string, reason: string) {
     await audit(prisma, { action: 'signin.envelope_rejected', actor: readerId, subject: tenantId, detail: { reason } });

@@ -144,6 +144,15 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     const context = await browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT);
+    // jose's browser build comes from palmid itself, as ES modules the CSP (script-src 'self') allows.
+    const joseModules: string[] = [];
+    const cspErrors: string[] = [];
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/static/jose/') && r.ok()) joseModules.push(new URL(r.url()).pathname);
+    });
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
+    });
     await page.goto(`${server.issuer}/kiosk`);
     await page.locator('#activation-code').fill(code);
     await page.locator('#activate-button').click();
@@ -153,6 +162,9 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     await page.waitForFunction(() => /Welcome|Not recognised/.test(document.getElementById('result')?.textContent ?? ''), undefined, { timeout: WAIT });
     await shot(page, `kiosk-${label}`);
     const shown = (await page.locator('#result').textContent()) ?? '';
+    expect(joseModules).toContain('/static/jose/index.js');
+    expect(joseModules).toContain('/static/jose/jwe/compact/encrypt.js');
+    expect(cspErrors).toEqual([]);
     // The key stayed in the browser: only its public half reached the provider.
     const stored = await server.db.prisma.oidcClient.findUniqueOrThrow({ where: { clientId: reader.client_id } });
     expect(JSON.stringify(stored.metadata)).not.toContain('"d":');

@@ -69,6 +69,22 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     expect(await signIn(checkout, [sample(5, 17)], { pin: '4821' })).toMatchObject({ ok: true, acr: 'urn:palmid:acr:palm+pin' });
   });
 
+  it('stores neither the capture envelope nor the PIN with the CIBA requests it keeps', async () => {
+    const signedIn = await signIn(gate, [sample(5, 18)], { acr: 'urn:palmid:acr:palm+pin', pin: '4821' });
+    expect(signedIn).toMatchObject({ ok: true });
+    const requests = await server.db.query<{ params: Record<string, unknown> }>(
+      `SELECT payload->'params' AS params FROM oidc_payload WHERE type = 'BackchannelAuthenticationRequest'`,
+    );
+    expect(requests.length).toBeGreaterThan(0);
+    for (const r of requests) {
+      expect(Object.keys(r.params)).not.toContain('login_hint_token');
+      expect(Object.keys(r.params)).not.toContain('user_code');
+      expect(r.params.scope).toBeDefined(); // the rest of the request is still there
+    }
+    const [{ n }] = await server.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM oidc_payload WHERE payload::text LIKE '%4821%' OR length(payload::text) > 8000`);
+    expect(n).toBe(0);
+  });
+
   it('backs off after five wrong PINs', async () => {
     for (let i = 0; i < 5; i++) {
       expect(await signIn(gate, [sample(5, 4 + (i % 3))], { pin: '0000' })).toMatchObject({ ok: false, error: 'invalid_user_code' });

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,12 +11,14 @@ import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { issueActivationCode } from '../../src/readers/activation.js';
 import { fitForEnvelope, readerSignIn } from '../../src/readers/client.js';
 import { addReader, revokeReader, type ReaderCredentials } from '../../src/readers/registry.js';
-import { clientAssertion, sealEnvelope } from '../../views/static/reader-crypto.js';
+import * as jose from 'jose';
+import { readerCrypto } from '../../views/static/reader-crypto.js';
 import { palmid } from '../support/cli.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
 
 const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
 const haveData = fs.existsSync(COEP);
+const { clientAssertion, sealEnvelope } = readerCrypto(jose);
 const photo = (id: number, s: number) => fs.readFileSync(path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`));
 
 interface KioskKey {
@@ -92,6 +95,42 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
       const script = await fetch(`${server.url}/static/${name}`);
       expect(script.status, name).toBe(200);
       expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    }
+  });
+
+  /** A GET with the path sent as written (fetch would resolve `..` and `%2e%2e` itself). */
+  const rawGet = (rawPath: string) =>
+    new Promise<number>((resolve, reject) => {
+      const { hostname, port } = new URL(server.url);
+      http.get({ hostname, port, path: rawPath }, (response) => {
+        response.resume();
+        resolve(response.statusCode!);
+      }).on('error', reject);
+    });
+
+  it("serves jose's browser build under /static/jose/, its .js files only", async () => {
+    for (const name of ['index.js', 'jwe/compact/encrypt.js', 'lib/content_encryption.js']) {
+      const script = await fetch(`${server.url}/static/jose/${name}`);
+      expect(script.status, name).toBe(200);
+      expect(script.headers.get('content-type'), name).toBe('text/javascript; charset=utf-8');
+      expect(script.headers.get('cache-control'), name).toMatch(/max-age=\d+/);
+      expect(await script.text(), name).toMatch(/export /);
+    }
+    for (const rawPath of [
+      '/static/jose/../package.json',
+      '/static/jose/%2e%2e/package.json',
+      '/static/jose/%2E%2E/%2E%2E/package.json',
+      '/static/jose/..%2f..%2fpackage.json',
+      '/static/jose/..\\..\\package.json',
+      '/static/jose/lib/../index.js',
+      '/static/jose/%69ndex.js',
+      '/static/jose/index.ts',
+      '/static/jose/index.d.ts',
+      '/static/jose/nope.js',
+      '/static/jose/',
+      '/static/jose/jwe',
+    ]) {
+      expect(await rawGet(rawPath), rawPath).toBe(404);
     }
   });
 

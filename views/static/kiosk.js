@@ -4,7 +4,10 @@
 // captures a frame, seals it in the capture envelope (signed by that key, encrypted to the
 // provider's capture key), starts CIBA with it and collects the tokens.
 import { cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './palm-capture.js';
-import { clientAssertion, decodeBase64url, sealEnvelope } from './reader-crypto.js';
+import * as jose from './jose/index.js';
+import { readerCrypto } from './reader-crypto.js';
+
+const { clientAssertion, sealEnvelope } = readerCrypto(jose);
 
 const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 // The envelope is sent as a form field and oidc-provider accepts bodies up to 56 KB; signing and
@@ -101,7 +104,7 @@ async function palmSignIn(reader, frame) {
   }
   if (tokens.error) return tokens;
   // Received straight from the token endpoint of this origin: no signature check needed to read it (OIDC Core 3.1.3.7).
-  const claims = JSON.parse(new TextDecoder().decode(decodeBase64url(tokens.id_token.split('.')[1])));
+  const claims = jose.decodeJwt(tokens.id_token);
   let person = {};
   try {
     const userinfo = await fetch(metadata.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });

@@ -4,6 +4,9 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { viewsDir } from '../views.js';
 
+/** A file of jose's dist/webapi: lower-case path segments, at most four deep, ending in .js. */
+const JOSE_FILE = /^(?:[a-z0-9_]+\/){0,3}[a-z0-9_]+\.js$/;
+
 /** The few static files the pages need, served from the app itself (no CDN). */
 export function staticRoutes(): Router {
   const require = createRequire(import.meta.url);
@@ -23,6 +26,27 @@ export function staticRoutes(): Router {
   };
   const cache = new Map<string, Buffer>();
   const router = new Router();
+
+  // jose's browser build (ES modules that import each other by relative path), for the kiosk
+  // reader: /static/jose/index.js and what it imports, nothing but .js files of that folder.
+  const joseDir = path.dirname(require.resolve('jose')); // node_modules/jose/dist/webapi
+  router.get('/static/jose/*file', (ctx) => {
+    const relative = ctx.path.slice('/static/jose/'.length);
+    if (relative.includes('..') || relative.includes('\\') || !JOSE_FILE.test(relative)) return;
+    const file = path.resolve(joseDir, relative);
+    if (!file.startsWith(joseDir + path.sep)) return;
+    let content = cache.get(file);
+    if (!content) {
+      if (!fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return;
+      content = fs.readFileSync(file);
+      cache.set(file, content);
+    }
+    ctx.type = 'text/javascript; charset=utf-8';
+    // Unversioned URLs: a day, so an upgraded jose reaches browsers by the next day.
+    ctx.set('cache-control', 'public, max-age=86400');
+    ctx.body = content;
+  });
+
   router.get('/static/:name', (ctx) => {
     const entry = files[ctx.params.name ?? ''];
     if (!entry) return;
