@@ -59,7 +59,7 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
   const prisma = bio.db.prisma;
   const tenant = await prisma.tenant.findUnique({ where: { id: input.tenantId } });
   if (!tenant) return { kind: 'unavailable', message: `palm sign-in is unavailable: this application's tenant ${input.tenantId} no longer exists` };
-  const interactionThrottle = await checkThrottle(prisma, interactionSubject(input.interactionUid));
+  const interactionThrottle = await checkThrottle(bio.db, interactionSubject(input.interactionUid));
   if (!interactionThrottle.allowed) return throttled(interactionThrottle);
 
   let probe: PalmTemplate;
@@ -83,9 +83,11 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
 
   const verdict = input.loginHint ? await verify(bio, tenant, input.loginHint, probe) : await identify(bio, tenant, probe);
   const detail = { channel: 'browser', tenant: tenant.id, mode: verdict.mode, score: Math.round(verdict.score * 1000) / 1000 };
+  let personFailures = 0;
   if (verdict.personId) {
-    const personThrottle = await checkThrottle(prisma, personSubject(verdict.personId));
-    if (!personThrottle.allowed) {
+    const personThrottle = await checkThrottle(bio.db, personSubject(verdict.personId));
+    if (personThrottle.allowed) personFailures = personThrottle.failures;
+    else {
       await audit(prisma, { action: 'signin.throttled', actor: input.clientId, subject: verdict.personId, detail: { channel: 'browser' } });
       return throttled(personThrottle);
     }
@@ -97,8 +99,9 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
     await audit(prisma, { action: 'signin.palm_unknown', actor: input.clientId, subject: verdict.personId ?? tenant.id, detail });
     return { kind: 'not_recognised' };
   }
-  await resetThrottle(prisma, personSubject(verdict.personId));
-  await resetThrottle(prisma, interactionSubject(input.interactionUid));
+  // A success clears the counts (only those that exist: most sign-ins have none).
+  if (personFailures > 0) await resetThrottle(prisma, personSubject(verdict.personId));
+  if (interactionThrottle.failures > 0) await resetThrottle(prisma, interactionSubject(input.interactionUid));
   await audit(prisma, { action: 'signin.palm', actor: input.clientId, subject: verdict.personId, detail });
   return { kind: 'signed_in', personId: verdict.personId, score: verdict.score, mode: verdict.mode };
 }

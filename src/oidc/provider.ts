@@ -3,7 +3,6 @@ import type { JWK } from 'jose';
 import { createOidcAdapter } from '../../adapters/oidc-adapter.js';
 import type { Database } from '../db/database.js';
 import type { MasterKey } from '../crypto/masterKey.js';
-import { findPersonById } from '../accounts/people.js';
 import type { ClientCache } from './clientCache.js';
 import { verifyClientSecret } from './clientSecrets.js';
 import { registerTokenExchange } from './tokenExchange.js';
@@ -123,7 +122,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || code.scope?.includes('offline_access') === true),
     pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(pairwiseSalt, String(client.sectorIdentifier ?? client.clientId), accountId),
     async findAccount(_ctx, id) {
-      const person = await findPersonById(deps.db.prisma, id);
+      // Every token and userinfo request asks: plain SQL rather than a Prisma model query.
+      const [person] = await deps.db.query<{ id: string; email: string; name: string | null }>(`SELECT id, email, name FROM person WHERE id = $1`, [id], 'person_for_account');
       if (!person) return undefined;
       return {
         accountId: person.id,

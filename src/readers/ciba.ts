@@ -129,7 +129,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       'reader_by_client',
     );
     if (!reader || reader.revokedAt) throw new errors.UnauthorizedClient('only registered readers may send palm captures');
-    const readerThrottle = await checkThrottle(prisma, readerSubject(reader.clientId));
+    const readerThrottle = await checkThrottle(deps.bio.db, readerSubject(reader.clientId));
     if (!readerThrottle.allowed) {
       await rejected(reader.clientId, reader.tenantId, 'throttled');
       throttleError(readerThrottle, 'reader');
@@ -183,7 +183,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       await audit(prisma, { action: 'signin.palm_unknown', actor: reader.clientId, subject: reader.tenantId, detail: { score: result.score } });
       throw new errors.UnknownUserId('palm not recognised');
     }
-    const personThrottle = await checkThrottle(prisma, personSubject(result.personId));
+    const personThrottle = await checkThrottle(deps.bio.db, personSubject(result.personId));
     if (!personThrottle.allowed) {
       await audit(prisma, { action: 'signin.throttled', actor: reader.clientId, subject: result.personId });
       throttleError(personThrottle, 'person');

@@ -88,8 +88,6 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const signIn = await finishAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`, body);
     await audit(deps.prisma, { action: 'signin.passkey', actor: signIn.personId, subject: String(interaction.params.client_id) });
-    // A passkey sign-in (the non-biometric alternative) lifts a palm lock-out.
-    await resetThrottle(deps.prisma, personSubject(signIn.personId));
     const redirectTo = await deps.provider().interactionResult(
       ctx.req,
       ctx.res,
