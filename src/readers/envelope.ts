@@ -79,6 +79,19 @@ export async function sealEnvelope(input: {
     .encrypt(await importJWK(input.captureKey, 'ECDH-ES'));
 }
 
+// Imported keys, per JWK object: the provider's key set and the cached client records hand out
+// the same objects until a rotation or a client change, and importing costs a key parse each time.
+const imported = new WeakMap<JWK, Promise<CryptoKey | Uint8Array>>();
+function importOnce(jwk: JWK, alg: string): Promise<CryptoKey | Uint8Array> {
+  let key = imported.get(jwk);
+  if (!key) {
+    key = importJWK(jwk, alg);
+    key.catch(() => imported.delete(jwk));
+    imported.set(jwk, key);
+  }
+  return key;
+}
+
 /** Provider side: decrypt, verify the reader's signature and check the claims. */
 export async function openEnvelope(
   token: string,
@@ -97,7 +110,7 @@ export async function openEnvelope(
   let jws: string | undefined;
   for (const key of orderByKid(input.captureKeys, header.kid)) {
     try {
-      jws = Buffer.from((await compactDecrypt(token, await importJWK(key, 'ECDH-ES'))).plaintext).toString();
+      jws = Buffer.from((await compactDecrypt(token, await importOnce(key, 'ECDH-ES'))).plaintext).toString();
       break;
     } catch {
       // try the next (e.g. a capture key retired by a rotation)
@@ -115,7 +128,7 @@ export async function openEnvelope(
   if (signedHeader.alg !== 'ES256' || signedHeader.typ !== ENVELOPE_TYPE) throw new EnvelopeError('malformed', 'the signed capture has the wrong type or algorithm');
   for (const key of orderByKid(input.readerKeys, signedHeader.kid)) {
     try {
-      payload = (await compactVerify(jws, await importJWK(key, 'ES256'))).payload;
+      payload = (await compactVerify(jws, await importOnce(key, 'ES256'))).payload;
       break;
     } catch {
       // next key
