@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FRAMES_PER_SIGN_IN } from '../../src/http/routes/palmLogin.js';
 import { createPerson } from '../../src/accounts/people.js';
 import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
@@ -148,6 +149,18 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     expect(mistyped.status).toBe(415);
     // Guidance and refusals are not failed attempts: nothing was compared.
     expect(await server.db.prisma.attemptThrottle.count()).toBe(0);
+  });
+
+  it('stops a sign-in that sends more frames than its budget, usable or not', async () => {
+    const login = await startLogin(officeClient);
+    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    for (let i = 0; i < FRAMES_PER_SIGN_IN; i++) expect((await sendFrame(login.agent, login.uid, tiny)).status).not.toBe(429);
+    const over = await sendFrame(login.agent, login.uid, tiny);
+    expect(over.status).toBe(429);
+    expect(await over.json()).toMatchObject({ error: 'too_many_attempts' });
+    // Another sign-in has its own budget.
+    const next = await startLogin(officeClient);
+    expect((await sendFrame(next.agent, next.uid, tiny)).status).not.toBe(429);
   });
 
   it('refuses a frame for another interaction than the browser’s own', async () => {

@@ -13,9 +13,26 @@ import { currentInteraction, palmTenantOf } from './interactions.js';
  *   200 {redirectTo}                       recognised: the authorization request resumes
  *   422 {error: capture_rejected, reason}  guidance for the next frame (nothing was compared)
  *   401 {error: not_recognised}            compared, nobody matched
- *   429 {error: too_many_attempts}         back-off (Retry-After) or lock-out
+ *   429 {error: too_many_attempts}         back-off (Retry-After) or lock-out, or the sign-in's
+ *                                          frame budget is spent
  * The frame is read into memory, used for this request only and zeroed; it is never logged.
  */
+
+/**
+ * Frames one sign-in (interaction) may send, usable or not: each costs an image analysis, and
+ * unusable frames count as no attempt, so without a budget a page could keep the CPU busy.
+ * The page sends at most 5 per try; 60 is a dozen tries. Counted per process (interactions
+ * are short-lived; the map forgets the oldest beyond 10,000).
+ */
+export const FRAMES_PER_SIGN_IN = 60;
+const framesSeen = new Map<string, number>();
+function spendFrame(uid: string): boolean {
+  const used = (framesSeen.get(uid) ?? 0) + 1;
+  framesSeen.delete(uid);
+  framesSeen.set(uid, used); // most recent last
+  if (framesSeen.size > 10_000) framesSeen.delete(framesSeen.keys().next().value!);
+  return used <= FRAMES_PER_SIGN_IN;
+}
 export interface PalmLoginDeps {
   provider: () => Provider;
   bio: BiometricContext;
@@ -32,6 +49,11 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
     const clientId = String(interaction.params.client_id);
     const tenantId = palmTenantOf(await provider.Client.find(clientId));
     if (!tenantId) throw new HttpError(403, 'invalid_request', 'palm sign-in is not offered for this application');
+    if (!spendFrame(interaction.uid)) {
+      ctx.status = 429;
+      ctx.body = { error: 'too_many_attempts', error_description: 'Too many pictures for this sign-in: go back to the application and start again.' };
+      return;
+    }
     const capture = await readImageBody(ctx, deps.bodyLimitBytes);
     let outcome;
     try {
