@@ -2,7 +2,7 @@
  * 1:N identification at gallery sizes no real data set reaches.
  *
  *   npm run bench:identify -- --gallery 10000 [--db pglite|postgres] [--probes 100] [--candidates 20]
- *                             [--recall-probes 30] [--pool 300] [--seed 7] [--json]
+ *                             [--recall-probes 30] [--pool 300] [--seed 7] [--exact] [--explain] [--json]
  *
  * Gallery. `--probes` synthetic identities are enrolled for real: three synthetic ROI captures
  * each, extracted by the palm engine and fused. The rest of the gallery is derived from a pool
@@ -22,6 +22,9 @@
  * `--recall-probes` closed-set probes: when exhaustive matching accepts a reference, is it among
  * stage one's candidates?), the agreement of the decisions on as many open-set probes, and the
  * database size per enrolled palm (table + HNSW index + keys + consent rows).
+ *
+ * `--exact` also runs stage one as an exact search (sequential scan, no index) to tell the
+ * embedding's misses from the HNSW index's.
  *
  * It runs the compiled code in dist/ (the npm script builds first), as `npm start` does.
  * PostgreSQL comes from BENCH_DATABASE_URL or TEST_DATABASE_URL (default
@@ -51,6 +54,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '7' },
     json: { type: 'boolean', default: false },
     explain: { type: 'boolean', default: false },
+    exact: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.gallery);
@@ -120,6 +124,18 @@ async function main() {
         if (expected[0]?.person_id === r.personId) hits++;
       }
     }
+    // The same searches without the index: what the embedding alone puts in the top K.
+    let exactMates: number | null = null;
+    if (values.exact) {
+      exactMates = 0;
+      const model = { model: enrolled[0]![3]!.model, dimensions: enrolled[0]![3]!.embedding.length };
+      // "(distance) + 0" is an ordering no index serves: a sequential scan and a full sort.
+      const exactSql = STAGE_ONE_SQL(K, { consentedOnly: true, excludePerson: false, model }).replace(/ORDER BY (.*)\n/, 'ORDER BY ($1) + 0\n');
+      for (let i = 0; i < P; i++) {
+        const found = await db.query<{ id: string }>(exactSql, [vectorLiteral(transform.protect(enrolled[i]![3]!.embedding)), tenant.id, tenant.keyVersion]);
+        if (found.some((c) => c.id === referenceIds[i])) exactMates++;
+      }
+    }
     let falseMatches = 0;
     for (const probe of strangers) if ((await identifyTemplate(ctx, tenant, probe, K)).match) falseMatches++;
 
@@ -171,6 +187,7 @@ async function main() {
       openSetProbes: strangers.length,
       threshold: +threshold.toFixed(4),
       mateInCandidates: mateInCandidates / P,
+      ...(exactMates !== null ? { mateInExactTopK: exactMates / P } : {}),
       stageOneRecall: accepted ? recalled / accepted : null,
       recallProbes: RECALL_PROBES,
       exhaustiveAccepted: accepted,
@@ -187,7 +204,7 @@ async function main() {
           `  identification after extract  p50 ${result.identifyP50Ms} ms   p95 ${result.identifyP95Ms} ms`,
           `  closed set: ${hits}/${P} found   open set: ${falseMatches}/${strangers.length} false matches`,
           `  decision threshold ${result.threshold} (target ${tenant.targetFmr} per search, ${N} references)`,
-          `  right palm among stage one's ${K} candidates: ${mateInCandidates}/${P} closed-set probes`,
+          `  right palm among stage one's ${K} candidates: ${mateInCandidates}/${P} closed-set probes${exactMates !== null ? ` (exact search: ${exactMates}/${P})` : ''}`,
           `  stage-one recall vs exhaustive fine matching: ${recalled}/${accepted} (closed-set probes of ${RECALL_PROBES} that exhaustive matching accepts: its reference among the ${K} candidates)`,
           `  open set, same decision as exhaustive: ${openAgreed}/${RECALL_PROBES}`,
           `  database per enrolled palm: ${result.bytesPerPalm} bytes (reference + HNSW index + data key + consent)`,
