@@ -142,6 +142,8 @@ export interface GalleryOptions {
   poolRois: GreyImage[];
   seed: number;
   log: (msg: string) => void;
+  /** HNSW build parameters other than the shipped ones (experiments). */
+  hnsw?: { m: number; efConstruction: number };
 }
 
 export interface Gallery {
@@ -218,7 +220,7 @@ export async function loadGallery(
   t = performance.now();
   log('building the HNSW index…');
   if (db.kind === 'postgres') await db.query(`SET maintenance_work_mem = '${N > 200_000 ? '3GB' : '1GB'}'`);
-  await db.query(embeddingIndexSql(model));
+  await db.query(embeddingIndexSql(model, o.hnsw));
   await db.query('ANALYZE');
   const indexSeconds = (performance.now() - t) / 1000;
   return { referenceIds, personIds, fineByReference, loadSeconds, indexSeconds };
