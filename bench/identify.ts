@@ -3,7 +3,7 @@
  *
  *   npm run bench:identify -- --gallery 10000 [--db pglite|postgres] [--probes 100] [--candidates 20]
  *                             [--recall-probes 30] [--pool 300] [--seed 7] [--exact] [--explain] [--json]
- *                             [--hnsw-m 16] [--ef-construction 200]
+ *                             [--hnsw-m 32] [--ef-construction 200]
  *
  * Gallery. `--probes` synthetic identities are enrolled for real: three synthetic ROI captures
  * each, extracted by the palm engine and fused. The rest of the gallery is derived from a pool
@@ -56,7 +56,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     explain: { type: 'boolean', default: false },
     exact: { type: 'boolean', default: false },
-    'hnsw-m': { type: 'string', default: '16' },
+    'hnsw-m': { type: 'string', default: '32' },
     'ef-construction': { type: 'string', default: '200' },
   },
 });

@@ -82,8 +82,8 @@ export function embeddingIndexName(m: EmbeddingModel): string {
   return `palm_reference_embedding_${m.model.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
 }
 
-/** The shipped build parameters are m 16, ef_construction 200; benchmarks may try others. */
-export function embeddingIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstruction: number } = { m: 16, efConstruction: 200 }): string {
+/** The shipped build parameters are m 32, ef_construction 200 (see the migration); benchmarks may try others. */
+export function embeddingIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 }): string {
   if (![hnsw.m, hnsw.efConstruction].every((v) => Number.isInteger(v) && v >= 2 && v <= 1000)) throw new Error('HNSW parameters must be integers from 2 to 1000');
   return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (("embedding"::vector(${m.dimensions})) vector_cosine_ops) WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction}) WHERE "model" = ${modelLiteral(m)}`;
 }
