@@ -6,11 +6,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
 import type { BiometricContext } from '../dist/src/biometrics/context.js';
 import { sealTemplate } from '../dist/src/biometrics/dataKeys.js';
 import { embeddingIndexName, embeddingIndexSql, vectorLiteral } from '../dist/src/biometrics/references.js';
 import { openDatabase, type Database } from '../dist/src/db/database.js';
+import { createScratchDatabase } from '../dist/src/db/scratchDatabase.js';
 import { prepareImage, serializeTemplate, synthRoi, templatesFromSamples, type GreyImage, type PalmTemplate } from '../dist/src/palm/index.js';
 import type { PreparedSample } from '../dist/src/palm/extract.js';
 
@@ -111,25 +111,7 @@ export async function openBenchDatabase(kind: 'pglite' | 'postgres'): Promise<{ 
     return { db, dispose: () => db.close() };
   }
   const base = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const name = `palmid_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const db = await openDatabase({ url: url.toString(), dataDir: os.tmpdir(), poolSize: 10 });
-  return {
-    db,
-    url: url.toString(),
-    async dispose() {
-      await db.close();
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return createScratchDatabase(base, 'palmid_bench');
 }
 
 export interface GalleryOptions {

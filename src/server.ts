@@ -61,10 +61,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     const migrations = await migrate(db);
     if (migrations.applied.length) log.info({ applied: migrations.applied }, 'database migrated');
-    const model = loadManifest().models[0]!;
-    for (const stale of await referencesOfOtherModels(db, `${model.name}@${model.version}`)) {
-      log.warn({ ...stale, current: `${model.name}@${model.version}` }, 'palm references made by another model are found by no search: those people must enrol again');
-    }
 
     const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite', log });
     const keyStore = new SigningKeyStore(db.prisma, master);
@@ -153,6 +149,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maintenance.unref();
 
     log.info({ issuer, port, database: db.kind }, 'palmid listening');
+    // Counting references by model reads the whole table: not on the start-up path.
+    const model = loadManifest().models[0]!;
+    const current = `${model.name}@${model.version}`;
+    referencesOfOtherModels(db, current).then(
+      (stale) => stale.forEach((s) => log.warn({ ...s, current }, 'palm references made by another model are found by no search: those people must enrol again')),
+      (err: unknown) => log.warn({ err }, 'could not count palm references of other models'),
+    );
 
     let closing: Promise<void> | undefined;
     const close = () =>

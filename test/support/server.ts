@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
+import { createScratchDatabase } from '../../src/db/scratchDatabase.js';
 import { createLogger } from '../../src/log.js';
 import { addClient, type NewClient } from '../../src/oidc/clients.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
@@ -34,25 +34,7 @@ export async function createTestDatabase(kind: TestDatabaseKind): Promise<TestDa
     const db = await openDatabase({ memory: true, dataDir: os.tmpdir() });
     return { db, url: undefined, dispose: () => db.close() };
   }
-  const admin = new pg.Client({ connectionString: kind.url });
-  await admin.connect();
-  const name = `palmid_test_${randomBytes(6).toString('hex')}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(kind.url!);
-  url.pathname = `/${name}`;
-  const db = await openDatabase({ url: url.toString(), dataDir: os.tmpdir(), poolSize: 10 });
-  return {
-    db,
-    url: url.toString(),
-    async dispose() {
-      await db.close();
-      const c = new pg.Client({ connectionString: kind.url });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return createScratchDatabase(kind.url!, 'palmid_test');
 }
 
 export interface TestServer extends RunningServer {
