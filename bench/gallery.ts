@@ -11,7 +11,7 @@ import { sealTemplate } from '../dist/src/biometrics/dataKeys.js';
 import { embeddingIndexName, embeddingIndexSql, vectorLiteral } from '../dist/src/biometrics/references.js';
 import { openDatabase, type Database } from '../dist/src/db/database.js';
 import { createScratchDatabase } from '../dist/src/db/scratchDatabase.js';
-import { prepareImage, serializeTemplate, synthRoi, templatesFromSamples, type GreyImage, type PalmTemplate } from '../dist/src/palm/index.js';
+import { prepareImage, probesFromSamples, serializeTemplate, synthRoi, templatesFromSamples, type GreyImage, type PalmTemplate, type Probe } from '../dist/src/palm/index.js';
 import type { PreparedSample } from '../dist/src/palm/extract.js';
 
 export const percentile = (xs: number[], p: number) => {
@@ -27,6 +27,11 @@ export async function synthTemplates(ids: number[], samples: number[], seed: num
     out.push(await templatesFromSamples(prepared));
   }
   return out;
+}
+
+/** Probes (search-time captures, with their turns) of synthetic identities `ids`, one sample each. */
+export async function synthProbes(ids: number[], sample: number, seed: number): Promise<Probe[]> {
+  return probesFromSamples(ids.map((id) => prepareImage(synthRoi(id, sample, { seed }), { kind: 'roi' })));
 }
 
 /** Normalised ROIs (one capture each) of synthetic identities: the raw material of derived palms. */

@@ -22,6 +22,7 @@ const schema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   PALMID_BODY_LIMIT: z.coerce.number().int().positive().default(64 * 1024),
   PALMID_DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  PALMID_HNSW_EF_SEARCH: z.coerce.number().int().min(20).max(1000).default(200),
   PALMID_NOTIFY_PRIVATE_NETWORKS: z
     .enum(['true', 'false', '1', '0'])
     .default('false')
@@ -42,6 +43,8 @@ export interface Config {
   trustProxy: boolean;
   bodyLimitBytes: number;
   dbPoolSize: number;
+  /** pgvector's hnsw.ef_search for palm identification: recall against latency at large galleries. */
+  hnswEfSearch: number;
   /**
    * Let CIBA ping notifications reach private and loopback addresses (readers' controllers on
    * an office or stadium network). Off by default: oidc-provider refuses such targets (SSRF).
@@ -73,6 +76,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.PALMID_TRUST_PROXY,
     bodyLimitBytes: e.PALMID_BODY_LIMIT,
     dbPoolSize: e.PALMID_DB_POOL_SIZE,
+    hnswEfSearch: e.PALMID_HNSW_EF_SEARCH,
     notifyPrivateNetworks: e.PALMID_NOTIFY_PRIVATE_NETWORKS,
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Calibrate decision thresholds on synthetic palms (never on the evaluation images): draws IDS
- * identities x 2 samples with `synth`, extracts templates with the shipped model, scores every
- * pair with the default matcher, and writes training/calibration.json:
+ * identities x 2 samples with `synth`, extracts each sample both as a reference template and as a
+ * probe (with its small turns and zooms, src/palm/probe.ts), scores every pair as identification does
+ * (compareProbe: one sample's probe against the other's template), and writes
+ * training/calibration.json:
  *  - fmrCalibration: the similarity threshold measured for per-comparison FMRs 1e-2 … 1e-6
  *    (about 8 million impostor pairs, so 1e-6 rests on ~8 scores above it);
  *  - impostorTail: a normal tail fitted to the impostor quantiles of that table (the scores are
@@ -17,7 +19,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compare, fnmrAtFmr, normalUpperQuantile, prepareImage, synthRoi, templatesFromSamples } from '../src/palm/index.js';
+import { compareProbe, fnmrAtFmr, normalUpperQuantile, prepareImage, probesFromSamples, synthRoi, type Probe } from '../src/palm/index.js';
 
 const SEED = 20261128;
 const IDS = 2000;
@@ -32,15 +34,16 @@ for (let id = 1; id <= IDS; id++)
     prepared.push(prepareImage(synthRoi(id, s, { seed: SEED }), { kind: 'roi' }));
     labels.push(id);
   }
-const ts = [];
-for (let i = 0; i < prepared.length; i += 500) ts.push(...(await templatesFromSamples(prepared.slice(i, i + 500), 'palm')));
-process.stderr.write(`extracted ${ts.length} templates in ${Math.round((Date.now() - started) / 1000)} s; scoring all pairs…\n`);
+const probes: Probe[] = [];
+for (let i = 0; i < prepared.length; i += 200) probes.push(...(await probesFromSamples(prepared.slice(i, i + 200))));
+const ts = probes.map((p) => p.template);
+process.stderr.write(`extracted ${ts.length} probes in ${Math.round((Date.now() - started) / 1000)} s; scoring all pairs…\n`);
 const genuine: number[] = [];
 const impostor = new Float64Array((ts.length * (ts.length - 1)) / 2 - IDS);
 let k = 0;
 for (let i = 0; i < ts.length; i++)
   for (let j = i + 1; j < ts.length; j++) {
-    const s = compare(ts[i]!, ts[j]!);
+    const s = compareProbe(probes[i]!, ts[j]!);
     if (labels[i] === labels[j]) genuine.push(s);
     else impostor[k++] = s;
   }

@@ -4,13 +4,13 @@ import { hasActiveConsent } from '../accounts/tenants.js';
 import {
   ENROL_MIN_QUALITY,
   PalmImageError,
+  bestMatch,
   deserializeTemplate,
-  extractTemplate,
+  extractProbe,
   fuse,
-  compare,
   serializeTemplate,
   type ImageKind,
-  type PalmTemplate,
+  type Probe,
 } from '../palm/index.js';
 import { BiometricError, type BiometricContext } from './context.js';
 import { openTemplate, sealTemplate } from './dataKeys.js';
@@ -58,11 +58,12 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     throw new BiometricError('not_enough_captures', `enrolment needs ${minCaptures} captures of the palm, got ${input.captures.length}`);
   }
 
-  const templates: PalmTemplate[] = [];
+  // Each capture as a probe too: the duplicate check below matches the captures as identification would.
+  const probes: Probe[] = [];
   for (const [index, bytes] of input.captures.entries()) {
     try {
-      const { template } = await extractTemplate(bytes, { kind: input.kind ?? 'auto', minQuality: ENROL_MIN_QUALITY });
-      templates.push(template);
+      const { probe } = await extractProbe(bytes, { kind: input.kind ?? 'auto', minQuality: ENROL_MIN_QUALITY });
+      probes.push(probe);
     } catch (err) {
       if (err instanceof PalmImageError) {
         throw new BiometricError('capture_rejected', `capture ${index + 1}: ${err.message}`, { capture: index + 1, imageReason: err.reason });
@@ -70,7 +71,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
       throw err;
     }
   }
-  const reference = fuse(templates);
+  const reference = fuse(probes.map((p) => p.template));
   const transform = ctx.transform(tenant.id, tenant.keyVersion, reference.embedding.length);
   const protectedEmbedding = transform.protect(reference.embedding);
 
@@ -85,11 +86,12 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     excludePersonId: input.personId,
   });
   const threshold = thresholdForFmr(tenant.targetFmr, await ctx.gallerySize(tenant.id, tenant.keyVersion, reference.model));
-  for (const c of candidates) {
-    if (!c.wrappedKey) continue; // erased person: nothing readable is left
-    const key = ctx.dataKeys.unwrap(c.personId, c.wrappedKey);
-    const other = deserializeTemplate(new Uint8Array(openTemplate(key, c.sealedTemplate, c.id)));
-    if (other.model === reference.model && compare(reference, other) >= threshold) {
+  const others = candidates
+    .filter((c) => c.wrappedKey && c.model === reference.model) // an erased person has nothing readable left
+    .map((c) => deserializeTemplate(new Uint8Array(openTemplate(ctx.dataKeys.unwrap(c.personId, c.wrappedKey!), c.sealedTemplate, c.id))));
+  // Any capture that identification would accept as another person makes this a duplicate.
+  for (const probe of probes) {
+    if ((await bestMatch(probe, others, threshold)).score >= threshold) {
       await audit(prisma, { action: 'palm.duplicate_refused', actor: input.personId, subject: tenant.id, detail: { hand: input.hand } });
       throw new BiometricError('duplicate_enrolment', 'this palm is already enrolled to another person');
     }

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { PalmImageError, compare, deserializeTemplate, extractTemplate, type ImageKind, type PalmTemplate } from '../palm/index.js';
+import { PalmImageError, bestMatch, deserializeTemplate, extractProbe, type ImageKind, type Probe } from '../palm/index.js';
 import { BiometricError, type BiometricContext } from './context.js';
 import { openTemplate } from './dataKeys.js';
 import { searchReferences, touchReference } from './references.js';
@@ -41,44 +41,43 @@ export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput):
 
   let probe;
   try {
-    probe = (await extractTemplate(input.capture, { kind: input.kind ?? 'auto' })).template;
+    probe = (await extractProbe(input.capture, { kind: input.kind ?? 'auto' })).probe;
   } catch (err) {
     if (err instanceof PalmImageError) throw new BiometricError('capture_rejected', err.message, { imageReason: err.reason });
     throw err;
   }
   const t1 = performance.now();
-  const result = await identifyTemplate(ctx, tenant, probe, input.candidates);
+  const result = await identifyProbe(ctx, tenant, probe, input.candidates);
   return { ...result, ms: { ...result.ms, extract: Math.round((t1 - t0) * 10) / 10, total: Math.round((performance.now() - t0) * 10) / 10 } };
 }
 
 /** Stages after extraction: protected search, fine matching, decision. */
-export async function identifyTemplate(
+export async function identifyProbe(
   ctx: BiometricContext,
   tenant: { id: string; keyVersion: number; targetFmr: number },
-  probe: PalmTemplate,
+  probe: Probe,
   candidateCount = 20,
 ): Promise<IdentifyResult> {
   const t1 = performance.now();
-  const transform = ctx.transform(tenant.id, tenant.keyVersion, probe.embedding.length);
+  const upright = probe.template;
+  const transform = ctx.transform(tenant.id, tenant.keyVersion, upright.embedding.length);
   const candidates = await searchReferences(ctx.db, {
     tenantId: tenant.id,
     keyVersion: tenant.keyVersion,
-    embedding: transform.protect(probe.embedding),
-    model: probe.model,
+    embedding: transform.protect(upright.embedding),
+    model: upright.model,
     limit: candidateCount,
     consentedOnly: true,
   });
   const t2 = performance.now();
 
-  let best = { score: 0, personId: null as string | null, hand: null as 'left' | 'right' | null, id: '' };
-  for (const c of candidates) {
-    if (!c.wrappedKey || c.model !== probe.model) continue; // erased person: nothing readable is left
-    const key = ctx.dataKeys.unwrap(c.personId, c.wrappedKey);
-    const score = compare(probe, deserializeTemplate(new Uint8Array(openTemplate(key, c.sealedTemplate, c.id))));
-    if (score > best.score) best = { score, personId: c.personId, hand: c.hand, id: c.id };
-  }
   // The target is per search: a stranger is compared, in effect, with every reference of the tenant.
-  const threshold = thresholdForFmr(tenant.targetFmr, await ctx.gallerySize(tenant.id, tenant.keyVersion, probe.model));
+  const threshold = thresholdForFmr(tenant.targetFmr, await ctx.gallerySize(tenant.id, tenant.keyVersion, upright.model));
+  const readable = candidates.filter((c) => c.wrappedKey && c.model === upright.model); // an erased person has nothing readable left
+  const references = readable.map((c) => deserializeTemplate(new Uint8Array(openTemplate(ctx.dataKeys.unwrap(c.personId, c.wrappedKey!), c.sealedTemplate, c.id))));
+  const found = await bestMatch(probe, references, threshold);
+  const winner = readable[found.index];
+  const best = { score: found.score, personId: winner?.personId ?? null, hand: winner?.hand ?? null, id: winner?.id ?? '' };
   const match = best.personId !== null && best.score >= threshold;
   if (match) await touchReference(ctx.db, best.id);
   const t3 = performance.now();

@@ -29,7 +29,7 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
   const shared = serverContext.getStore();
   if (shared) return fn(shared);
   const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, hnswEfSearch: config.hnswEfSearch });
   try {
     await migrate(db);
     // A generated master key file is worth a warning: the operator must know it exists.

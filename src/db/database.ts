@@ -39,6 +39,8 @@ export interface DatabaseOptions {
   poolSize?: number;
   /** In-memory PGlite (tests): nothing is written to dataDir. */
   memory?: boolean;
+  /** HNSW search list length for palm identification (see DEFAULT_HNSW_EF_SEARCH). */
+  hnswEfSearch?: number;
 }
 
 /**
@@ -46,20 +48,28 @@ export interface DatabaseOptions {
  * iterative index scan so that filters (tenant, consent) do not starve the candidate list.
  * ef_search 200, not 100: at 100,000 references (bench gallery, PostgreSQL) the right palm was
  * among the top 20 for 92/100 probes with 100, 97 with 200, 98 with 400 (exact search: 100),
- * at p95 13.3, 13.0 and 20.9 ms.
+ * at p95 13.3, 13.0 and 20.9 ms. Operators with larger galleries raise it (PALMID_HNSW_EF_SEARCH):
+ * `npm run bench:identify -- --ef-search 200,400` measures what it buys.
  */
-const SESSION_SETTINGS: Record<string, string> = { 'hnsw.ef_search': '200', 'hnsw.iterative_scan': 'relaxed_order' };
+export const DEFAULT_HNSW_EF_SEARCH = 200;
+
+function sessionSettings(options: DatabaseOptions): Record<string, string> {
+  const ef = options.hnswEfSearch ?? DEFAULT_HNSW_EF_SEARCH;
+  // pgvector accepts 1 to 1000; a bad value must not reach a connection string.
+  if (!Number.isInteger(ef) || ef < 1 || ef > 1000) throw new DatabaseError(`hnsw.ef_search must be an integer from 1 to 1000, not ${ef}`);
+  return { 'hnsw.ef_search': String(ef), 'hnsw.iterative_scan': 'relaxed_order' };
+}
 
 export class DatabaseError extends Error {
   override name = 'DatabaseError';
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.poolSize ?? 10) : openPGlite(options);
+  return options.url ? openPostgres(options.url, options.poolSize ?? 10, sessionSettings(options)) : openPGlite(options);
 }
 
-async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  const options = Object.entries(SESSION_SETTINGS).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+async function openPostgres(url: string, poolSize: number, settings: Record<string, string>): Promise<Database> {
+  const options = Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ');
   const pool = new pg.Pool({ connectionString: url, max: poolSize, options });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});
@@ -136,7 +146,7 @@ async function openPGlite(options: DatabaseOptions): Promise<Database> {
       throw new DatabaseError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`);
     }
   }
-  for (const [k, v] of Object.entries(SESSION_SETTINGS)) await pglite.query(`SET ${k} = '${v}'`);
+  for (const [k, v] of Object.entries(sessionSettings(options))) await pglite.query(`SET ${k} = '${v}'`);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',

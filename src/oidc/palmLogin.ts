@@ -2,10 +2,10 @@ import { normaliseEmail } from '../accounts/people.js';
 import { audit } from '../audit/audit.js';
 import type { BiometricContext } from '../biometrics/context.js';
 import { openTemplate } from '../biometrics/dataKeys.js';
-import { identifyTemplate } from '../biometrics/identification.js';
+import { identifyProbe } from '../biometrics/identification.js';
 import { touchReference } from '../biometrics/references.js';
 import { thresholdForFmr } from '../biometrics/threshold.js';
-import { PalmImageError, compare, deserializeTemplate, extractTemplate, type PalmImageErrorReason, type PalmTemplate, type QualityResult } from '../palm/index.js';
+import { PalmImageError, bestMatch, deserializeTemplate, extractProbe, type PalmImageErrorReason, type Probe, type QualityResult } from '../palm/index.js';
 import { checkThrottle, personSubject, recordFailure, resetThrottle, type ThrottleVerdict } from '../readers/throttle.js';
 
 /**
@@ -62,10 +62,10 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
   const interactionThrottle = await checkThrottle(bio.db, interactionSubject(input.interactionUid));
   if (!interactionThrottle.allowed) return throttled(interactionThrottle);
 
-  let probe: PalmTemplate;
+  let probe: Probe;
   let quality: QualityResult;
   try {
-    ({ template: probe, quality } = await extractTemplate(input.capture, { kind: 'auto' }));
+    ({ probe, quality } = await extractProbe(input.capture, { kind: 'auto' }));
   } catch (err) {
     if (!(err instanceof PalmImageError)) throw err;
     const guidance = GUIDANCE[err.reason];
@@ -116,8 +116,8 @@ interface Verdict {
 
 type TenantRow = { id: string; keyVersion: number; targetFmr: number };
 
-async function identify(bio: BiometricContext, tenant: TenantRow, probe: PalmTemplate): Promise<Verdict> {
-  const result = await identifyTemplate(bio, tenant, probe);
+async function identify(bio: BiometricContext, tenant: TenantRow, probe: Probe): Promise<Verdict> {
+  const result = await identifyProbe(bio, tenant, probe);
   return { mode: 'identify', match: result.match, personId: result.personId, score: result.score };
 }
 
@@ -126,7 +126,7 @@ async function identify(bio: BiometricContext, tenant: TenantRow, probe: PalmTem
  * threshold. Someone unknown, not consenting or not enrolled here simply does not match (the
  * answer does not reveal which).
  */
-async function verify(bio: BiometricContext, tenant: TenantRow, loginHint: string, probe: PalmTemplate): Promise<Verdict> {
+async function verify(bio: BiometricContext, tenant: TenantRow, loginHint: string, probe: Probe): Promise<Verdict> {
   const miss = (personId: string | null): Verdict => ({ mode: 'verify', match: false, personId, score: 0 });
   const person = await bio.db.prisma.person.findUnique({ where: { email: normaliseEmail(loginHint) }, select: { id: true } });
   if (!person) return miss(null);
@@ -136,16 +136,14 @@ async function verify(bio: BiometricContext, tenant: TenantRow, loginHint: strin
        FROM palm_reference r
       WHERE r.person_id = $1 AND r.tenant_id = $2 AND r.key_version = $3 AND r.model = $4
         AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)`,
-    [person.id, tenant.id, tenant.keyVersion, probe.model],
+    [person.id, tenant.id, tenant.keyVersion, probe.template.model],
   );
   const key = references.length ? await bio.dataKeys.find(person.id) : null;
   if (!key) return miss(person.id);
-  let best = { score: 0, id: '' };
-  for (const r of references) {
-    const score = compare(probe, deserializeTemplate(new Uint8Array(openTemplate(key, r.fine_template, r.id))));
-    if (score > best.score) best = { score, id: r.id };
-  }
-  const match = best.score >= thresholdForFmr(tenant.targetFmr, 1);
+  const threshold = thresholdForFmr(tenant.targetFmr, 1);
+  const found = await bestMatch(probe, references.map((r) => deserializeTemplate(new Uint8Array(openTemplate(key, r.fine_template, r.id)))), threshold);
+  const best = { score: found.score, id: references[found.index]?.id ?? '' };
+  const match = found.index >= 0 && best.score >= threshold;
   if (match) await touchReference(bio.db, best.id);
   return { mode: 'verify', match, personId: person.id, score: best.score };
 }

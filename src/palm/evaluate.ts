@@ -2,11 +2,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CodeMethod } from './code.js';
-import { compare } from './compare.js';
 import { PalmImageError } from './errors.js';
-import { prepareSample, templatesFromSamples } from './extract.js';
+import { prepareSample } from './extract.js';
 import { detCurve, equalErrorRate, fnmrAtFmr, rank1, type DetPoint } from './metrics.js';
 import type { ImageKind } from './roi.js';
+import { compareProbe, probesFromSamples, PROBE_VARIANTS, type Probe, type ProbeVariant } from './probe.js';
 import type { PalmTemplate } from './template.js';
 
 export const SAMPLE_NAME = /^([^_]+)_([^.]+)\.(png|jpe?g|bmp)$/i;
@@ -38,6 +38,8 @@ export interface EvalDetails {
 export interface EvalOptions {
   kind?: ImageKind;
   method?: CodeMethod;
+  /** the probe variants compared (default PROBE_VARIANTS; [] compares the captures as taken) */
+  variants?: readonly ProbeVariant[];
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -51,13 +53,14 @@ export function listSamples(dir: string): { file: string; id: string }[] {
 export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Promise<EvalDetails> {
   const method = opts.method ?? 'palm';
   const files = listSamples(dir);
+  const probes: Probe[] = [];
   const templates: PalmTemplate[] = [];
   const ids: string[] = [];
   const failures: { file: string; reason: string }[] = [];
   // warm-up (model load, JIT) outside the timings
   if (files.length) {
     try {
-      await templatesFromSamples([await prepareSample(readFileSync(files[0]!.file), { kind: opts.kind })], method);
+      await probesFromSamples([await prepareSample(readFileSync(files[0]!.file), { kind: opts.kind })], opts.variants ?? PROBE_VARIANTS, method);
     } catch {
       /* counted below */
     }
@@ -69,9 +72,10 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
     const t0 = performance.now();
     try {
       const sample = await prepareSample(bytes, { kind: opts.kind });
-      const [t] = await templatesFromSamples([sample], method);
+      const [p] = await probesFromSamples([sample], opts.variants ?? PROBE_VARIANTS, method);
       extractTotal += performance.now() - t0;
-      templates.push(t!);
+      probes.push(p!);
+      templates.push(p!.template);
       ids.push(id);
     } catch (e) {
       if (!(e instanceof PalmImageError)) throw e;
@@ -84,9 +88,11 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
   const genuine: number[] = [];
   const impostor: number[] = [];
   const t1 = performance.now();
+  // Each pair scored once, as identification scores it: one sample's probe (with its variants)
+  // against the other's template.
   for (let i = 0; i < n; i++)
     for (let j = i + 1; j < n; j++) {
-      const s = compare(templates[i]!, templates[j]!);
+      const s = compareProbe(probes[i]!, templates[j]!);
       sim[i * n + j] = sim[j * n + i] = s;
     }
   let pairs = (n * (n - 1)) / 2;
@@ -96,7 +102,7 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
   let sink = 0;
   while (allPairs > 0 && compareMs < 500) {
     const t2 = performance.now();
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) sink += compare(templates[i]!, templates[j]!);
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) sink += compareProbe(probes[i]!, templates[j]!);
     compareMs += performance.now() - t2;
     pairs += allPairs;
   }

@@ -4,6 +4,8 @@
  *   const { template, quality } = await extractTemplate(bytes, { kind: 'auto' });
  *   template.embedding   // Float32Array(128), L2-normalised: for pgvector (cosine)
  *   compare(a, b)        // fine similarity in [0, 1]
+ *   const { probe } = await extractProbe(bytes)   // a capture at search time (with small turns and zooms)
+ *   await bestMatch(probe, references, threshold)  // what 1:1 and 1:N decide on
  *   fuse([t1, t2, t3])   // one reference from several samples
  *   serializeTemplate(t) / deserializeTemplate(bytes)
  */
@@ -22,6 +24,8 @@ export type { CodeMethod } from './code.js';
 export { extractTemplate, prepareSample, prepareImage, templatesFromSamples } from './extract.js';
 export type { ExtractOptions, Extraction, PreparedSample } from './extract.js';
 export { compare, embeddingSimilarity, fuse } from './compare.js';
+export { extractProbe, probesFromSamples, compareProbe, bestMatch, reposeSquare, Probe, PROBE_VARIANTS } from './probe.js';
+export type { ProbeVariant } from './probe.js';
 export type { CompareOptions } from './compare.js';
 export { matchCodes } from './matcher.js';
 export type { SearchMode, CodeMatch } from './matcher.js';

@@ -41,25 +41,40 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
   }, 300_000);
   afterAll(async () => t?.dispose());
 
-  // The issue's target is that every probe matches; the operating threshold (calibrated on
-  // synthetic palms for the tenant's 1:N false match rate) currently misses a few cross-session
-  // probes. What is asserted is NIST SP 800-63B-4's bound at the operating point: FNMR < 5 %,
-  // and the open-set test below admits no false match at all. Misses are printed.
-  it('finds the other samples of enrolled palms, across both sessions (FNMR < 5 %, never the wrong person)', async () => {
+  // The issue's target: every other sample of an enrolled palm, both sessions, is found. The
+  // threshold comes from synthetic palms (per search, for the tenant's 1:N target), not from
+  // these images. The narrowest margin is printed.
+  it('finds every other sample of the enrolled palms, across both sessions, never the wrong person', async () => {
     const missed: string[] = [];
     const wrongPerson: string[] = [];
     let probes = 0;
+    let narrowest = { margin: Infinity, probe: '' };
     for (let palm = 1; palm <= 7; palm++) {
       for (let s = 4; s <= 20; s++) {
         probes++;
         const r = await identifyPalm(bio, { tenantId: 'office', capture: sample(palm, s), kind: 'roi' });
         if (r.match && r.personId !== people[palm - 1]) wrongPerson.push(`${palm}_${s} → ${r.personId}`);
         else if (!r.match) missed.push(`${palm}_${s} (score ${r.score.toFixed(3)} < ${r.threshold.toFixed(3)})`);
+        if (r.score - r.threshold < narrowest.margin) narrowest = { margin: r.score - r.threshold, probe: `${palm}_${s} ${r.score.toFixed(3)} vs ${r.threshold.toFixed(3)}` };
       }
     }
-    if (missed.length) console.info(`tongji-roi: ${missed.length}/${probes} genuine probes under the threshold: ${missed.join(', ')}`);
+    console.info(`tongji-roi: ${probes - missed.length}/${probes} genuine probes found; narrowest: ${narrowest.probe}${missed.length ? `; missed: ${missed.join(', ')}` : ''}`);
     expect(wrongPerson).toEqual([]);
-    expect(missed.length / probes).toBeLessThan(0.05);
+    expect(missed).toEqual([]);
+  }, 300_000);
+
+  it('matches nobody with any sample of the palms never enrolled (8–10)', async () => {
+    const falseMatches: string[] = [];
+    let highest = 0;
+    for (let palm = 8; palm <= 10; palm++) {
+      for (let s = 1; s <= 20; s++) {
+        const r = await identifyPalm(bio, { tenantId: 'office', capture: sample(palm, s), kind: 'roi' });
+        if (r.match) falseMatches.push(`${palm}_${s} → ${r.personId} (${r.score.toFixed(3)})`);
+        highest = Math.max(highest, r.score);
+      }
+    }
+    console.info(`tongji-roi: 60 samples of palms never enrolled, highest score ${highest.toFixed(3)}`);
+    expect(falseMatches).toEqual([]);
   }, 300_000);
 
   it('refuses a palm already enrolled to someone else, and requires consent', async () => {
@@ -138,14 +153,20 @@ describe.skipIf(!fs.existsSync(COEP))('enrolment and 1:N identification on coep-
   }, 600_000);
   afterAll(async () => t?.dispose());
 
-  it('finds enrolled people from their last two photos and matches nobody else', async () => {
+  it('finds every enrolled person from their last two photos and matches nobody else', async () => {
     const missed: string[] = [];
     const wrong: string[] = [];
     let probes = 0;
+    let lowestGenuine = Infinity;
+    let highestStranger = 0;
+    let threshold = 0;
     for (const [id, files] of byId) {
       for (const f of files.slice(2)) {
         const r = await identifyPalm(bio, { tenantId: 'stadium', capture: fs.readFileSync(f), kind: 'hand' });
         const expected = people.get(id) ?? null;
+        threshold = r.threshold;
+        if (expected) lowestGenuine = Math.min(lowestGenuine, r.score);
+        else highestStranger = Math.max(highestStranger, r.score);
         if (expected) {
           probes++;
           if (r.match && r.personId !== expected) wrong.push(path.basename(f));
@@ -153,8 +174,10 @@ describe.skipIf(!fs.existsSync(COEP))('enrolment and 1:N identification on coep-
         } else if (r.match) wrong.push(`${path.basename(f)} (never enrolled) → ${r.personId}`);
       }
     }
-    if (missed.length) console.info(`coep-hands: ${missed.length}/${probes} genuine probes under the threshold: ${missed.join(', ')}`);
+    console.info(
+      `coep-hands: ${probes - missed.length}/${probes} genuine probes found (lowest genuine score ${lowestGenuine.toFixed(3)}, highest stranger ${highestStranger.toFixed(3)}, threshold ${threshold.toFixed(3)})${missed.length ? `; missed: ${missed.join(', ')}` : ''}`,
+    );
     expect(wrong).toEqual([]);
-    expect(missed.length / probes).toBeLessThan(0.05);
+    expect(missed).toEqual([]);
   }, 600_000);
 });

@@ -180,8 +180,8 @@ export function register(program: Command): void {
       print(`  FNMR @ FMR 1e-3   ${pct(r.fnmrAtFmr1e3)}`);
       print(`  FNMR @ FMR 1e-4   ${pct(r.fnmrAtFmr1e4)}${r.impostorPairs < 10000 ? '  (fewer than 10,000 impostor pairs: coarse)' : ''}`);
       print(`  rank-1            ${pct(r.rank1)}`);
-      print(`  extraction        ${r.extractMs.toFixed(2)} ms per image`);
-      print(`  comparison        ${r.compareUs.toFixed(2)} us per pair`);
+      print(`  extraction        ${r.extractMs.toFixed(2)} ms per image (as a probe: as taken, turned and zoomed)`);
+      print(`  comparison        ${r.compareUs.toFixed(2)} us per pair (a probe, with its variants, against a template)`);
       const e = details.embedding;
       print(`  stage one (embedding cosine): rank-1 ${pct(e.rank1)}; identity ranked first by the fine matcher found in the embedding's top ${e.recallTop.map((t) => `${t.k}: ${pct(t.recall)}`).join(', ')}`);
       if (opts.plot) print(`DET curve written to ${opts.plot}`);
