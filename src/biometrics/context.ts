@@ -3,6 +3,9 @@ import type { MasterKey } from '../crypto/masterKey.js';
 import { PersonDataKeys } from './dataKeys.js';
 import { TenantTransform } from './protection.js';
 
+/** The N of 1:N; an index-only scan of palm_reference_tenant_id_key_version_model_idx. */
+export const GALLERY_SIZE_SQL = `SELECT count(*)::int AS n FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND model = $3`;
+
 /** What enrolment and identification share: the database, the keys and the tenant transforms. */
 export class BiometricContext {
   readonly dataKeys: PersonDataKeys;
@@ -38,7 +41,7 @@ export class BiometricContext {
     const entry = this.sizes.get(key);
     const count = () => {
       const refreshing = this.db
-        .query<{ n: number }>(`SELECT count(*)::int AS n FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND model = $3`, [tenantId, keyVersion, model])
+        .query<{ n: number }>(GALLERY_SIZE_SQL, [tenantId, keyVersion, model])
         .then((rows) => {
           const n = Number(rows[0]?.n ?? 0);
           this.sizes.set(key, { count: n, at: Date.now() });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddingIndexName, STAGE_ONE_SQL } from '../../src/biometrics/references.js';
+import { GALLERY_SIZE_SQL } from '../../src/biometrics/context.js';
 import { loadManifest } from '../../src/palm/features.js';
 import { createOidcAdapter, purgeExpiredPayloads } from '../../adapters/oidc-adapter.js';
 import { audit } from '../../src/audit/audit.js';
@@ -127,6 +128,13 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     );
     await test.db.query('SET enable_seqscan = on');
     expect([...plan, ...forced].map((r) => Object.values(r)[0]).join('\n')).toContain(embeddingIndexName(model));
+  });
+
+  it("counts a tenant's references (the N of 1:N) from an index alone", async () => {
+    await test.db.query('SET enable_seqscan = off');
+    const plan = await test.db.query<Record<string, string>>(`EXPLAIN ${GALLERY_SIZE_SQL}`, ['tenant', 1, 'model@1']);
+    await test.db.query('SET enable_seqscan = on');
+    expect(plan.map((r) => Object.values(r)[0]).join('\n')).toMatch(/Index Only Scan using palm_reference_tenant_id_key_version_model_idx/);
   });
 
   it('has exactly the tables and columns the Prisma models expect, with their nullability and types', async () => {
