@@ -29,7 +29,7 @@ export async function synthTemplates(ids: number[], samples: number[], seed: num
   return out;
 }
 
-/** Probes (search-time captures, with their turns) of synthetic identities `ids`, one sample each. */
+/** Probes (search-time captures, with their turns and zooms made) of synthetic identities `ids`, one sample each. */
 export async function synthProbes(ids: number[], sample: number, seed: number): Promise<Probe[]> {
   return probesFromSamples(ids.map((id) => prepareImage(synthRoi(id, sample, { seed }), { kind: 'roi' })));
 }

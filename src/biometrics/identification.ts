@@ -21,6 +21,7 @@ export interface IdentifyResult {
   score: number;
   threshold: number;
   candidates: number;
+  /** `match` includes making the probe's turned and zoomed variants when they are needed. */
   ms: { extract: number; search: number; match: number; total: number };
 }
 

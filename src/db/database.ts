@@ -44,15 +44,18 @@ export interface DatabaseOptions {
 }
 
 /**
- * Session settings for every connection: the HNSW search list for palm identification, and the
- * iterative index scan so that filters (tenant, consent) do not starve the candidate list.
- * ef_search 200, not 100: at 100,000 references (bench gallery, PostgreSQL) the right palm was
- * among the top 20 for 92/100 probes with 100, 97 with 200, 98 with 400 (exact search: 100),
- * at p95 13.3, 13.0 and 20.9 ms. Operators with larger galleries raise it (PALMID_HNSW_EF_SEARCH):
- * `npm run bench:identify -- --ef-search 200,400` measures what it buys.
+ * The HNSW search list for palm identification (PALMID_HNSW_EF_SEARCH). At 100,000 references
+ * (bench gallery, PostgreSQL, index m 32) the right palm was among the top 20 for 93/100 probes
+ * with 100, 98 with 200, 100 with 400, at stage-one p95 16.7, 20.4 and 30.0 ms; at 1,000,000,
+ * 85 %, 90 %, 93 % (and 94.7 % with 800) at p95 37, 58, 72 and 128 ms
+ * (`npm run bench:identify -- --db postgres --gallery N --ef-search 100,200,400`).
  */
 export const DEFAULT_HNSW_EF_SEARCH = 200;
 
+/**
+ * Session settings for every connection: the HNSW search list, and the iterative index scan so
+ * that filters (tenant, consent) do not starve the candidate list.
+ */
 function sessionSettings(options: DatabaseOptions): Record<string, string> {
   const ef = options.hnswEfSearch ?? DEFAULT_HNSW_EF_SEARCH;
   // pgvector accepts 1 to 1000; a bad value must not reach a connection string.

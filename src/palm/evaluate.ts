@@ -52,6 +52,7 @@ export function listSamples(dir: string): { file: string; id: string }[] {
 
 export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Promise<EvalDetails> {
   const method = opts.method ?? 'palm';
+  const variants = opts.variants ?? PROBE_VARIANTS;
   const files = listSamples(dir);
   const probes: Probe[] = [];
   const templates: PalmTemplate[] = [];
@@ -60,7 +61,7 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
   // warm-up (model load, JIT) outside the timings
   if (files.length) {
     try {
-      await probesFromSamples([await prepareSample(readFileSync(files[0]!.file), { kind: opts.kind })], opts.variants ?? PROBE_VARIANTS, method);
+      await probesFromSamples([await prepareSample(readFileSync(files[0]!.file), { kind: opts.kind })], variants, method);
     } catch {
       /* counted below */
     }
@@ -72,7 +73,7 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
     const t0 = performance.now();
     try {
       const sample = await prepareSample(bytes, { kind: opts.kind });
-      const [p] = await probesFromSamples([sample], opts.variants ?? PROBE_VARIANTS, method);
+      const [p] = await probesFromSamples([sample], variants, method);
       extractTotal += performance.now() - t0;
       probes.push(p!);
       templates.push(p!.template);

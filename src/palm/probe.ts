@@ -43,22 +43,24 @@ export const PROBE_VARIANTS: readonly ProbeVariant[] = [
  * decided on the capture alone (see bestMatch), so they never pay for the variants.
  */
 export class Probe {
-  private made: PalmTemplate[] | null;
+  private made: PalmTemplate[] | null = null;
   private making: Promise<PalmTemplate[]> | null = null;
+  private readonly make: () => Promise<PalmTemplate[]>;
 
   constructor(
     /** The capture as taken; its embedding is what stage one searches with. */
     readonly template: PalmTemplate,
-    private readonly make: PalmTemplate[] | (() => Promise<PalmTemplate[]>),
+    /** The variants' templates, or how to make them when first needed. */
+    variants: PalmTemplate[] | (() => Promise<PalmTemplate[]>),
   ) {
-    this.made = Array.isArray(make) ? make : null;
+    if (Array.isArray(variants)) this.made = variants;
+    this.make = Array.isArray(variants) ? async () => variants : variants;
   }
 
   /** The capture at PROBE_VARIANTS (extracted once, on the first call). */
   async variants(): Promise<PalmTemplate[]> {
-    if (this.made) return this.made;
-    this.making ??= (this.make as () => Promise<PalmTemplate[]>)();
-    this.made = await this.making;
+    this.making ??= this.make();
+    this.made ??= await this.making;
     return this.made;
   }
 
@@ -109,7 +111,12 @@ export function compareProbe(probe: Probe, reference: PalmTemplate): number {
 }
 
 function bestScore(template: PalmTemplate, variants: PalmTemplate[], reference: PalmTemplate): number {
-  let best = compare(template, reference);
+  return variantScore(compare(template, reference), variants, reference);
+}
+
+/** `asTaken` (the capture's own score) raised to the best of the variants'. */
+function variantScore(asTaken: number, variants: PalmTemplate[], reference: PalmTemplate): number {
+  let best = asTaken;
   for (const v of variants) best = Math.max(best, compare(v, reference));
   return best;
 }
@@ -121,16 +128,11 @@ function bestScore(template: PalmTemplate, variants: PalmTemplate[], reference: 
  * calibration of compareProbe holds); only the work differs.
  */
 export async function bestMatch(probe: Probe, references: PalmTemplate[], threshold: number): Promise<{ index: number; score: number }> {
-  let best = { index: -1, score: 0 };
-  for (const [index, r] of references.entries()) {
-    const score = compare(probe.template, r);
-    if (score > best.score) best = { index, score };
-  }
+  const asTaken = references.map((r) => compare(probe.template, r));
+  const pick = (scores: number[]) =>
+    scores.reduce((best, score, index) => (score > best.score ? { index, score } : best), { index: -1, score: 0 });
+  const best = pick(asTaken);
   if (best.score >= threshold || references.length === 0) return best;
   const variants = await probe.variants();
-  for (const [index, r] of references.entries()) {
-    const score = bestScore(probe.template, variants, r);
-    if (score > best.score) best = { index, score };
-  }
-  return best;
+  return pick(references.map((r, i) => variantScore(asTaken[i]!, variants, r)));
 }
