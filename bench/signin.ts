@@ -30,7 +30,7 @@ import { fuse, synthRoi } from '../dist/src/palm/index.js';
 import { Worker } from 'node:worker_threads';
 import { addReader } from '../dist/src/readers/registry.js';
 import { startServer } from '../dist/src/server.js';
-import { loadGallery, openBenchDatabase, percentile, synthPoolRois, synthTemplates } from './gallery.js';
+import { loadGallery, openBenchDatabase, percentile, synthPoolResponses, synthTemplates } from './gallery.js';
 import type { ReaderKeyFile } from '../dist/src/readers/client.js';
 
 /** What bench/signin-readers.mjs (the readers' worker) takes and answers. */
@@ -124,9 +124,9 @@ async function main() {
     const enrolled = await synthTemplates([...Array(P).keys()], [0, 1, 2], SEED);
     const poolIds = [...Array(POOL).keys()].map((i) => P + i);
     const pool = (await synthTemplates(poolIds, [0, 1, 2], SEED)).map((ts) => fuse(ts));
-    const poolRois = synthPoolRois(poolIds, SEED);
+    const poolResponses = await synthPoolResponses(poolIds, SEED);
     const bio = new BiometricContext(db, MasterKey.fromBytes(masterKey));
-    const gallery = await loadGallery(db, bio, tenant, { size: N, enrolled: enrolled.map((ts) => fuse(ts)), pool, poolRois, seed: SEED, log });
+    const gallery = await loadGallery(db, bio, tenant, { size: N, enrolled: enrolled.map((ts) => fuse(ts)), pool, poolResponses, seed: SEED, log });
 
     const config = loadConfig({
       PORT: '0',

@@ -43,7 +43,7 @@ export interface Config {
   trustProxy: boolean;
   bodyLimitBytes: number;
   dbPoolSize: number;
-  /** pgvector's hnsw.ef_search for palm identification: recall against latency at large galleries. */
+  /** pgvector's hnsw.ef_search for palm identification, also the coarse shortlist's length: recall against latency at large galleries. */
   hnswEfSearch: number;
   /**
    * Let CIBA ping notifications reach private and loopback addresses (readers' controllers on

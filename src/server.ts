@@ -17,7 +17,7 @@ import { createProvider } from './oidc/provider.js';
 import { purgeExpiredChallenges } from './webauthn/challenges.js';
 import { purgeUnusedPalmData } from './biometrics/lifecycle.js';
 import { BiometricContext } from './biometrics/context.js';
-import { referencesOfOtherModels } from './biometrics/references.js';
+import { referencesOfOtherModels, tenantsWithoutCoarseIndex } from './biometrics/references.js';
 import { loadManifest } from './palm/features.js';
 import { cibaFeature } from './readers/ciba.js';
 import { relyingPartyFor } from './webauthn/relyingParty.js';
@@ -155,6 +155,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     referencesOfOtherModels(db, current).then(
       (stale) => stale.forEach((s) => log.warn({ ...s, current }, 'palm references made by another model are found by no search: those people must enrol again')),
       (err: unknown) => log.warn({ err }, 'could not count palm references of other models'),
+    );
+    tenantsWithoutCoarseIndex(db).then(
+      (tenants) =>
+        tenants.forEach((t) => log.warn({ tenant: t.id, references: t.references }, 'this tenant is searched without an index until it is re-keyed: run `palmid tenant rekey`')),
+      (err: unknown) => log.warn({ err }, 'could not check tenant transforms'),
     );
 
     let closing: Promise<void> | undefined;

@@ -6,6 +6,13 @@ import { TenantTransform } from './protection.js';
 /** The N of 1:N; an index-only scan of palm_reference_tenant_id_key_version_model_idx. */
 export const GALLERY_SIZE_SQL = `SELECT count(*)::int AS n FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND model = $3`;
 
+/** What selects a tenant's template transform (the tenant row's columns of the same names). */
+export interface TenantKeying {
+  id: string;
+  keyVersion: number;
+  transformSplit: number | null;
+}
+
 /** What enrolment and identification share: the database, the keys and the tenant transforms. */
 export class BiometricContext {
   readonly dataKeys: PersonDataKeys;
@@ -19,12 +26,12 @@ export class BiometricContext {
     this.dataKeys = new PersonDataKeys(db.prisma, master);
   }
 
-  /** The tenant's transform for a key version (computed once: it costs a QR decomposition). */
-  transform(tenantId: string, keyVersion: number, dim: number): TenantTransform {
-    const key = `${tenantId}:${keyVersion}:${dim}`;
+  /** The tenant's transform for a key version and split (computed once: it costs a QR decomposition). */
+  transform(tenant: TenantKeying, dim: number): TenantTransform {
+    const key = `${tenant.id}:${tenant.keyVersion}:${tenant.transformSplit}:${dim}`;
     let t = this.transforms.get(key);
     if (!t) {
-      t = TenantTransform.derive(this.master, tenantId, keyVersion, dim);
+      t = TenantTransform.derive(this.master, tenant.id, tenant.keyVersion, dim, tenant.transformSplit);
       this.transforms.set(key, t);
     }
     return t;

@@ -72,13 +72,14 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     }
   }
   const reference = fuse(probes.map((p) => p.template));
-  const transform = ctx.transform(tenant.id, tenant.keyVersion, reference.embedding.length);
+  const transform = ctx.transform(tenant, reference.embedding.length);
   const protectedEmbedding = transform.protect(reference.embedding);
 
   // A palm enrolled to another person at this tenant is refused.
   const candidates = await searchReferences(ctx.db, {
     tenantId: tenant.id,
     keyVersion: tenant.keyVersion,
+    transformSplit: tenant.transformSplit,
     embedding: protectedEmbedding,
     model: reference.model,
     limit: 20,

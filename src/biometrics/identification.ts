@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { PalmImageError, bestMatch, deserializeTemplate, extractProbe, type ImageKind, type Probe } from '../palm/index.js';
-import { BiometricError, type BiometricContext } from './context.js';
+import { BiometricError, type BiometricContext, type TenantKeying } from './context.js';
 import { openTemplate } from './dataKeys.js';
 import { searchReferences, touchReference } from './references.js';
 import { thresholdForFmr } from './threshold.js';
@@ -25,6 +25,8 @@ export interface IdentifyResult {
   ms: { extract: number; search: number; match: number; total: number };
 }
 
+export type IdentifyingTenant = TenantKeying & { targetFmr: number };
+
 /**
  * 1:N identification at a tenant: quality gate, embedding search over the people who consented
  * to the tenant, fine matching of the top candidates, decision at the tenant's threshold.
@@ -33,8 +35,8 @@ export interface IdentifyResult {
 export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput): Promise<IdentifyResult> {
   const t0 = performance.now();
   // Plain SQL on the hot path (a Prisma model query costs ~1 ms of CPU, this ~0.1 ms).
-  const [tenant] = await ctx.db.query<{ id: string; keyVersion: number; targetFmr: number }>(
-    `SELECT id, key_version AS "keyVersion", target_fmr AS "targetFmr" FROM tenant WHERE id = $1`,
+  const [tenant] = await ctx.db.query<IdentifyingTenant>(
+    `SELECT id, key_version AS "keyVersion", transform_split AS "transformSplit", target_fmr AS "targetFmr" FROM tenant WHERE id = $1`,
     [input.tenantId],
     'tenant_for_identification',
   );
@@ -55,16 +57,17 @@ export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput):
 /** Stages after extraction: protected search, fine matching, decision. */
 export async function identifyProbe(
   ctx: BiometricContext,
-  tenant: { id: string; keyVersion: number; targetFmr: number },
+  tenant: IdentifyingTenant,
   probe: Probe,
   candidateCount = 20,
 ): Promise<IdentifyResult> {
   const t1 = performance.now();
   const upright = probe.template;
-  const transform = ctx.transform(tenant.id, tenant.keyVersion, upright.embedding.length);
+  const transform = ctx.transform(tenant, upright.embedding.length);
   const candidates = await searchReferences(ctx.db, {
     tenantId: tenant.id,
     keyVersion: tenant.keyVersion,
+    transformSplit: tenant.transformSplit,
     embedding: transform.protect(upright.embedding),
     model: upright.model,
     limit: candidateCount,

@@ -9,6 +9,13 @@ import type { MasterKey } from '../crypto/masterKey.js';
  * useless for another system, the same palm gives unrelated vectors at two tenants
  * (unlinkability), and a new key version renews every reference from the stored vectors
  * alone: e' = Q_new · Q_oldᵀ · (Q_old · e), no re-enrolment (renewability).
+ *
+ * With a `split` s, Q is block-diagonal: a random orthogonal s × s block acting on the leading s
+ * dimensions and another on the rest. The protected vector's first s values then depend only on
+ * the embedding's first s (the most discriminative, in LDA order), with their cosine preserved,
+ * so a coarse pgvector index on that prefix serves protected vectors (see references.ts). Each
+ * block is still secret and tenant-specific. Without a split (tenants keyed before the coarse
+ * index, until re-keyed) Q is one full block, derived exactly as it always was.
  */
 export class TenantTransform {
   private constructor(
@@ -17,9 +24,20 @@ export class TenantTransform {
     private readonly q: Float64Array,
   ) {}
 
-  static derive(master: MasterKey, tenantId: string, keyVersion: number, dim: number): TenantTransform {
-    const seed = master.derive(`palm-transform:${tenantId}:${keyVersion}`);
-    return new TenantTransform(dim, randomOrthogonal(seed, dim));
+  static derive(master: MasterKey, tenantId: string, keyVersion: number, dim: number, split: number | null = null): TenantTransform {
+    const label = `palm-transform:${tenantId}:${keyVersion}`;
+    if (split === null) return new TenantTransform(dim, randomOrthogonal(master.derive(label), dim));
+    if (!Number.isInteger(split) || split < 1 || split >= dim) throw new Error(`a transform split must be an integer from 1 to ${dim - 1}, not ${split}`);
+    const q = new Float64Array(dim * dim);
+    const blocks = [
+      { at: 0, size: split, seed: master.derive(`${label}:split-${split}:head`) },
+      { at: split, size: dim - split, seed: master.derive(`${label}:split-${split}:tail`) },
+    ];
+    for (const b of blocks) {
+      const block = randomOrthogonal(b.seed, b.size);
+      for (let i = 0; i < b.size; i++) q.set(block.subarray(i * b.size, (i + 1) * b.size), (b.at + i) * dim + b.at);
+    }
+    return new TenantTransform(dim, q);
   }
 
   /** Q · v, renormalised against float drift. */

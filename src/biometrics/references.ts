@@ -60,10 +60,16 @@ export async function saveReference(db: Database, ref: StoredReference): Promise
 
 /**
  * Embeddings of different models are not comparable and need not have the same length, so the
- * column takes any length and each model has its own partial HNSW index over its own rows,
- * on the embedding cast to its length (pgvector indexes a fixed dimension). A new model ships a
- * migration that creates its index (text from embeddingIndexSql); references made by an older
- * model are left alone, found by no search, until the person enrols again.
+ * column takes any length and each model has its own partial HNSW index over its own rows. The
+ * index is coarse: it covers only the embedding's leading COARSE_DIMENSIONS values (the most
+ * discriminative, in LDA order), which the tenant transform keeps apart (protection.ts), and
+ * stage one re-ranks its shortlist by the full vector. On this embedding pgvector's HNSW graph
+ * over all 128 values missed the right palm for 10 % of probes at 10^6 references (ef_search
+ * 200), while an exact search found it: the graph does not navigate 128 dimensions of nearly
+ * equidistant palms; 32 it does, and the leading 32 keep the right palm in the top 100 for all
+ * held-out synthetic palms (see the migration 20261129000000_coarse_embedding_index). A new model
+ * ships a migration that creates its index (text from embeddingIndexSql); references made by an
+ * older model are left alone, found by no search, until the person enrols again.
  */
 export interface EmbeddingModel {
   /** `name@version`, as templates carry it */
@@ -71,21 +77,40 @@ export interface EmbeddingModel {
   dimensions: number;
 }
 
+/** The leading dimensions the coarse index covers and tenant transforms keep apart. */
+export const COARSE_DIMENSIONS = 32;
+
 function modelLiteral(m: EmbeddingModel): string {
   // Written into SQL (a partial index is only used when the query names its predicate's value).
-  if (!/^[\w.@-]{1,100}$/.test(m.model) || !Number.isInteger(m.dimensions) || m.dimensions < 1 || m.dimensions > 2000)
+  if (!/^[\w.@-]{1,100}$/.test(m.model) || !Number.isInteger(m.dimensions) || m.dimensions <= COARSE_DIMENSIONS || m.dimensions > 2000)
     throw new Error(`not a model name pgvector can index: ${m.model} (${m.dimensions})`);
   return `'${m.model}'`;
 }
 
 export function embeddingIndexName(m: EmbeddingModel): string {
-  return `palm_reference_embedding_${m.model.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
+  return `palm_reference_coarse_${m.model.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
 }
+
+/** The indexed expression: the leading dimensions of the stored (protected) vector. */
+const coarse = (column: string) => `(subvector(${column}, 1, ${COARSE_DIMENSIONS})::vector(${COARSE_DIMENSIONS}))`;
 
 /** The shipped build parameters are m 32, ef_construction 200 (see the migration); benchmarks may try others. */
 export function embeddingIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 }): string {
   if (![hnsw.m, hnsw.efConstruction].every((v) => Number.isInteger(v) && v >= 2 && v <= 1000)) throw new Error('HNSW parameters must be integers from 2 to 1000');
-  return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (("embedding"::vector(${m.dimensions})) vector_cosine_ops) WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction}) WHERE "model" = ${modelLiteral(m)}`;
+  return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (${coarse('"embedding"')} vector_cosine_ops) WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction}) WHERE "model" = ${modelLiteral(m)}`;
+}
+
+export interface StageOneShape {
+  consentedOnly: boolean;
+  excludePerson: boolean;
+  model: EmbeddingModel;
+  /**
+   * References the coarse index hands to the re-ranking (the HNSW search list, ef_search);
+   * null for a tenant whose transform has no split (keyed before the coarse index): its
+   * protected prefix means nothing, so it gets an exact search over the full vectors until it is
+   * re-keyed.
+   */
+  shortlist: number | null;
 }
 
 /**
@@ -93,26 +118,45 @@ export function embeddingIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstr
  * person when there is one. The filters are spelled out per case rather than as
  * `(NOT $x OR EXISTS …)`: PostgreSQL cannot fold such an OR and then hashes the whole consent
  * table on every query (measured: 16 ms instead of 2 ms at 20,000 references). The model and the
- * cast are written in so that the planner matches the model's partial index.
+ * expressions are written in so that the planner matches the model's partial index. The
+ * shortlist reads only ids and vectors; sealed templates and keys are fetched for the final
+ * `limit` rows alone.
  */
-export const STAGE_ONE_SQL = (limit: number, o: { consentedOnly: boolean; excludePerson: boolean; model: EmbeddingModel }) => {
-  const distance = `r.embedding::vector(${o.model.dimensions}) <=> $1::vector(${o.model.dimensions})`;
-  return `SELECT r.id, r.person_id, r.hand, r.model, r.fine_template, k.wrapped_key, ${distance} AS distance
-     FROM palm_reference r
-     LEFT JOIN person_data_key k ON k.person_id = r.person_id
-    WHERE r.model = ${modelLiteral(o.model)} AND r.tenant_id = $2 AND r.key_version = $3${o.excludePerson ? '\n      AND r.person_id <> $4' : ''}${
-      o.consentedOnly
-        ? `\n      AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)`
-        : ''
-    }
-    ORDER BY ${distance}
-    LIMIT ${limit}`;
+export const STAGE_ONE_SQL = (limit: number, o: StageOneShape) => {
+  const d = o.model.dimensions;
+  const full = `r.embedding::vector(${d}) <=> $1::vector(${d})`;
+  const filters = `r.model = ${modelLiteral(o.model)} AND r.tenant_id = $2 AND r.key_version = $3${o.excludePerson ? '\n      AND r.person_id <> $4' : ''}${
+    o.consentedOnly ? `\n      AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)` : ''
+  }`;
+  const ranked =
+    o.shortlist === null
+      ? `SELECT r.id, ${full} AS distance FROM palm_reference r
+    WHERE ${filters}
+    ORDER BY ${full} LIMIT ${limit}`
+      : `SELECT id, distance FROM (
+      SELECT r.id, ${full} AS distance FROM palm_reference r
+      WHERE ${filters}
+      ORDER BY ${coarse('r.embedding')} <=> ${coarse('$1::vector')} LIMIT ${Math.max(limit, o.shortlist)}
+    ) shortlist ORDER BY distance LIMIT ${limit}`;
+  return `SELECT r.id, r.person_id, r.hand, r.model, r.fine_template, k.wrapped_key, s.distance
+     FROM (${ranked}) s
+     JOIN palm_reference r ON r.id = s.id
+     LEFT JOIN person_data_key k ON k.person_id = r.person_id`;
 };
 
 /** How many references no search finds any more because a different model made them. */
 export async function referencesOfOtherModels(db: Database, current: string): Promise<{ model: string; count: number }[]> {
   const rows = await db.query<{ model: string; count: string }>(`SELECT model, count(*) AS count FROM palm_reference WHERE model <> $1 GROUP BY model`, [current]);
   return rows.map((r) => ({ model: r.model, count: Number(r.count) }));
+}
+
+/** Tenants with references whose transform keeps no prefix apart (keyed before the coarse index). */
+export async function tenantsWithoutCoarseIndex(db: Database): Promise<{ id: string; references: number }[]> {
+  const rows = await db.query<{ id: string; n: string }>(
+    `SELECT t.id, count(*) AS n FROM tenant t JOIN palm_reference r ON r.tenant_id = t.id
+      WHERE t.transform_split IS DISTINCT FROM ${COARSE_DIMENSIONS} GROUP BY t.id`,
+  );
+  return rows.map((r) => ({ id: r.id, references: Number(r.n) }));
 }
 
 export interface SearchOptions {
@@ -125,12 +169,15 @@ export interface SearchOptions {
   /** Only people with an active consent to the tenant (identification). */
   consentedOnly: boolean;
   excludePersonId?: string;
+  /** The tenant transform's split (null: none, exact search); see StageOneShape.shortlist. */
+  transformSplit: number | null;
 }
 
 /**
- * Stage one: nearest references by cosine distance (HNSW). The filters (tenant, consent) work
- * with the iterative index scan set for every connection (src/db/database.ts), which keeps
- * scanning until enough rows pass them; relaxed ordering is why the rows are re-sorted here.
+ * Stage one: nearest references by cosine distance, a shortlist from the coarse HNSW index
+ * re-ranked by the full vectors. The filters (tenant, consent) work with the iterative index
+ * scan set for every connection (src/db/database.ts), which keeps scanning until enough rows
+ * pass them; the rows are re-sorted here because the outer join does not keep the order.
  */
 export async function searchReferences(db: Database, o: SearchOptions): Promise<Candidate[]> {
   // Planned for each query, with the LIMIT written in, so the planner sees how few rows are wanted.
@@ -148,6 +195,7 @@ export async function searchReferences(db: Database, o: SearchOptions): Promise<
       consentedOnly: o.consentedOnly,
       excludePerson: o.excludePersonId !== undefined,
       model: { model: o.model, dimensions: o.embedding.length },
+      shortlist: o.transformSplit === COARSE_DIMENSIONS ? db.hnswEfSearch : null,
     }),
     [vectorLiteral(o.embedding), o.tenantId, o.keyVersion, ...(o.excludePersonId !== undefined ? [o.excludePersonId] : [])],
   );

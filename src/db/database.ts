@@ -14,6 +14,8 @@ export type { PrismaClient };
 export interface Database {
   readonly kind: 'pglite' | 'postgres';
   readonly prisma: PrismaClient;
+  /** hnsw.ef_search of every connection: also the length of stage one's coarse shortlist. */
+  readonly hnswEfSearch: number;
   /**
    * Raw SQL with positional parameters ($1, $2, ...), for migrations, pgvector and hot paths.
    * `name` makes it a prepared statement on PostgreSQL (parsed once per connection).
@@ -56,8 +58,7 @@ export const DEFAULT_HNSW_EF_SEARCH = 200;
  * Session settings for every connection: the HNSW search list, and the iterative index scan so
  * that filters (tenant, consent) do not starve the candidate list.
  */
-function sessionSettings(options: DatabaseOptions): Record<string, string> {
-  const ef = options.hnswEfSearch ?? DEFAULT_HNSW_EF_SEARCH;
+function sessionSettings(ef: number): Record<string, string> {
   // pgvector accepts 1 to 1000; a bad value must not reach a connection string.
   if (!Number.isInteger(ef) || ef < 1 || ef > 1000) throw new DatabaseError(`hnsw.ef_search must be an integer from 1 to 1000, not ${ef}`);
   return { 'hnsw.ef_search': String(ef), 'hnsw.iterative_scan': 'relaxed_order' };
@@ -68,10 +69,12 @@ export class DatabaseError extends Error {
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options.poolSize ?? 10, sessionSettings(options)) : openPGlite(options);
+  const ef = options.hnswEfSearch ?? DEFAULT_HNSW_EF_SEARCH;
+  return options.url ? openPostgres(options.url, options.poolSize ?? 10, ef) : openPGlite(options, ef);
 }
 
-async function openPostgres(url: string, poolSize: number, settings: Record<string, string>): Promise<Database> {
+async function openPostgres(url: string, poolSize: number, ef: number): Promise<Database> {
+  const settings = sessionSettings(ef);
   const options = Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ');
   const pool = new pg.Pool({ connectionString: url, max: poolSize, options });
   // A dropped idle connection must not crash the process; the next query reconnects.
@@ -86,6 +89,7 @@ async function openPostgres(url: string, poolSize: number, settings: Record<stri
   return {
     kind: 'postgres',
     prisma,
+    hnswEfSearch: ef,
     async query<T>(sql: string, params: unknown[] = [], name?: string) {
       return (await pool.query(name ? { name, text: sql, values: params } : { text: sql, values: params })).rows as T[];
     },
@@ -132,7 +136,8 @@ async function openPostgres(url: string, poolSize: number, settings: Record<stri
   };
 }
 
-async function openPGlite(options: DatabaseOptions): Promise<Database> {
+async function openPGlite(options: DatabaseOptions, ef: number): Promise<Database> {
+  const settings = sessionSettings(ef);
   let lock: DataDirLock | undefined;
   let pglite: PGlite;
   if (options.memory) {
@@ -149,11 +154,12 @@ async function openPGlite(options: DatabaseOptions): Promise<Database> {
       throw new DatabaseError(`cannot open the embedded database in ${dir}: ${(err as Error).message}`);
     }
   }
-  for (const [k, v] of Object.entries(sessionSettings(options))) await pglite.query(`SET ${k} = '${v}'`);
+  for (const [k, v] of Object.entries(settings)) await pglite.query(`SET ${k} = '${v}'`);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',
     prisma,
+    hnswEfSearch: ef,
     async query<T>(sql: string, params: unknown[] = []) {
       return (await pglite.query(sql, params)).rows as T[];
     },

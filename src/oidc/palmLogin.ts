@@ -2,7 +2,7 @@ import { normaliseEmail } from '../accounts/people.js';
 import { audit } from '../audit/audit.js';
 import type { BiometricContext } from '../biometrics/context.js';
 import { openTemplate } from '../biometrics/dataKeys.js';
-import { identifyProbe } from '../biometrics/identification.js';
+import { identifyProbe, type IdentifyingTenant } from '../biometrics/identification.js';
 import { touchReference } from '../biometrics/references.js';
 import { thresholdForFmr } from '../biometrics/threshold.js';
 import { PalmImageError, bestMatch, deserializeTemplate, extractProbe, type PalmImageErrorReason, type Probe, type QualityResult } from '../palm/index.js';
@@ -114,7 +114,7 @@ interface Verdict {
   score: number;
 }
 
-type TenantRow = { id: string; keyVersion: number; targetFmr: number };
+type TenantRow = IdentifyingTenant;
 
 async function identify(bio: BiometricContext, tenant: TenantRow, probe: Probe): Promise<Verdict> {
   const result = await identifyProbe(bio, tenant, probe);

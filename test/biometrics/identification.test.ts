@@ -7,6 +7,7 @@ import { addTenant, recordConsent, withdrawConsent } from '../../src/accounts/te
 import { BiometricContext, BiometricError } from '../../src/biometrics/context.js';
 import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { identifyPalm } from '../../src/biometrics/identification.js';
+import { COARSE_DIMENSIONS } from '../../src/biometrics/references.js';
 import { erasePalmData, purgeUnusedPalmData, rekeyTenant } from '../../src/biometrics/lifecycle.js';
 import { MasterKey } from '../../src/crypto/masterKey.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -107,6 +108,28 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     const after = await t.db.query<{ e: string }>(`SELECT embedding::text AS e FROM palm_reference WHERE person_id = $1`, [people[2]]);
     expect(after[0]!.e).not.toBe(before[0]!.e);
     expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(3, 15), kind: 'roi' })).personId).toBe(people[2]);
+  });
+
+  it('searches a tenant keyed before the coarse index exactly, and moves it to a split transform on re-key', async () => {
+    // A tenant as the migration leaves an existing one: a full (unsplit) transform.
+    await addTenant(t.db.prisma, { id: 'legacy', name: 'Legacy' });
+    await t.db.query(`UPDATE tenant SET transform_split = NULL WHERE id = 'legacy'`);
+    for (const palm of [5, 6]) {
+      await recordConsent(t.db.prisma, people[palm - 1]!, 'legacy', 1);
+      await enrolPalm(bio, { personId: people[palm - 1]!, tenantId: 'legacy', hand: 'right', captures: [1, 2, 3].map((s) => sample(palm, s)), kind: 'roi' });
+    }
+    // The stored prefix is mixed with the rest of the vector, so the coarse index cannot serve it.
+    const bare = await t.db.query<{ e: string }>(`SELECT embedding::text AS e FROM palm_reference WHERE tenant_id = 'legacy' AND person_id = $1`, [people[4]]);
+    const office = await t.db.query<{ e: string }>(`SELECT embedding::text AS e FROM palm_reference WHERE tenant_id = 'office' AND person_id = $1`, [people[4]]);
+    expect(bare[0]!.e).not.toBe(office[0]!.e);
+    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(5, 14), kind: 'roi' })).personId).toBe(people[4]);
+    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(7, 14), kind: 'roi' })).match).toBe(false);
+
+    await rekeyTenant(bio, 'legacy');
+    expect((await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: 'legacy' } })).transformSplit).toBe(COARSE_DIMENSIONS);
+    for (const palm of [5, 6]) expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(palm, 14), kind: 'roi' })).personId).toBe(people[palm - 1]);
+    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(7, 14), kind: 'roi' })).match).toBe(false);
+    await t.db.query(`DELETE FROM palm_reference WHERE tenant_id = 'legacy'`);
   });
 
   it('erases by destroying the data key first, and purges unused data after the retention period', async () => {

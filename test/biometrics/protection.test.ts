@@ -60,4 +60,37 @@ describe('tenant template protection', () => {
     const renewed = v2.protect(office.unprotect(stored));
     expect(dot(renewed, v2.protect(a))).toBeCloseTo(1, 5);
   });
+
+  it('with a split, keeps the leading dimensions apart: their cosine survives on their own, still keyed', async () => {
+    const SPLIT = 32;
+    const split = TenantTransform.derive(master, 'office', 1, DIM, SPLIT);
+    const head = (v: Float32Array) => {
+      const h = v.slice(0, SPLIT);
+      const n = Math.sqrt(dot(h, h));
+      return h.map((x) => x / n);
+    };
+    for (let i = 0; i < 10; i++) {
+      const a = randomUnit(100 + i);
+      const b = randomUnit(200 + i);
+      // Near pairs too, as a coarse search needs: b nudged towards a.
+      const near = a.map((x, j) => x + 0.3 * b[j]!);
+      for (const other of [b, near]) {
+        expect(dot(split.protect(a), split.protect(other))).toBeCloseTo(dot(a, other) / Math.sqrt(dot(other, other)), 5);
+        expect(dot(head(split.protect(a)), head(split.protect(other)))).toBeCloseTo(dot(head(a), head(other)), 5);
+      }
+      // The protected prefix is not the plain one, and the tail does not leak into it.
+      expect(Math.abs(dot(head(split.protect(a)), head(a)))).toBeLessThan(0.6);
+      const tailOnly = a.map((x, j) => (j < SPLIT ? 0 : x));
+      expect(Math.max(...split.protect(tailOnly).slice(0, SPLIT).map(Math.abs))).toBeLessThan(1e-6);
+    }
+    // Unlinkable across tenants in the prefix as well.
+    const stadium = TenantTransform.derive(master, 'stadium', 1, DIM, SPLIT);
+    const a = randomUnit(5);
+    expect(Math.abs(dot(head(split.protect(a)), head(stadium.protect(a))))).toBeLessThan(0.6);
+    expect(() => TenantTransform.derive(master, 'office', 1, DIM, DIM)).toThrow(/split/);
+    // Renewable from a split or an unsplit transform to a split one.
+    const renewed = TenantTransform.derive(master, 'office', 2, DIM, SPLIT);
+    expect(dot(renewed.protect(office.unprotect(office.protect(a))), renewed.protect(a))).toBeCloseTo(1, 5);
+    expect(dot(renewed.protect(split.unprotect(split.protect(a))), renewed.protect(a))).toBeCloseTo(1, 5);
+  });
 });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddingIndexName, STAGE_ONE_SQL } from '../../src/biometrics/references.js';
+import { COARSE_DIMENSIONS, embeddingIndexName, STAGE_ONE_SQL } from '../../src/biometrics/references.js';
 import { GALLERY_SIZE_SQL } from '../../src/biometrics/context.js';
 import { loadManifest } from '../../src/palm/features.js';
 import { createOidcAdapter, purgeExpiredPayloads } from '../../adapters/oidc-adapter.js';
@@ -108,22 +108,24 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     expect(recorded.every((r) => r.finished_at !== null)).toBe(true);
   });
 
-  it("has the shipped model's own HNSW index, used by identification's stage one", async () => {
+  it("has the shipped model's own coarse HNSW index, used by identification's stage one", async () => {
     const man = loadManifest().models[0]!;
     const model = { model: `${man.name}@${man.version}`, dimensions: Number(man.outputs.find((o) => o.name === 'embedding')!.shape[1]) };
     const [index] = await test.db.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE indexname = $1`, [embeddingIndexName(model)]);
     expect(index, `a migration must create ${embeddingIndexName(model)} for ${model.model}`).toBeDefined();
-    expect(index!.indexdef).toContain(`vector(${model.dimensions})`);
+    expect(index!.indexdef).toContain(`subvector(embedding, 1, ${COARSE_DIMENSIONS})`);
+    expect(index!.indexdef).toContain(`vector(${COARSE_DIMENSIONS})`);
     expect(index!.indexdef).toContain(`'${model.model}'`);
+    const shape = { consentedOnly: true, excludePerson: false, model, shortlist: 200 };
     // The planner uses it for the stage-one statement (with the model and cast written in).
     const plan = await test.db.query<Record<string, string>>(
-      `EXPLAIN ${STAGE_ONE_SQL(20, { consentedOnly: true, excludePerson: false, model })}`,
+      `EXPLAIN ${STAGE_ONE_SQL(20, shape)}`,
       [`[${Array(model.dimensions).fill(0.1).join(',')}]`, 'tenant', 1],
     );
     // With an empty table the planner may still choose the index only when scans are costed out.
     await test.db.query('SET enable_seqscan = off');
     const forced = await test.db.query<Record<string, string>>(
-      `EXPLAIN ${STAGE_ONE_SQL(20, { consentedOnly: true, excludePerson: false, model })}`,
+      `EXPLAIN ${STAGE_ONE_SQL(20, shape)}`,
       [`[${Array(model.dimensions).fill(0.1).join(',')}]`, 'tenant', 1],
     );
     await test.db.query('SET enable_seqscan = on');
