@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_HNSW_EF_SEARCH } from './db/database.js';
 import { z } from 'zod';
 
 /**
@@ -22,7 +23,7 @@ const schema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   PALMID_BODY_LIMIT: z.coerce.number().int().positive().default(64 * 1024),
   PALMID_DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
-  PALMID_HNSW_EF_SEARCH: z.coerce.number().int().min(20).max(1000).default(200),
+  PALMID_HNSW_EF_SEARCH: z.coerce.number().int().min(20).max(1000).default(DEFAULT_HNSW_EF_SEARCH),
   PALMID_NOTIFY_PRIVATE_NETWORKS: z
     .enum(['true', 'false', '1', '0'])
     .default('false')

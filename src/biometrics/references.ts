@@ -63,11 +63,9 @@ export async function saveReference(db: Database, ref: StoredReference): Promise
  * column takes any length and each model has its own partial HNSW index over its own rows. The
  * index is coarse: it covers only the embedding's leading COARSE_DIMENSIONS values (the most
  * discriminative, in LDA order), which the tenant transform keeps apart (protection.ts), and
- * stage one re-ranks its shortlist by the full vector. On this embedding pgvector's HNSW graph
- * over all 128 values missed the right palm for 10 % of probes at 10^6 references (ef_search
- * 200), while an exact search found it: the graph does not navigate 128 dimensions of nearly
- * equidistant palms; 32 it does, and the leading 32 keep the right palm in the top 100 for all
- * held-out synthetic palms (see the migration 20261129000000_coarse_embedding_index). A new model
+ * stage one re-ranks its shortlist by the full vector: a graph of 32-value nodes is a quarter of
+ * the distance work and much smaller than one of 128, and the leading 32 lose nothing that the
+ * re-ranking needs (bench figures in the migration 20261129000000_coarse_embedding_index). A new model
  * ships a migration that creates its index (text from embeddingIndexSql); references made by an
  * older model are left alone, found by no search, until the person enrols again.
  */

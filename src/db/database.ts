@@ -46,13 +46,14 @@ export interface DatabaseOptions {
 }
 
 /**
- * The HNSW search list for palm identification (PALMID_HNSW_EF_SEARCH). At 100,000 references
- * (bench gallery, PostgreSQL, index m 32) the right palm was among the top 20 for 93/100 probes
- * with 100, 98 with 200, 100 with 400, at stage-one p95 16.7, 20.4 and 30.0 ms; at 1,000,000,
- * 85 %, 90 %, 93 % (and 94.7 % with 800) at p95 37, 58, 72 and 128 ms
- * (`npm run bench:identify -- --db postgres --gallery N --ef-search 100,200,400`).
+ * The HNSW search list for palm identification (PALMID_HNSW_EF_SEARCH), which is also how many
+ * references the coarse index shortlists for re-ranking. On the bench gallery (PostgreSQL, index
+ * m 32 / ef_construction 200, 2 cores): at 1,000,000 references stage-one p95 9.0, 14.9 and
+ * 29.8 ms with 40, 100 and 200, the right palm among the 20 candidates for 299, 300 and 300 of
+ * 300 probes; at 100,000, p95 6.9, 11.6 and 18.4 ms, 100/100 each
+ * (`npm run bench:identify -- --db postgres --gallery N --ef-search 40,100,200`).
  */
-export const DEFAULT_HNSW_EF_SEARCH = 200;
+export const DEFAULT_HNSW_EF_SEARCH = 100;
 
 /**
  * Session settings for every connection: the HNSW search list, and the iterative index scan so
