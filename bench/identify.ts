@@ -31,7 +31,7 @@
  * database size per enrolled palm (table + HNSW index + keys + consent rows).
  *
  * `--ef-search` takes a list: the gallery is loaded and indexed once, then every measurement
- * below is repeated for each value (PALMID_HNSW_EF_SEARCH, default 200), side by side.
+ * below is repeated for each value (PALMID_HNSW_EF_SEARCH, default 100), side by side.
  *
  * `--exact` also runs stage one as exact searches (sequential scans, no index) on the first
  * `--exact-probes` probes, to tell the embedding's misses from the index's: over all dimensions,
