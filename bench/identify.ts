@@ -50,7 +50,7 @@ import { addTenant } from '../dist/src/accounts/tenants.js';
 import { BiometricContext } from '../dist/src/biometrics/context.js';
 import { identifyProbe } from '../dist/src/biometrics/identification.js';
 import { thresholdForFmr } from '../dist/src/biometrics/threshold.js';
-import { COARSE_DIMENSIONS, STAGE_ONE_SQL, searchReferences, vectorLiteral } from '../dist/src/biometrics/references.js';
+import { coarse, STAGE_ONE_SQL, searchReferences, vectorLiteral } from '../dist/src/biometrics/references.js';
 import { MasterKey } from '../dist/src/crypto/masterKey.js';
 import { DEFAULT_HNSW_EF_SEARCH, openDatabase } from '../dist/src/db/database.js';
 import { migrate } from '../dist/src/db/migrate.js';
@@ -86,7 +86,7 @@ if (!EF_SEARCH.every((x) => Number.isInteger(x) && x >= 1 && x <= 1000)) throw n
 const RECALL_PROBES = Math.min(Number(values['recall-probes']), P);
 const EXACT_PROBES = Math.min(Number(values['exact-probes'] ?? P), P);
 const AGREEMENT_PROBES = Math.min(Number(values['agreement-probes'] ?? RECALL_PROBES), P);
-if (![N, P, K, POOL, SEED].every((x) => Number.isInteger(x) && x > 0)) throw new Error('numbers must be positive integers');
+if (![N, P, K, POOL, SEED, RECALL_PROBES, AGREEMENT_PROBES, EXACT_PROBES].every((x) => Number.isInteger(x) && x > 0)) throw new Error('numbers must be positive integers');
 if (values.db !== 'pglite' && values.db !== 'postgres') throw new Error('--db is pglite or postgres');
 
 const log = (msg: string) => !values.json && process.stderr.write(`${msg}\n`);
@@ -167,7 +167,7 @@ async function main() {
 
     async function measure(c: BiometricContext) {
       const search = (probe: Probe) =>
-        searchReferences(c.db, { tenantId: tenant.id, keyVersion: tenant.keyVersion, transformSplit: tenant.transformSplit, embedding: transform.protect(probe.template.embedding), model: probe.template.model, limit: K, consentedOnly: true });
+        searchReferences(c.db, { tenant, embedding: transform.protect(probe.template.embedding), model: probe.template.model, limit: K, consentedOnly: true });
       for (let i = 0; i < Math.min(10, P); i++) await identifyProbe(c, tenant, probes[i]!, K); // warm-up
       const searchMs: number[] = [];
       const identifyMs: number[] = [];
@@ -229,10 +229,10 @@ async function main() {
       // for a million rows made each query take ~10 s.
       const d = model.dimensions;
       const full = `embedding::vector(${d}) <=> $1::vector(${d})`;
-      const coarse = `subvector(embedding, 1, ${COARSE_DIMENSIONS})::vector(${COARSE_DIMENSIONS}) <=> subvector($1::vector, 1, ${COARSE_DIMENSIONS})::vector(${COARSE_DIMENSIONS})`;
+      const coarseDistance = `${coarse('embedding')} <=> ${coarse('$1::vector')}`;
       const where = `WHERE model = '${model.model}' AND tenant_id = $2 AND key_version = $3`;
       const exactSql = `SELECT id FROM palm_reference ${where} ORDER BY (${full}) + 0 LIMIT ${K}`;
-      const coarseSql = `SELECT id, ${full} AS distance FROM palm_reference ${where} ORDER BY (${coarse}) + 0 LIMIT ${Math.max(...EF_SEARCH, K)}`;
+      const coarseSql = `SELECT id, ${full} AS distance FROM palm_reference ${where} ORDER BY (${coarseDistance}) + 0 LIMIT ${Math.max(...EF_SEARCH, K)}`;
       for (let i = 0; i < EXACT_PROBES; i++) {
         const params = [vectorLiteral(transform.protect(probes[i]!.template.embedding)), tenant.id, tenant.keyVersion];
         const found = await db.query<{ id: string }>(exactSql, params);

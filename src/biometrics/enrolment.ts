@@ -77,9 +77,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
 
   // A palm enrolled to another person at this tenant is refused.
   const candidates = await searchReferences(ctx.db, {
-    tenantId: tenant.id,
-    keyVersion: tenant.keyVersion,
-    transformSplit: tenant.transformSplit,
+    tenant,
     embedding: protectedEmbedding,
     model: reference.model,
     limit: 20,

@@ -65,9 +65,7 @@ export async function identifyProbe(
   const upright = probe.template;
   const transform = ctx.transform(tenant, upright.embedding.length);
   const candidates = await searchReferences(ctx.db, {
-    tenantId: tenant.id,
-    keyVersion: tenant.keyVersion,
-    transformSplit: tenant.transformSplit,
+    tenant,
     embedding: transform.protect(upright.embedding),
     model: upright.model,
     limit: candidateCount,

@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.js';
+import type { TenantKeying } from './context.js';
 
 /**
  * The palm_reference table and its pgvector search. The embedding column holds only
@@ -78,6 +79,11 @@ export interface EmbeddingModel {
 /** The leading dimensions the coarse index covers and tenant transforms keep apart. */
 export const COARSE_DIMENSIONS = 32;
 
+/** Whether a tenant's protected vectors can be searched through the coarse index (its transform keeps the prefix apart). */
+export function onCoarseIndex(transformSplit: number | null): boolean {
+  return transformSplit === COARSE_DIMENSIONS;
+}
+
 function modelLiteral(m: EmbeddingModel): string {
   // Written into SQL (a partial index is only used when the query names its predicate's value).
   if (!/^[\w.@-]{1,100}$/.test(m.model) || !Number.isInteger(m.dimensions) || m.dimensions <= COARSE_DIMENSIONS || m.dimensions > 2000)
@@ -89,8 +95,8 @@ export function embeddingIndexName(m: EmbeddingModel): string {
   return `palm_reference_coarse_${m.model.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
 }
 
-/** The indexed expression: the leading dimensions of the stored (protected) vector. */
-const coarse = (column: string) => `(subvector(${column}, 1, ${COARSE_DIMENSIONS})::vector(${COARSE_DIMENSIONS}))`;
+/** The indexed expression: the leading dimensions of a vector (a column, or a parameter as `$1::vector`). */
+export const coarse = (column: string) => `(subvector(${column}, 1, ${COARSE_DIMENSIONS})::vector(${COARSE_DIMENSIONS}))`;
 
 /** The shipped build parameters are m 32, ef_construction 200 (see the migration); benchmarks may try others. */
 export function embeddingIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 }): string {
@@ -148,18 +154,21 @@ export async function referencesOfOtherModels(db: Database, current: string): Pr
   return rows.map((r) => ({ model: r.model, count: Number(r.count) }));
 }
 
-/** Tenants with references whose transform keeps no prefix apart (keyed before the coarse index). */
+/**
+ * Tenants with references whose transform keeps no prefix apart (keyed before the coarse index).
+ * Only those tenants' references are counted (from the tenant/key-version/model index).
+ */
 export async function tenantsWithoutCoarseIndex(db: Database): Promise<{ id: string; references: number }[]> {
   const rows = await db.query<{ id: string; n: string }>(
-    `SELECT t.id, count(*) AS n FROM tenant t JOIN palm_reference r ON r.tenant_id = t.id
-      WHERE t.transform_split IS DISTINCT FROM ${COARSE_DIMENSIONS} GROUP BY t.id`,
+    `SELECT t.id, (SELECT count(*) FROM palm_reference r WHERE r.tenant_id = t.id) AS n
+       FROM tenant t WHERE t.transform_split IS DISTINCT FROM ${COARSE_DIMENSIONS}`,
   );
-  return rows.map((r) => ({ id: r.id, references: Number(r.n) }));
+  return rows.map((r) => ({ id: r.id, references: Number(r.n) })).filter((t) => t.references > 0);
 }
 
 export interface SearchOptions {
-  tenantId: string;
-  keyVersion: number;
+  /** The tenant searched, at its key version; its transform split decides index or exact search (StageOneShape.shortlist). */
+  tenant: TenantKeying;
   /** the probe's embedding (already protected) and the model that made it */
   embedding: Float32Array;
   model: string;
@@ -167,8 +176,6 @@ export interface SearchOptions {
   /** Only people with an active consent to the tenant (identification). */
   consentedOnly: boolean;
   excludePersonId?: string;
-  /** The tenant transform's split (null: none, exact search); see StageOneShape.shortlist. */
-  transformSplit: number | null;
 }
 
 /**
@@ -193,9 +200,9 @@ export async function searchReferences(db: Database, o: SearchOptions): Promise<
       consentedOnly: o.consentedOnly,
       excludePerson: o.excludePersonId !== undefined,
       model: { model: o.model, dimensions: o.embedding.length },
-      shortlist: o.transformSplit === COARSE_DIMENSIONS ? db.hnswEfSearch : null,
+      shortlist: onCoarseIndex(o.tenant.transformSplit) ? db.hnswEfSearch : null,
     }),
-    [vectorLiteral(o.embedding), o.tenantId, o.keyVersion, ...(o.excludePersonId !== undefined ? [o.excludePersonId] : [])],
+    [vectorLiteral(o.embedding), o.tenant.id, o.tenant.keyVersion, ...(o.excludePersonId !== undefined ? [o.excludePersonId] : [])],
   );
   return rows
     .map((r) => ({

@@ -114,9 +114,7 @@ interface Verdict {
   score: number;
 }
 
-type TenantRow = IdentifyingTenant;
-
-async function identify(bio: BiometricContext, tenant: TenantRow, probe: Probe): Promise<Verdict> {
+async function identify(bio: BiometricContext, tenant: IdentifyingTenant, probe: Probe): Promise<Verdict> {
   const result = await identifyProbe(bio, tenant, probe);
   return { mode: 'identify', match: result.match, personId: result.personId, score: result.score };
 }
@@ -126,7 +124,7 @@ async function identify(bio: BiometricContext, tenant: TenantRow, probe: Probe):
  * threshold. Someone unknown, not consenting or not enrolled here simply does not match (the
  * answer does not reveal which).
  */
-async function verify(bio: BiometricContext, tenant: TenantRow, loginHint: string, probe: Probe): Promise<Verdict> {
+async function verify(bio: BiometricContext, tenant: IdentifyingTenant, loginHint: string, probe: Probe): Promise<Verdict> {
   const miss = (personId: string | null): Verdict => ({ mode: 'verify', match: false, personId, score: 0 });
   const person = await bio.db.prisma.person.findUnique({ where: { email: normaliseEmail(loginHint) }, select: { id: true } });
   if (!person) return miss(null);

@@ -5,7 +5,7 @@ import { BiometricContext, BiometricError } from '../../biometrics/context.js';
 import { enrolPalm } from '../../biometrics/enrolment.js';
 import { identifyPalm } from '../../biometrics/identification.js';
 import { erasePalmData, rekeyTenant } from '../../biometrics/lifecycle.js';
-import { COARSE_DIMENSIONS } from '../../biometrics/references.js';
+import { onCoarseIndex } from '../../biometrics/references.js';
 import { personByEmail, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 
@@ -64,7 +64,7 @@ export function register(program: Command): void {
       await withContext(async (ctx) => {
         const tenants = await ctx.db.prisma.tenant.findMany({ orderBy: { createdAt: 'asc' }, include: { _count: { select: { references: true } } } });
         if (opts.json) printJson(tenants.map(({ _count, ...t }) => ({ ...t, references: _count.references })));
-        else printTable(tenants.map((t) => ({ id: t.id, name: t.name, retention_days: String(t.retentionDays), target_fmr: String(t.targetFmr), key_version: String(t.keyVersion), indexed: t.transformSplit === COARSE_DIMENSIONS ? 'yes' : 'no (rekey)', palms: String(t._count.references) })));
+        else printTable(tenants.map((t) => ({ id: t.id, name: t.name, retention_days: String(t.retentionDays), target_fmr: String(t.targetFmr), key_version: String(t.keyVersion), indexed: onCoarseIndex(t.transformSplit) ? 'yes' : 'no (rekey)', palms: String(t._count.references) })));
       });
     });
   tenant
