@@ -2,7 +2,9 @@
 #
 # palmid container image.
 #   docker build -t palmid .
-#   docker run -p 3000:3000 -e PALMID_MASTER_KEY=$(openssl rand -base64 32) -v palmid-data:/data palmid
+#   docker run -p 3000:3000 -e PALMID_MASTER_KEY=$(openssl rand -base64 32) -v palmid-data:/data -v palmid-keys:/keys palmid
+# /keys is the key store (README, "Key store, erasure and backups"): its own volume, backed up
+# apart from /data.
 # Without DATABASE_URL palmid uses embedded PGlite under /data; set DATABASE_URL for PostgreSQL
 # (with pgvector), see compose.yaml. Migrations are applied at start-up.
 
@@ -43,7 +45,8 @@ RUN { npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 # ---- runtime ------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
-    PALMID_DATA_DIR=/data
+    PALMID_DATA_DIR=/data \
+    PALMID_KEY_STORE=/keys
 WORKDIR /app
 COPY --from=deps /app/package.json ./package.json
 COPY --from=deps /app/node_modules ./node_modules
@@ -52,9 +55,9 @@ COPY --from=build /app/bin ./bin
 COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/views ./views
 COPY --from=build /app/models ./models
-RUN mkdir -p /data && chown node:node /data
+RUN mkdir -p /data /keys && chown node:node /data /keys && chmod 700 /keys
 USER node
-VOLUME /data
+VOLUME /data /keys
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]

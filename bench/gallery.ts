@@ -1,7 +1,8 @@
 /**
  * Shared by the identification and sign-in benchmarks: synthetic templates, a fresh benchmark
  * database, and a gallery loaded in bulk exactly as enrolment stores references (own person,
- * consent, data key, protected embedding, sealed fine template), then indexed.
+ * consent, data key, protected embedding (the tenant's code, or the old transform), sealed fine
+ * template), then indexed.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -11,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { BiometricContext, TenantKeying } from '../dist/src/biometrics/context.js';
 import { sealTemplate } from '../dist/src/biometrics/dataKeys.js';
-import { embeddingIndexName, embeddingIndexSql, vectorLiteral } from '../dist/src/biometrics/references.js';
+import { codeIndexName, codeIndexSql, embeddingIndexName, embeddingIndexSql, vectorLiteral } from '../dist/src/biometrics/references.js';
+import { bitLiteral, PROTECTED_CODE_BITS } from '../dist/src/biometrics/protection.js';
 import { openDatabase, type Database } from '../dist/src/db/database.js';
 import { createScratchDatabase } from '../dist/src/db/scratchDatabase.js';
 import { getFeatureModel, prepareImage, probesFromSamples, serializeTemplate, synthRoi, templatesFromSamples, TEMPLATE_VERSION, type PalmTemplate, type Probe } from '../dist/src/palm/index.js';
@@ -225,9 +227,9 @@ async function insertRows(db: Database, b: { people: unknown[]; keys: unknown[];
   await db.query(`INSERT INTO person_data_key (person_id, wrapped_key) VALUES ${rows(2)}`, b.keys);
   await db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ${rows(3, (c) => (c === 2 ? ', 1' : ''))}`, b.consents);
   await db.query(
-    `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, fine_template, samples, quality) VALUES ${rows(
-      9,
-      (c) => (c === 2 ? `,'right'` : c === 5 ? '::vector' : ''),
+    `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, code, fine_template, samples, quality) VALUES ${rows(
+      10,
+      (c) => (c === 2 ? `,'right'` : c === 5 ? '::vector' : c === 6 ? `::bit(${PROTECTED_CODE_BITS})` : ''),
     )}`,
     b.refs,
   );
@@ -277,13 +279,13 @@ export async function loadGallery(
   const gallery = o.enrolled;
   const pool = o.pool;
   const rand = mulberry(o.seed);
-  const transform = ctx.transform(tenant, gallery[0]!.embedding.length);
   const log = o.log;
   const personIds: string[] = [];
   log(`loading ${N} references…`);
   let t = performance.now();
   const model = { model: gallery[0]!.model, dimensions: gallery[0]!.embedding.length };
   await db.query(`DROP INDEX IF EXISTS "${embeddingIndexName(model)}"`);
+  await db.query(`DROP INDEX IF EXISTS "${codeIndexName(model)}"`);
   const BATCH = 500;
   // Each batch is inserted while the next one is derived (the database works on the other core).
   let pending: Promise<void> = Promise.resolve();
@@ -315,8 +317,10 @@ export async function loadGallery(
         tenant.id,
         template.model,
         tenant.keyVersion,
-        vectorLiteral(transform.protect(template.embedding)),
-        sealTemplate(key, serializeTemplate({ ...template, embedding: new Float32Array(0) }), referenceId),
+        ...((searchable) => ['embedding' in searchable ? vectorLiteral(searchable.embedding) : null, 'code' in searchable ? bitLiteral(searchable.code) : null])(
+          ctx.protect(tenant, template.embedding),
+        ),
+        sealTemplate(key, serializeTemplate(template), referenceId),
         template.samples,
         template.quality,
       );
@@ -331,7 +335,8 @@ export async function loadGallery(
   t = performance.now();
   log('building the HNSW index…');
   if (db.kind === 'postgres') await db.query(`SET maintenance_work_mem = '${N > 200_000 ? '3GB' : '1GB'}'`);
-  await db.query(embeddingIndexSql(model, o.hnsw));
+  // The index of the tenant's scheme (the other is not used by its searches).
+  await db.query(tenant.templateProtection === 'projection' ? codeIndexSql(model, o.hnsw) : embeddingIndexSql(model, o.hnsw));
   // A settled table, as in production after autovacuum: statistics, and the visibility map that
   // lets the reference count read only its index.
   await db.query('VACUUM ANALYZE');

@@ -4,22 +4,26 @@ import type Provider from 'oidc-provider';
 import { purgeExpiredPayloads } from '../adapters/oidc-adapter.js';
 import { countAdministrators } from './accounts/people.js';
 import { invitationUrl, issueSetupInvitation } from './accounts/invitations.js';
-import type { Config } from './config.js';
+import { untrustedProxyWarning, type Config } from './config.js';
 import { loadMasterKey, type MasterKey } from './crypto/masterKey.js';
+import { KeyStore, attachKeyStore } from './crypto/keyStore.js';
 import { SigningKeyStore } from './crypto/signingKeys.js';
 import { openDatabase, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { createApp } from './http/app.js';
-import { Metrics } from './http/metrics.js';
+import { Metrics, startMetricsServer } from './http/metrics.js';
 import { createLogger, type Logger } from './log.js';
 import { ClientCache } from './oidc/clientCache.js';
 import { createProvider } from './oidc/provider.js';
 import { purgeExpiredChallenges } from './webauthn/challenges.js';
+import { purgeExpiredAttempts } from './throttling/attemptLimits.js';
 import { purgeUnusedPalmData } from './biometrics/lifecycle.js';
 import { BiometricContext } from './biometrics/context.js';
-import { referencesOfOtherModels, tenantsWithoutCoarseIndex } from './biometrics/references.js';
+import { referencesOfOtherModels, tenantsToConvert } from './biometrics/references.js';
 import { loadManifest } from './palm/features.js';
 import { cibaFeature } from './readers/ciba.js';
+import { admitCaptures } from './readers/frameAdmission.js';
+import { FramePool } from './biometrics/framePool.js';
 import { relyingPartyFor } from './webauthn/relyingParty.js';
 
 export interface RunningServer {
@@ -29,6 +33,8 @@ export interface RunningServer {
   master: MasterKey;
   /** The one-time link for the first administrator, when none exists yet. */
   setupLink: string | undefined;
+  /** The metrics listener's base URL, when PALMID_METRICS_PORT is set. */
+  metricsUrl?: string;
   provider(): Provider;
   /** Re-reads signing keys now (normally polled). */
   reloadKeys(): Promise<boolean>;
@@ -62,7 +68,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const migrations = await migrate(db);
     if (migrations.applied.length) log.info({ applied: migrations.applied }, 'database migrated');
 
-    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite', log });
+    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, keyStoreDir: config.keyStoreDir, embedded: db.kind === 'pglite', log });
+    // The key store wrapping people's data keys, in agreement with the database before anything reads them.
+    attachKeyStore(db, KeyStore.forInstallation({ dir: config.keyStoreDir, dataDir: config.dataDir, master, log }));
+    const bio = new BiometricContext(db, master);
+    await bio.dataKeys.prepare(log);
     const keyStore = new SigningKeyStore(db.prisma, master);
     await keyStore.ensureActiveKeys();
 
@@ -77,8 +87,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
     const metrics = new Metrics();
     let keys = await keyStore.load();
-    const bio = new BiometricContext(db, master);
-    const ciba = cibaFeature({ bio, issuer, captureKeys: () => keys.capture });
+    const frames = new FramePool({ concurrency: config.frameConcurrency, queue: config.frameQueue });
+    const ciba = admitCaptures(cibaFeature({ bio, issuer, captureKeys: () => keys.capture }), frames);
     const clientCache = await ClientCache.start(db);
     const build = () => {
       const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.signing, trustProxy: config.trustProxy, ciba, notifyPrivateNetworks: config.notifyPrivateNetworks, ...(options.fetch ? { fetch: options.fetch } : {}) });
@@ -104,6 +114,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const app = createApp({
       db,
       bio,
+      frames,
       log,
       rp: relyingPartyFor(issuer),
       issuer,
@@ -111,6 +122,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       provider: () => provider,
       jwks: () => keys.publicJwks,
       metrics,
+      metricsExposure: config.metrics,
       bodyLimitBytes: config.bodyLimitBytes,
       trustProxy: config.trustProxy,
       isShuttingDown: () => shuttingDown,
@@ -134,11 +146,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           // Retention: palm data unused for a tenant's retention period is deleted (hourly check).
           if (Date.now() - lastRetentionRun > 3_600_000) {
             lastRetentionRun = Date.now();
-            for (const purge of await purgeUnusedPalmData(db)) log.info(purge, 'palm data past retention deleted');
+            for (const purge of await purgeUnusedPalmData(bio)) log.info(purge, 'palm data past retention deleted');
           }
           const purged = await purgeExpiredPayloads(db, 60);
           await db.query('DELETE FROM envelope_replay WHERE expires_at < now()');
           await purgeExpiredChallenges(db.prisma);
+          await purgeExpiredAttempts(db);
           if (purged) log.debug({ purged }, 'expired OIDC rows purged');
           await reloadKeys();
         } catch (err) {
@@ -148,6 +161,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }, options.maintenanceIntervalMs ?? 60_000);
     maintenance.unref();
 
+    const { port: metricsPort } = config.metrics;
+    const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(metrics, { ...config.metrics, port: metricsPort });
+    if (metricsServer) log.info({ url: `${metricsServer.url}/metrics`, token: config.metrics.token !== undefined }, 'metrics served on their own port');
+    else if (config.metrics.token) log.info({ token: true }, 'metrics served at /metrics with the bearer token');
+    else log.info('metrics are not served: set PALMID_METRICS_PORT and/or PALMID_METRICS_TOKEN');
+    const proxyWarning = untrustedProxyWarning({ issuer, trustProxy: config.trustProxy });
+    if (proxyWarning) log.warn(proxyWarning);
+
     log.info({ issuer, port, database: db.kind }, 'palmid listening');
     // Counting references by model reads the whole table: not on the start-up path.
     const model = loadManifest().models[0]!;
@@ -156,10 +177,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       (stale) => stale.forEach((s) => log.warn({ ...s, current }, 'palm references made by another model are found by no search: those people must enrol again')),
       (err: unknown) => log.warn({ err }, 'could not count palm references of other models'),
     );
-    tenantsWithoutCoarseIndex(db).then(
+    tenantsToConvert(db).then(
       (tenants) =>
-        tenants.forEach((t) => log.warn({ tenant: t.id, references: t.references }, 'this tenant is searched without an index until it is re-keyed: run `palmid tenant rekey`')),
-      (err: unknown) => log.warn({ err }, 'could not check tenant transforms'),
+        tenants.forEach((t) =>
+          log.warn({ tenant: t.id, references: t.references }, "this tenant's palm references are stored under the old linear transform, which known palms give away: run `palmid tenant rekey` to convert them"),
+        ),
+      (err: unknown) => log.warn({ err }, 'could not check tenant template protection'),
     );
 
     let closing: Promise<void> | undefined;
@@ -173,6 +196,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           // In-flight requests get a grace period, then the rest are cut.
           setTimeout(() => httpServer.closeAllConnections(), 10_000).unref();
         });
+        await metricsServer?.close();
         await clientCache.close();
         if (ownsDb) await db.close();
         log.info('palmid stopped');
@@ -184,6 +208,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       db,
       master,
       setupLink,
+      ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
       provider: () => provider,
       reloadKeys,
       close,

@@ -1,7 +1,9 @@
 import type { Database } from '../db/database.js';
 import type { MasterKey } from '../crypto/masterKey.js';
+import { keyStoreOf, type KeyStore } from '../crypto/keyStore.js';
 import { PersonDataKeys } from './dataKeys.js';
-import { TenantTransform } from './protection.js';
+import { TenantProjection, TenantTransform } from './protection.js';
+import type { Searchable } from './references.js';
 
 /** The N of 1:N; an index-only scan of palm_reference_tenant_id_key_version_model_idx. */
 export const GALLERY_SIZE_SQL = `SELECT count(*)::int AS n FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND model = $3`;
@@ -11,19 +13,24 @@ export interface TenantKeying {
   id: string;
   keyVersion: number;
   transformSplit: number | null;
+  /** 'projection' (keyed bit code) or 'transform' (references stored before it, until re-keyed): protection.ts */
+  templateProtection: string;
 }
 
 /** What enrolment and identification share: the database, the keys and the tenant transforms. */
 export class BiometricContext {
   readonly dataKeys: PersonDataKeys;
   private readonly transforms = new Map<string, TenantTransform>();
+  private readonly projections = new Map<string, TenantProjection>();
   private readonly sizes = new Map<string, { count: number; at: number; refreshing?: Promise<number> }>();
 
+  /** `keys`: the key store wrapping people's data keys; by default the one attached to the database (src/crypto/keyStore.ts). */
   constructor(
     readonly db: Database,
     readonly master: MasterKey,
+    keys: KeyStore = keyStoreOf(db),
   ) {
-    this.dataKeys = new PersonDataKeys(db.prisma, master);
+    this.dataKeys = new PersonDataKeys(db, master, keys);
   }
 
   /** The tenant's transform for a key version and split (computed once: it costs a QR decomposition). */
@@ -35,6 +42,24 @@ export class BiometricContext {
       this.transforms.set(key, t);
     }
     return t;
+  }
+
+  /** The tenant's projection for a key version (computed once). */
+  projection(tenant: TenantKeying, dim: number): TenantProjection {
+    const key = `${tenant.id}:${tenant.keyVersion}:${dim}`;
+    let p = this.projections.get(key);
+    if (!p) {
+      p = TenantProjection.derive(this.master, tenant.id, tenant.keyVersion, dim);
+      this.projections.set(key, p);
+    }
+    return p;
+  }
+
+  /** An embedding in the form the tenant stores and searches (its template protection scheme). */
+  protect(tenant: TenantKeying, embedding: Float32Array): Searchable {
+    if (tenant.templateProtection === 'projection') return { code: this.projection(tenant, embedding.length).protect(embedding) };
+    if (tenant.templateProtection === 'transform') return { embedding: this.transform(tenant, embedding.length).protect(embedding) };
+    throw new Error(`unknown template protection ${tenant.templateProtection} of tenant ${tenant.id}`);
   }
 
   /**

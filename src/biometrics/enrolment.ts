@@ -40,7 +40,7 @@ export interface EnrolResult {
 /**
  * Enrols one palm: consent checked first, every capture through the quality gate, captures
  * fused into one reference, a 1:N check that the palm is not someone else's, then the reference
- * stored protected (keyed transform of the embedding, sealed fine template).
+ * stored protected (the tenant's keyed code of the embedding, sealed fine template).
  */
 export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promise<EnrolResult> {
   const prisma = ctx.db.prisma;
@@ -72,14 +72,14 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     }
   }
   const reference = fuse(probes.map((p) => p.template));
-  const transform = ctx.transform(tenant, reference.embedding.length);
-  const protectedEmbedding = transform.protect(reference.embedding);
+  const searchable = ctx.protect(tenant, reference.embedding);
 
   // A palm enrolled to another person at this tenant is refused.
   const candidates = await searchReferences(ctx.db, {
     tenant,
-    embedding: protectedEmbedding,
+    probe: searchable,
     model: reference.model,
+    dimensions: reference.embedding.length,
     limit: 20,
     consentedOnly: false,
     excludePersonId: input.personId,
@@ -102,8 +102,9 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
   });
   const referenceId = randomUUID();
   const dataKey = await ctx.dataKeys.getOrCreate(input.personId);
-  // The sealed fine template carries no embedding: the searchable one exists only protected.
-  const fine = serializeTemplate({ ...reference, embedding: new Float32Array(0) });
+  // The sealed fine template carries the embedding, so that a new key version can protect it
+  // again (lifecycle.ts, rekeyTenant): the protected form cannot be turned back into it.
+  const fine = serializeTemplate(reference);
   await saveReference(ctx.db, {
     id: referenceId,
     personId: input.personId,
@@ -111,7 +112,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     hand: input.hand,
     model: reference.model,
     keyVersion: tenant.keyVersion,
-    embedding: protectedEmbedding,
+    searchable,
     sealedTemplate: new Uint8Array(sealTemplate(dataKey, fine, referenceId)),
     samples: reference.samples,
     quality: reference.quality,

@@ -1,10 +1,15 @@
 import type { Database } from '../db/database.js';
 import type { TenantKeying } from './context.js';
+import { bitLiteral, PROTECTED_CODE_BITS } from './protection.js';
 
 /**
- * The palm_reference table and its pgvector search. The embedding column holds only
- * tenant-protected vectors (see protection.ts); the fine template only sealed bytes.
+ * The palm_reference table and its pgvector search. A reference is searchable by one protected
+ * form (see protection.ts): the keyed bit code (column `code`, tenants on 'projection') or, for
+ * references stored before it, the keyed transform of the embedding (column `embedding`, tenants
+ * on 'transform'). The fine template is stored only sealed.
  */
+export type Searchable = { code: Uint8Array } | { embedding: Float32Array };
+
 export interface StoredReference {
   id: string;
   personId: string;
@@ -12,7 +17,7 @@ export interface StoredReference {
   hand: 'left' | 'right';
   model: string;
   keyVersion: number;
-  embedding: Float32Array;
+  searchable: Searchable;
   sealedTemplate: Uint8Array;
   samples: number;
   quality: number;
@@ -26,7 +31,7 @@ export interface Candidate {
   sealedTemplate: Uint8Array;
   /** The person's wrapped data key (null once erased), fetched with the candidate. */
   wrappedKey: Uint8Array | null;
-  /** Cosine distance in stage one. */
+  /** Stage one's distance: Hamming distance as a fraction of the code's bits, or cosine distance (transform). */
   distance: number;
 }
 
@@ -43,15 +48,16 @@ export async function saveReference(db: Database, ref: StoredReference): Promise
   await db.prisma.$transaction(async (tx) => {
     await tx.$executeRawUnsafe(`DELETE FROM palm_reference WHERE person_id = $1 AND tenant_id = $2 AND hand = $3`, ref.personId, ref.tenantId, ref.hand);
     await tx.$executeRawUnsafe(
-      `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, fine_template, samples, quality)
-       VALUES ($1, $2, $3, $4, $5, $6, $7::vector, $8, $9, $10)`,
+      `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, code, fine_template, samples, quality)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::vector, $8::bit(${PROTECTED_CODE_BITS}), $9, $10, $11)`,
       ref.id,
       ref.personId,
       ref.tenantId,
       ref.hand,
       ref.model,
       ref.keyVersion,
-      vectorLiteral(ref.embedding),
+      'embedding' in ref.searchable ? vectorLiteral(ref.searchable.embedding) : null,
+      'code' in ref.searchable ? bitLiteral(ref.searchable.code) : null,
       ref.sealedTemplate,
       ref.samples,
       ref.quality,
@@ -104,10 +110,30 @@ export function embeddingIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstr
   return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (${coarse('"embedding"')} vector_cosine_ops) WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction}) WHERE "model" = ${modelLiteral(m)}`;
 }
 
+export function codeIndexName(m: EmbeddingModel): string {
+  return `palm_reference_code_${m.model.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}`;
+}
+
+/**
+ * The index of the codes: HNSW by Hamming distance over all PROTECTED_CODE_BITS bits (codes
+ * are not ordered by importance, so there is no prefix to index). A new model ships a migration
+ * with this text; the shipped build parameters are m 32, ef_construction 200.
+ */
+export function codeIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 }): string {
+  if (![hnsw.m, hnsw.efConstruction].every((v) => Number.isInteger(v) && v >= 2 && v <= 1000)) throw new Error('HNSW parameters must be integers from 2 to 1000');
+  return `CREATE INDEX "${codeIndexName(m)}" ON "palm_reference" USING hnsw ("code" bit_hamming_ops) WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction}) WHERE "model" = ${modelLiteral(m)}`;
+}
+
 export interface StageOneShape {
   consentedOnly: boolean;
   excludePerson: boolean;
   model: EmbeddingModel;
+  /**
+   * 'code': the probe ($1) is a code, searched through the code index (the index's own order,
+   * as long as hnsw.ef_search, is the ranking). 'embedding': a transformed embedding, searched as
+   * `shortlist` says.
+   */
+  by: 'code' | 'embedding';
   /**
    * References the coarse index hands to the re-ranking (the HNSW search list, ef_search);
    * null for a tenant whose transform has no split (keyed before the coarse index): its
@@ -128,12 +154,17 @@ export interface StageOneShape {
  */
 export const STAGE_ONE_SQL = (limit: number, o: StageOneShape) => {
   const d = o.model.dimensions;
+  const hamming = `r.code <~> $1::bit(${PROTECTED_CODE_BITS})`;
   const full = `r.embedding::vector(${d}) <=> $1::vector(${d})`;
   const filters = `r.model = ${modelLiteral(o.model)} AND r.tenant_id = $2 AND r.key_version = $3${o.excludePerson ? '\n      AND r.person_id <> $4' : ''}${
     o.consentedOnly ? `\n      AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)` : ''
   }`;
   const ranked =
-    o.shortlist === null
+    o.by === 'code'
+      ? `SELECT r.id, (${hamming}) / ${PROTECTED_CODE_BITS}.0 AS distance FROM palm_reference r
+    WHERE ${filters}
+    ORDER BY ${hamming} LIMIT ${limit}`
+      : o.shortlist === null
       ? `SELECT r.id, ${full} AS distance FROM palm_reference r
     WHERE ${filters}
     ORDER BY ${full} LIMIT ${limit}`
@@ -155,23 +186,24 @@ export async function referencesOfOtherModels(db: Database, current: string): Pr
 }
 
 /**
- * Tenants with references whose transform keeps no prefix apart (keyed before the coarse index).
- * Only those tenants' references are counted (from the tenant/key-version/model index).
+ * Tenants whose references are still stored under the linear transform (stored before the
+ * codes, until `palmid tenant rekey` converts them); only their references are counted.
  */
-export async function tenantsWithoutCoarseIndex(db: Database): Promise<{ id: string; references: number }[]> {
+export async function tenantsToConvert(db: Database): Promise<{ id: string; references: number }[]> {
   const rows = await db.query<{ id: string; n: string }>(
     `SELECT t.id, (SELECT count(*) FROM palm_reference r WHERE r.tenant_id = t.id) AS n
-       FROM tenant t WHERE t.transform_split IS DISTINCT FROM ${COARSE_DIMENSIONS}`,
+       FROM tenant t WHERE t.template_protection = 'transform'`,
   );
   return rows.map((r) => ({ id: r.id, references: Number(r.n) })).filter((t) => t.references > 0);
 }
 
 export interface SearchOptions {
-  /** The tenant searched, at its key version; its transform split decides index or exact search (StageOneShape.shortlist). */
+  /** The tenant searched, at its key version; for a 'transform' tenant its split decides index or exact search (StageOneShape.shortlist). */
   tenant: TenantKeying;
-  /** the probe's embedding (already protected) and the model that made it */
-  embedding: Float32Array;
+  /** the probe's embedding, protected as the tenant protects it (BiometricContext.protect), the model that made it and its length */
+  probe: Searchable;
   model: string;
+  dimensions: number;
   limit: number;
   /** Only people with an active consent to the tenant (identification). */
   consentedOnly: boolean;
@@ -199,10 +231,11 @@ export async function searchReferences(db: Database, o: SearchOptions): Promise<
     STAGE_ONE_SQL(limit, {
       consentedOnly: o.consentedOnly,
       excludePerson: o.excludePersonId !== undefined,
-      model: { model: o.model, dimensions: o.embedding.length },
+      model: { model: o.model, dimensions: o.dimensions },
+      by: 'code' in o.probe ? 'code' : 'embedding',
       shortlist: onCoarseIndex(o.tenant.transformSplit) ? db.hnswEfSearch : null,
     }),
-    [vectorLiteral(o.embedding), o.tenant.id, o.tenant.keyVersion, ...(o.excludePersonId !== undefined ? [o.excludePersonId] : [])],
+    ['code' in o.probe ? bitLiteral(o.probe.code) : vectorLiteral(o.probe.embedding), o.tenant.id, o.tenant.keyVersion, ...(o.excludePersonId !== undefined ? [o.excludePersonId] : [])],
   );
   return rows
     .map((r) => ({
@@ -221,16 +254,35 @@ export async function touchReference(db: Database, id: string): Promise<void> {
   await db.query(`UPDATE palm_reference SET last_used_at = now() WHERE id = $1`, [id]);
 }
 
-/** All protected embeddings of a tenant at one key version (for re-keying), in pages. */
-export async function* referencesForRekey(db: Database, tenantId: string, keyVersion: number, pageSize = 500) {
+/**
+ * A tenant's references at one key version, for re-keying, in pages: the stored transformed
+ * embedding (null for a code), the sealed fine template and the person's wrapped data key.
+ */
+export interface RekeyRow {
+  id: string;
+  personId: string;
+  embedding: Float32Array | null;
+  sealedTemplate: Uint8Array;
+  wrappedKey: Uint8Array | null;
+}
+
+export async function* referencesForRekey(db: Database, tenantId: string, keyVersion: number, pageSize = 500): AsyncGenerator<RekeyRow[]> {
   let after = '';
   for (;;) {
-    const rows = await db.query<{ id: string; embedding: string }>(
-      `SELECT id, embedding::text AS embedding FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND id > $3 ORDER BY id LIMIT $4`,
+    const rows = await db.query<{ id: string; person_id: string; embedding: string | null; fine_template: Uint8Array; wrapped_key: Uint8Array | null }>(
+      `SELECT r.id, r.person_id, r.embedding::text AS embedding, r.fine_template, k.wrapped_key
+         FROM palm_reference r LEFT JOIN person_data_key k ON k.person_id = r.person_id
+        WHERE r.tenant_id = $1 AND r.key_version = $2 AND r.id > $3 ORDER BY r.id LIMIT $4`,
       [tenantId, keyVersion, after, pageSize],
     );
     if (rows.length === 0) return;
-    yield rows.map((r) => ({ id: r.id, embedding: parseVector(r.embedding) }));
+    yield rows.map((r) => ({
+      id: r.id,
+      personId: r.person_id,
+      embedding: r.embedding === null ? null : parseVector(r.embedding),
+      sealedTemplate: r.fine_template,
+      wrappedKey: r.wrapped_key,
+    }));
     after = rows[rows.length - 1]!.id;
   }
 }

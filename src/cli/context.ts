@@ -1,6 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { loadConfig, type Config } from '../config.js';
 import { loadMasterKey, type MasterKey } from '../crypto/masterKey.js';
+import { KeyStore, attachKeyStore } from '../crypto/keyStore.js';
+import { PersonDataKeys } from '../biometrics/dataKeys.js';
 import { SigningKeyStore } from '../crypto/signingKeys.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
@@ -34,7 +36,10 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
     await migrate(db);
     // A generated master key file is worth a warning: the operator must know it exists.
     const log = createLogger(config.logLevel, process.stderr);
-    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, embedded: db.kind === 'pglite', log });
+    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, keyStoreDir: config.keyStoreDir, embedded: db.kind === 'pglite', log });
+    // Commands that touch palm data use the installation's key store, as the server does.
+    const keyStore = attachKeyStore(db, KeyStore.forInstallation({ dir: config.keyStoreDir, dataDir: config.dataDir, master, log }));
+    await new PersonDataKeys(db, master, keyStore).prepare(log);
     const keys = new SigningKeyStore(db.prisma, master);
     return await fn({
       config,

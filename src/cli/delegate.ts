@@ -29,26 +29,57 @@ export function canDelegate(argv: string[]): boolean {
   return command !== undefined && !NOT_DELEGABLE.has(command) && !argv.includes('--help') && !argv.includes('-h');
 }
 
-/** Client side: run argv in the server that holds the database. */
+/** Client side: run argv in the server that holds the database. Never throws: a failure is one line and exit status 1. */
 export async function runInServer(dataDir: string, argv: string[]): Promise<number> {
-  const reply = await new Promise<Reply>((resolve, reject) => {
-    const socket = net.connect({ path: socketPath(dataDir), allowHalfOpen: true });
-    let data = '';
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.end(`${JSON.stringify({ argv })}\n`));
-    socket.on('data', (chunk) => (data += chunk));
-    socket.on('end', () => {
-      try {
-        resolve(JSON.parse(data) as Reply);
-      } catch {
-        reject(new Error('the running server sent an unreadable reply'));
-      }
-    });
-    socket.on('error', reject);
-  });
+  let reply: Reply;
+  try {
+    reply = await sendCommand(socketPath(dataDir), argv);
+  } catch (err) {
+    process.stderr.write(`palmid: ${(err as Error).message}\n`);
+    return 1;
+  }
   process.stdout.write(reply.out);
   process.stderr.write(reply.err);
   return reply.code;
+}
+
+function sendCommand(file: string, argv: string[]): Promise<Reply> {
+  return new Promise<Reply>((resolve, reject) => {
+    const socket = net.connect({ path: file, allowHalfOpen: true });
+    let connected = false;
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => {
+      connected = true;
+      socket.end(`${JSON.stringify({ argv })}\n`);
+    });
+    socket.on('data', (chunk) => (data += chunk));
+    socket.on('end', () => {
+      const reply = parseReply(data);
+      if (reply) resolve(reply);
+      // The connection closed before a whole reply came: the server stopped (or crashed) mid-command.
+      else reject(new Error('palmid serve stopped before it answered; the command may or may not have taken effect'));
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        new Error(
+          connected
+            ? `palmid serve stopped before it answered (${err.code ?? err.message}); the command may or may not have taken effect`
+            : `could not reach palmid serve through ${file} (${err.code ?? err.message})`,
+        ),
+      );
+    });
+  });
+}
+
+function parseReply(data: string): Reply | undefined {
+  try {
+    const reply = JSON.parse(data) as Partial<Reply> | null;
+    if (reply && typeof reply.code === 'number' && typeof reply.out === 'string' && typeof reply.err === 'string') return reply as Reply;
+  } catch {
+    // not (yet) JSON: the reply was cut short
+  }
+  return undefined;
 }
 
 /** Server side: accept commands from local `palmid` processes. */

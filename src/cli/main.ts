@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.js';
 import { MasterKeyError } from '../crypto/masterKey.js';
+import { KeyStoreError } from '../crypto/keyStore.js';
 import { DataDirLockedError } from '../db/lock.js';
 import { DatabaseError } from '../db/database.js';
 import { MigrationError } from '../db/migrate.js';
@@ -28,7 +29,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-const EXPECTED_ERRORS = [UserError, ConfigError, MasterKeyError, DataDirLockedError, DatabaseError, MigrationError];
+const EXPECTED_ERRORS = [UserError, ConfigError, MasterKeyError, KeyStoreError, DataDirLockedError, DatabaseError, MigrationError];
 
 export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();

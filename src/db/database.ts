@@ -52,8 +52,10 @@ export interface DatabaseOptions {
  * 29.8 ms with 40, 100 and 200, the right palm among the 20 candidates for 299, 300 and 300 of
  * 300 probes; at 100,000, p95 6.9, 11.6 and 18.4 ms, 100/100 each
  * (`npm run bench:identify -- --db postgres --gallery N --ef-search 40,100,200`).
+ * The keyed codes' Hamming index (src/biometrics/protection.ts) needs a longer list than that
+ * coarse index for every right palm among the candidates (figures in the README), hence 200.
  */
-export const DEFAULT_HNSW_EF_SEARCH = 100;
+export const DEFAULT_HNSW_EF_SEARCH = 200;
 
 /**
  * Session settings for every connection: the HNSW search list, and the iterative index scan so

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import Koa, { type Context, type Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { BiometricContext } from '../biometrics/context.js';
+import type { FramePool } from '../biometrics/framePool.js';
 import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
 import type { RelyingParty } from '../webauthn/relyingParty.js';
 import { errorHandler } from './errors.js';
-import { Metrics } from './metrics.js';
+import { Metrics, metricsEndpoint, servedOnPublicPort, type MetricsExposure } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { jwksRoutes } from './routes/jwks.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   db: Database;
   /** Palm sign-in at the browser login (the same context the readers' CIBA hooks use). */
   bio: BiometricContext;
+  /** Admission of palm sign-ins that read camera frames (shared with the readers' CIBA hook). */
+  frames: FramePool;
   log: Logger;
   rp: RelyingParty;
   issuer: string;
@@ -31,6 +34,8 @@ export interface AppDeps {
   /** The current provider: it is replaced when signing keys change. */
   provider: () => Provider;
   metrics: Metrics;
+  /** Where /metrics is served, and with which token (PALMID_METRICS_*). */
+  metricsExposure: MetricsExposure;
   bodyLimitBytes: number;
   trustProxy: boolean;
   isShuttingDown: () => boolean;
@@ -44,11 +49,11 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: deps.trustProxy, keys: deps.cookieKeys });
   app.silent = true;
   const routers = [
-    healthRoutes({ db: deps.db, metrics: deps.metrics, isShuttingDown: deps.isShuttingDown }),
+    healthRoutes({ db: deps.db, isShuttingDown: deps.isShuttingDown }),
     jwksRoutes(deps.jwks),
     staticRoutes(),
     interactionRoutes({ provider: deps.provider, prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
-    palmLoginRoutes({ provider: deps.provider, bio: deps.bio, bodyLimitBytes: deps.bodyLimitBytes }),
+    palmLoginRoutes({ provider: deps.provider, bio: deps.bio, frames: deps.frames, bodyLimitBytes: deps.bodyLimitBytes }),
     kioskRoutes({ db: deps.db, bodyLimitBytes: deps.bodyLimitBytes }),
     invitationRoutes({ prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
     adminRoutes({ prisma: deps.db.prisma, rp: deps.rp, issuer: deps.issuer, bodyLimitBytes: deps.bodyLimitBytes }),
@@ -60,6 +65,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(securityHeaders());
   app.use(permissionsPolicy());
   app.use(bodyLimit(deps.bodyLimitBytes));
+  if (servedOnPublicPort(deps.metricsExposure)) app.use(metricsEndpoint(deps.metrics, deps.metricsExposure.token));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   app.use(async (ctx) => {

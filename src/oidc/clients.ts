@@ -4,6 +4,7 @@ import { Prisma } from '../generated/prisma/client.js';
 import type Provider from 'oidc-provider';
 import { announceClientChange } from './clientCache.js';
 import { generateClientSecret, hashClientSecret } from './clientSecrets.js';
+import { TOKEN_EXCHANGE_GRANT } from './tokenExchange.js';
 
 /** The registry of relying parties, managed by `palmid client`. */
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
@@ -19,7 +20,14 @@ export interface NewClient {
   jwksUri?: string;
   /** APIs this client may exchange palm sign-in tokens for (token exchange). */
   exchangeAudiences?: string[];
-  /** The tenant whose consented people may sign in to this client with their palm. */
+  /** Scopes it may ask for by token exchange (at most). */
+  exchangeScopes?: string[];
+  /** Readers whose tokens it may exchange; all readers of its tenant when absent. */
+  exchangeSubjectClients?: string[];
+  /**
+   * The tenant whose consented people may sign in to this client with their palm, and whose
+   * readers' tokens it may exchange.
+   */
   tenant?: string | undefined;
 }
 
@@ -56,9 +64,21 @@ export async function addClient(
     throw new ClientInputError('client_credentials needs an authenticated client (not --auth-method none)');
   }
   if (input.grantTypes.includes('refresh_token') && !codeFlow) throw new ClientInputError('refresh_token needs authorization_code');
+  const exchange = input.grantTypes.includes(TOKEN_EXCHANGE_GRANT);
   if (input.tenant !== undefined) {
-    if (!codeFlow) throw new ClientInputError('a tenant is for palm sign-in at the browser login: it needs authorization_code');
+    if (!codeFlow && !exchange) throw new ClientInputError('a tenant is for palm sign-in at the browser login or token exchange: it needs authorization_code or token-exchange');
     if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenant } }))) throw new ClientInputError(`unknown tenant ${input.tenant}`);
+  }
+  const exchangeSettings = [input.exchangeAudiences, input.exchangeScopes, input.exchangeSubjectClients].some((v) => v?.length);
+  if (exchangeSettings && !exchange) throw new ClientInputError(`--exchange-* options need the ${TOKEN_EXCHANGE_GRANT} grant`);
+  if (exchange) {
+    // Exchange is confined to one tenant's readers: no tenant, nothing to exchange.
+    if (input.tenant === undefined) throw new ClientInputError('token exchange needs --tenant: the tenant whose readers\' tokens it may exchange');
+    if (!input.exchangeAudiences?.length) throw new ClientInputError('token exchange needs at least one --exchange-audience');
+    for (const readerId of input.exchangeSubjectClients ?? []) {
+      const reader = await db.prisma.reader.findUnique({ where: { clientId: readerId } });
+      if (!reader || reader.tenantId !== input.tenant) throw new ClientInputError(`${readerId} is not a reader of tenant ${input.tenant}`);
+    }
   }
 
   const clientId = randomBytes(16).toString('base64url');
@@ -73,6 +93,8 @@ export async function addClient(
     subject_type: input.subjectType,
     ...(input.jwksUri ? { jwks_uri: input.jwksUri } : {}),
     ...(input.exchangeAudiences?.length ? { palmid_exchange_audiences: input.exchangeAudiences } : {}),
+    ...(exchange ? { palmid_exchange_scopes: input.exchangeScopes ?? [] } : {}),
+    ...(input.exchangeSubjectClients?.length ? { palmid_exchange_subject_clients: input.exchangeSubjectClients } : {}),
     ...(input.tenant !== undefined ? { palmid_tenant: input.tenant } : {}),
   };
   // Let oidc-provider judge the metadata now, rather than fail at the first sign-in.

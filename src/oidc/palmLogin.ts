@@ -1,20 +1,21 @@
 import { normaliseEmail } from '../accounts/people.js';
-import { audit } from '../audit/audit.js';
 import type { BiometricContext } from '../biometrics/context.js';
 import { openTemplate } from '../biometrics/dataKeys.js';
 import { identifyProbe, type IdentifyingTenant } from '../biometrics/identification.js';
 import { touchReference } from '../biometrics/references.js';
+import { attemptPalmSignIn, auditSignIn, type Capture, type Comparison } from '../biometrics/signInAttempt.js';
 import { thresholdForFmr } from '../biometrics/threshold.js';
-import { PalmImageError, bestMatch, deserializeTemplate, extractProbe, type PalmImageErrorReason, type Probe, type QualityResult } from '../palm/index.js';
-import { checkThrottle, personSubject, recordFailure, resetThrottle, type ThrottleVerdict } from '../readers/throttle.js';
+import { CAMERA_FRAME_LIMITS, PalmImageError, bestMatch, deserializeTemplate, extractProbe, type PalmImageErrorReason, type Probe, type QualityResult } from '../palm/index.js';
+import { LIMITS, addressSubject, clientSubject, hintedPalmSubject } from '../throttling/attemptLimits.js';
 
 /**
  * Palm sign-in at the browser login: one camera frame per call. A frame the engine cannot use
- * comes back with guidance (no attempt is counted: nothing was compared); a usable frame is
- * identified among the people who consented to the client's tenant, or verified 1:1 against the
- * person the authorization request's `login_hint` names. Failures count against the interaction
- * and, once a person is in play, against that person (NIST SP 800-63B-4 back-off). The frame
- * lives only in this call.
+ * comes back with guidance (it costs the sender a share of an attempt: reading it is work); a
+ * usable frame is identified among the people who consented to the client's tenant, or verified
+ * 1:1 against the person the authorization request's `login_hint` names. The login is anonymous,
+ * so failures count against the sender's address and the relying party (rate limits), and a 1:1
+ * miss against the named person from that address only: a stranger can slow himself, never lock
+ * someone else out. The frame lives only in this call.
  */
 export type PalmLoginOutcome =
   | { kind: 'signed_in'; personId: string; score: number; mode: 'identify' | 'verify' }
@@ -33,8 +34,8 @@ export interface QualityFeedback {
 export interface PalmLoginInput {
   tenantId: string;
   clientId: string;
-  /** The interaction (one authorization request's login). */
-  interactionUid: string;
+  /** The sender's address (Koa's ctx.ip: behind a proxy, only with PALMID_TRUST_PROXY). */
+  address: string;
   /** The authorization request's login_hint: an email address, for 1:1 verification. */
   loginHint?: string | undefined;
   capture: Uint8Array;
@@ -42,8 +43,6 @@ export interface PalmLoginInput {
 
 /** Under this score a frame is not worth a comparison: the person is asked for another one. */
 export const SIGN_IN_MIN_QUALITY = 0.25;
-
-export const interactionSubject = (uid: string) => `interaction:${uid}`;
 
 /** What the person in front of the camera can do about each rejection. */
 const GUIDANCE: Partial<Record<PalmImageErrorReason, string>> = {
@@ -56,65 +55,59 @@ const GUIDANCE: Partial<Record<PalmImageErrorReason, string>> = {
 };
 
 export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): Promise<PalmLoginOutcome> {
-  const prisma = bio.db.prisma;
-  const tenant = await prisma.tenant.findUnique({ where: { id: input.tenantId } });
+  const tenant = await bio.db.prisma.tenant.findUnique({ where: { id: input.tenantId } });
   if (!tenant) return { kind: 'unavailable', message: `palm sign-in is unavailable: this application's tenant ${input.tenantId} no longer exists` };
-  const interactionThrottle = await checkThrottle(bio.db, interactionSubject(input.interactionUid));
-  if (!interactionThrottle.allowed) return throttled(interactionThrottle);
+  const loginHint = input.loginHint ? normaliseEmail(input.loginHint) : undefined;
+  const outcome = await attemptPalmSignIn<Probe, Extract<PalmLoginOutcome, { kind: 'retry' | 'unreadable' }>>(bio.db, {
+    channel: 'browser',
+    actor: input.clientId,
+    tenantId: tenant.id,
+    // Anyone can open sign-ins: the address and the relying party pay for failures, never a person.
+    sources: [
+      { subject: addressSubject(input.address), policy: LIMITS.browserAddress },
+      { subject: clientSubject(input.clientId), policy: LIMITS.browserClient },
+    ],
+    ...(loginHint ? { target: { subject: hintedPalmSubject(loginHint, input.address), policy: LIMITS.hintedPalm } } : {}),
+    read: () => readFrame(input.capture),
+    compare: (probe) => (loginHint ? verify(bio, tenant, loginHint, probe) : identify(bio, tenant, probe)),
+  });
+  switch (outcome.kind) {
+    case 'unusable':
+      return outcome.rejection;
+    case 'throttled':
+      return outcome;
+    case 'not_matched':
+      return { kind: 'not_recognised' };
+    case 'matched':
+      await auditSignIn(bio.db, { actor: input.clientId, personId: outcome.personId, tenantId: tenant.id, channel: 'browser', mode: outcome.mode, score: outcome.score });
+      return { kind: 'signed_in', personId: outcome.personId, score: outcome.score, mode: outcome.mode };
+  }
+}
 
+/** A usable probe, or guidance for the next frame. */
+async function readFrame(capture: Uint8Array): Promise<Capture<Probe, Extract<PalmLoginOutcome, { kind: 'retry' | 'unreadable' }>>> {
   let probe: Probe;
   let quality: QualityResult;
   try {
-    ({ probe, quality } = await extractProbe(input.capture, { kind: 'auto' }));
+    ({ probe, quality } = await extractProbe(capture, { kind: 'auto', limits: CAMERA_FRAME_LIMITS }));
   } catch (err) {
     if (!(err instanceof PalmImageError)) throw err;
     const guidance = GUIDANCE[err.reason];
-    if (!guidance) return { kind: 'unreadable', message: `The picture could not be read (${err.reason}).` };
-    return { kind: 'retry', reason: err.reason, message: guidance };
+    if (!guidance) return { usable: false, rejection: { kind: 'unreadable', message: `The picture could not be read (${err.reason}).` } };
+    return { usable: false, rejection: { kind: 'retry', reason: err.reason, message: guidance } };
   }
-  const feedback: QualityFeedback = {
-    score: Math.round(quality.score * 100) / 100,
-    hints: quality.reasons.filter((r) => r.score < 1).map((r) => r.message),
-  };
   if (quality.score < SIGN_IN_MIN_QUALITY) {
+    const feedback: QualityFeedback = {
+      score: Math.round(quality.score * 100) / 100,
+      hints: quality.reasons.filter((r) => r.score < 1).map((r) => r.message),
+    };
     const worst = [...quality.reasons].sort((a, b) => a.score - b.score)[0]!;
-    return { kind: 'retry', reason: 'low_quality', message: `Not clear enough yet: ${worst.message}.`, quality: feedback };
+    return { usable: false, rejection: { kind: 'retry', reason: 'low_quality', message: `Not clear enough yet: ${worst.message}.`, quality: feedback } };
   }
-
-  const verdict = input.loginHint ? await verify(bio, tenant, input.loginHint, probe) : await identify(bio, tenant, probe);
-  const detail = { channel: 'browser', tenant: tenant.id, mode: verdict.mode, score: Math.round(verdict.score * 1000) / 1000 };
-  let personFailures = 0;
-  if (verdict.personId) {
-    const personThrottle = await checkThrottle(bio.db, personSubject(verdict.personId));
-    if (personThrottle.allowed) personFailures = personThrottle.failures;
-    else {
-      await audit(prisma, { action: 'signin.throttled', actor: input.clientId, subject: verdict.personId, detail: { channel: 'browser' } });
-      return throttled(personThrottle);
-    }
-  }
-  if (!verdict.match || !verdict.personId) {
-    await recordFailure(prisma, interactionSubject(input.interactionUid));
-    // A 1:1 miss is a failed attempt at that person's account; a 1:N miss names nobody.
-    if (verdict.personId) await recordFailure(prisma, personSubject(verdict.personId));
-    await audit(prisma, { action: 'signin.palm_unknown', actor: input.clientId, subject: verdict.personId ?? tenant.id, detail });
-    return { kind: 'not_recognised' };
-  }
-  // A success clears the counts (only those that exist: most sign-ins have none).
-  if (personFailures > 0) await resetThrottle(prisma, personSubject(verdict.personId));
-  if (interactionThrottle.failures > 0) await resetThrottle(prisma, interactionSubject(input.interactionUid));
-  await audit(prisma, { action: 'signin.palm', actor: input.clientId, subject: verdict.personId, detail });
-  return { kind: 'signed_in', personId: verdict.personId, score: verdict.score, mode: verdict.mode };
+  return { usable: true, probe };
 }
 
-interface Verdict {
-  mode: 'identify' | 'verify';
-  match: boolean;
-  /** The person concerned: the match (1:N) or the hinted person (1:1), when there is one. */
-  personId: string | null;
-  score: number;
-}
-
-async function identify(bio: BiometricContext, tenant: IdentifyingTenant, probe: Probe): Promise<Verdict> {
+async function identify(bio: BiometricContext, tenant: IdentifyingTenant, probe: Probe): Promise<Comparison> {
   const result = await identifyProbe(bio, tenant, probe);
   return { mode: 'identify', match: result.match, personId: result.personId, score: result.score };
 }
@@ -124,9 +117,9 @@ async function identify(bio: BiometricContext, tenant: IdentifyingTenant, probe:
  * threshold. Someone unknown, not consenting or not enrolled here simply does not match (the
  * answer does not reveal which).
  */
-async function verify(bio: BiometricContext, tenant: IdentifyingTenant, loginHint: string, probe: Probe): Promise<Verdict> {
-  const miss = (personId: string | null): Verdict => ({ mode: 'verify', match: false, personId, score: 0 });
-  const person = await bio.db.prisma.person.findUnique({ where: { email: normaliseEmail(loginHint) }, select: { id: true } });
+async function verify(bio: BiometricContext, tenant: IdentifyingTenant, loginHint: string, probe: Probe): Promise<Comparison> {
+  const miss = (personId: string | null): Comparison => ({ mode: 'verify', match: false, personId, score: 0 });
+  const person = await bio.db.prisma.person.findUnique({ where: { email: loginHint }, select: { id: true } });
   if (!person) return miss(null);
   // Only references of the probe's model are comparable with it.
   const references = await bio.db.query<{ id: string; fine_template: Uint8Array }>(
@@ -144,9 +137,4 @@ async function verify(bio: BiometricContext, tenant: IdentifyingTenant, loginHin
   const match = found.index >= 0 && best.score >= threshold;
   if (match) await touchReference(bio.db, best.id);
   return { mode: 'verify', match, personId: person.id, score: best.score };
-}
-
-function throttled(verdict: ThrottleVerdict): PalmLoginOutcome {
-  if (verdict.allowed) throw new Error('unreachable');
-  return verdict.reason === 'locked' ? { kind: 'throttled', locked: true } : { kind: 'throttled', locked: false, retryAfterSeconds: verdict.retryAfterSeconds };
 }

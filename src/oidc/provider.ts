@@ -5,7 +5,7 @@ import type { Database } from '../db/database.js';
 import type { MasterKey } from '../crypto/masterKey.js';
 import type { ClientCache } from './clientCache.js';
 import { verifyClientSecret } from './clientSecrets.js';
-import { registerTokenExchange } from './tokenExchange.js';
+import { EXCHANGEABLE_SCOPES, authenticationContextClaims, registerTokenExchange } from './tokenExchange.js';
 import { pairwiseSubject } from './pairwise.js';
 import { ACR_VALUES, CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
 import { renderError, renderLogout, renderLogoutSuccess } from './pages.js';
@@ -99,14 +99,23 @@ export function createProvider(deps: ProviderDeps): Provider {
     extraClientMetadata: {
       // A client (e.g. a checkout reader) that must always get palm + PIN.
       // palmid_exchange_audiences: the APIs a client may exchange palm sign-in tokens for (RFC 8693).
-      // palmid_tenant: whose consented people a palm at this client's browser login is searched among.
-      properties: ['palmid_require_pin', 'palmid_exchange_audiences', 'palmid_tenant'],
+      // palmid_tenant: whose consented people a palm at this client's browser login is searched among,
+      //   and whose readers' tokens it may exchange.
+      // palmid_exchange_scopes / palmid_exchange_subject_clients: what it may exchange for, and from
+      //   which readers only (src/oidc/tokenExchange.ts).
+      properties: ['palmid_require_pin', 'palmid_exchange_audiences', 'palmid_tenant', 'palmid_exchange_scopes', 'palmid_exchange_subject_clients'],
       validator(_ctx, key, value) {
         if (key === 'palmid_require_pin' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('palmid_require_pin must be a boolean');
         }
         if (key === 'palmid_exchange_audiences' && value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))) {
           throw new errors.InvalidClientMetadata('palmid_exchange_audiences must be an array of strings');
+        }
+        if (key === 'palmid_exchange_scopes' && value !== undefined && (!Array.isArray(value) || !value.every((v) => EXCHANGEABLE_SCOPES.includes(v as string)))) {
+          throw new errors.InvalidClientMetadata(`palmid_exchange_scopes must be an array of ${EXCHANGEABLE_SCOPES.join(', ')}`);
+        }
+        if (key === 'palmid_exchange_subject_clients' && value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))) {
+          throw new errors.InvalidClientMetadata('palmid_exchange_subject_clients must be an array of client ids');
         }
         if (key === 'palmid_tenant' && value !== undefined && (typeof value !== 'string' || value.length === 0)) {
           throw new errors.InvalidClientMetadata('palmid_tenant must be a tenant id');
@@ -139,6 +148,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return client.redirectUris?.some((uri) => safeOrigin(uri) === origin) ?? false;
     },
     ttl: { ...TTL },
+    extraTokenClaims: authenticationContextClaims,
     renderError,
     extraParams: [],
   };

@@ -2,10 +2,14 @@
  * Image decoding with limits. JPEG and large PNG through sharp (libvips, single-threaded here),
  * small PNG (up to 512x512, where sharp's thread hand-off costs more than the decoding) through pngjs,
  * uncompressed BMP (which libvips cannot read) through bmp-js: 8-bit grey, palette, 24- and
- * 32-bit. Dimensions are read from the header and checked
- * against the pixel limit before any pixel is decoded, so a small file that claims a huge
- * raster (decompression bomb) is refused cheaply. Nothing is written anywhere.
+ * 32-bit. Nothing is decoded before the header has passed three checks, so a small file that
+ * claims a huge raster (decompression bomb) is refused cheaply:
+ *   - the raster against the limits (pixels, longest and shortest side);
+ *   - the raster against what the file's bytes can encode at all (a size lie);
+ *   - for PNG, the compressed data is inflated with its output capped at the raster's size.
+ * Nothing is written anywhere.
  */
+import zlib from 'node:zlib';
 import { PNG } from 'pngjs';
 import sharp, { type OutputInfo } from 'sharp';
 import bmp from 'bmp-js';
@@ -19,15 +23,44 @@ export interface DecodeLimits {
   maxBytes?: number;
   /** largest accepted raster, pixels (default 25 Mpx) */
   maxPixels?: number;
+  /** longest accepted side, pixels (default 16384) */
+  maxSide?: number;
   /** smallest accepted side, pixels (default 64) */
   minSide?: number;
 }
 
+/** Files given to the engine or the CLI: photographs of any camera. */
 export const DEFAULT_LIMITS: Required<DecodeLimits> = {
   maxBytes: 16 * 1024 * 1024,
   maxPixels: 25_000_000,
+  maxSide: 16_384,
   minSide: 64,
 };
+
+/**
+ * A camera frame sent to sign in (browser login page, reader envelope). The login page sends
+ * 960x720; webcam streams top out at 2560x1440 (3.7 Mpx) in practice, and the ROI a palm needs
+ * is a few hundred pixels wide. Four megapixels leaves room for any of these while keeping one
+ * decoded frame, and the work on it, small.
+ */
+export const CAMERA_FRAME_LIMITS: Required<DecodeLimits> = {
+  maxBytes: 8 * 1024 * 1024,
+  maxPixels: 4_000_000,
+  maxSide: 2_600,
+  minSide: 64,
+};
+
+/**
+ * The most pixels a Huffman-coded JPEG can describe per byte: every 8x8 block of a full-resolution
+ * component costs at least one bit (its DC symbol, even in a progressive scan), so 64 pixels per
+ * bit. A perfectly flat 4000x3000 picture from mozjpeg comes out near 340 px/byte; a photograph
+ * near 5. A header claiming more is a size lie (or arithmetic coding, which no camera or browser
+ * produces).
+ */
+export const JPEG_MAX_PIXELS_PER_BYTE = 512;
+
+/** deflate cannot expand one byte into more than 1032 (zlib's documented maximum ratio). */
+export const DEFLATE_MAX_RATIO = 1032;
 
 export function sniffFormat(bytes: Uint8Array): ImageFormat | null {
   if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
@@ -54,16 +87,93 @@ function i32le(b: Uint8Array, o: number): number {
   return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
 }
 
-function pngHeader(b: Uint8Array): Header {
-  if (b.length < 33) throw new PalmImageError('truncated', 'PNG file ends inside its header');
-  if (String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!) !== 'IHDR') throw new PalmImageError('corrupt', 'PNG without IHDR');
-  return { width: u32be(b, 16), height: u32be(b, 20) };
+interface PngInfo extends Header {
+  bitDepth: number;
+  colourType: number;
+  interlaced: boolean;
+  /** the zlib stream, as the IDAT chunks carry it */
+  idat: Uint8Array[];
+  idatBytes: number;
+  /** the IEND chunk was reached */
+  complete: boolean;
 }
 
-function pngComplete(b: Uint8Array): boolean {
-  // a complete PNG ends with the IEND chunk: length 0, "IEND", CRC
-  const n = b.length;
-  return n >= 12 && b[n - 8] === 0x49 && b[n - 7] === 0x45 && b[n - 6] === 0x4e && b[n - 5] === 0x44;
+function pngInfo(b: Uint8Array): PngInfo {
+  if (b.length < 33) throw new PalmImageError('truncated', 'PNG file ends inside its header');
+  if (String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!) !== 'IHDR') throw new PalmImageError('corrupt', 'PNG without IHDR');
+  const info: PngInfo = {
+    width: u32be(b, 16),
+    height: u32be(b, 20),
+    bitDepth: b[24]!,
+    colourType: b[25]!,
+    interlaced: b[28] === 1,
+    idat: [],
+    idatBytes: 0,
+    complete: false,
+  };
+  for (let o = 8; o + 12 <= b.length; ) {
+    const len = u32be(b, o);
+    if (o + 12 + len > b.length) break;
+    const type = String.fromCharCode(b[o + 4]!, b[o + 5]!, b[o + 6]!, b[o + 7]!);
+    if (type === 'IDAT') {
+      info.idat.push(b.subarray(o + 8, o + 8 + len));
+      info.idatBytes += len;
+    } else if (type === 'IEND') {
+      info.complete = true;
+      break;
+    }
+    o += 12 + len;
+  }
+  return info;
+}
+
+const PNG_CHANNELS: Partial<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7 passes: first column, first row, column step, row step. */
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+/** Bytes the PNG's zlib stream must inflate to: its scanlines, each with a filter byte. */
+function pngInflatedSize(p: PngInfo): number {
+  const channels = PNG_CHANNELS[p.colourType];
+  if (!channels || ![1, 2, 4, 8, 16].includes(p.bitDepth)) throw new PalmImageError('corrupt', 'PNG with an invalid colour type or bit depth');
+  const bits = channels * p.bitDepth;
+  const scanlines = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bits) / 8)) : 0);
+  if (!p.interlaced) return scanlines(p.width, p.height);
+  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + scanlines(Math.ceil((p.width - x0) / dx), Math.ceil((p.height - y0) / dy)), 0);
+}
+
+/**
+ * Inflates the PNG's data, counting and discarding the output, and stops as soon as it passes
+ * the raster's size: a stream that would inflate further (a zlib bomb behind a small header,
+ * which pngjs would inflate in full for an interlaced image) is refused after at most `expected`
+ * bytes of work and one chunk of memory.
+ */
+async function checkPngInflation(p: PngInfo, expected: number): Promise<void> {
+  const size = await new Promise<number>((resolve, reject) => {
+    const inflate = zlib.createInflate({ chunkSize: 64 * 1024 });
+    let n = 0;
+    inflate.on('data', (chunk: Buffer) => {
+      n += chunk.length;
+      chunk.fill(0);
+      if (n > expected) {
+        inflate.destroy();
+        resolve(n);
+      }
+    });
+    inflate.on('end', () => resolve(n));
+    inflate.on('error', (e) => reject(new PalmImageError('corrupt', `PNG data cannot be inflated: ${e.message}`)));
+    for (const part of p.idat) inflate.write(part);
+    inflate.end();
+  });
+  if (size > expected) throw new PalmImageError('too_large', `PNG data inflates past the ${expected} bytes its ${p.width}x${p.height} raster needs`);
+  if (size < expected) throw new PalmImageError('truncated', 'PNG data ends before its raster does');
 }
 
 function jpegHeader(b: Uint8Array): Header {
@@ -114,6 +224,7 @@ function bmpHeader(b: Uint8Array): BmpInfo {
   const bpp = u16le(b, 28);
   const compression = i32le(b, 30);
   if (width <= 0 || height <= 0) throw new PalmImageError('corrupt', 'BMP with non-positive dimensions');
+  if (dataOffset < 14 + headerSize) throw new PalmImageError('corrupt', 'BMP pixel data starts inside its header');
   const rowBytes = Math.ceil((width * bpp) / 32) * 4;
   return { width, height, bpp, compression, dataOffset, rowBytes };
 }
@@ -122,8 +233,15 @@ function checkDims(h: Header, lim: Required<DecodeLimits>): void {
   if (!(h.width > 0 && h.height > 0)) throw new PalmImageError('corrupt', 'image with zero dimensions');
   if (h.width * h.height > lim.maxPixels)
     throw new PalmImageError('too_large', `image is ${h.width}x${h.height}, over the limit of ${lim.maxPixels} pixels`);
+  if (Math.max(h.width, h.height) > lim.maxSide)
+    throw new PalmImageError('too_large', `image is ${h.width}x${h.height}; the longer side may be at most ${lim.maxSide} px`);
   if (Math.min(h.width, h.height) < lim.minSide)
     throw new PalmImageError('too_small', `image is ${h.width}x${h.height}; the shorter side must be at least ${lim.minSide} px`);
+}
+
+/** A header that claims more than the file's data can encode is a size lie: refused undecoded. */
+function sizeLie(h: Header, what: string, bytes: number): PalmImageError {
+  return new PalmImageError('too_large', `${what} claims ${h.width}x${h.height} pixels, more than its ${bytes} bytes of data can encode`);
 }
 
 sharp.concurrency(1);
@@ -216,10 +334,13 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = {}):
   if (!format) throw new PalmImageError('unsupported_format', 'not a PNG, JPEG or BMP image');
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (format === 'png') {
-    const h = pngHeader(bytes);
-    checkDims(h, lim);
-    if (!pngComplete(bytes)) throw new PalmImageError('truncated', 'PNG file ends before its IEND chunk');
-    if (h.width * h.height > 262_144) return { ...(await decodeWithSharp(buf, lim, 'PNG')), format };
+    const p = pngInfo(bytes);
+    checkDims(p, lim);
+    if (!p.complete) throw new PalmImageError('truncated', 'PNG file ends before its IEND chunk');
+    const inflatedSize = pngInflatedSize(p);
+    if (inflatedSize > DEFLATE_MAX_RATIO * p.idatBytes) throw sizeLie(p, 'PNG', p.idatBytes);
+    await checkPngInflation(p, inflatedSize);
+    if (p.width * p.height > 262_144) return { ...(await decodeWithSharp(buf, lim, 'PNG')), format };
     let png: PNG;
     try {
       png = PNG.sync.read(buf);
@@ -231,6 +352,7 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = {}):
   if (format === 'jpeg') {
     const h = jpegHeader(bytes);
     checkDims(h, lim);
+    if (h.width * h.height > JPEG_MAX_PIXELS_PER_BYTE * bytes.length) throw sizeLie(h, 'JPEG', bytes.length);
     if (!jpegComplete(bytes)) throw new PalmImageError('truncated', 'JPEG file ends before its end-of-image marker');
     return { ...(await decodeWithSharp(buf, lim, 'JPEG')), format };
   }

@@ -1,19 +1,22 @@
 import type { JWK } from 'jose';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { audit } from '../audit/audit.js';
-import { BiometricError, type BiometricContext } from '../biometrics/context.js';
-import { identifyPalm, type IdentifyResult } from '../biometrics/identification.js';
+import type { BiometricContext } from '../biometrics/context.js';
+import { identifyProbe, identifyingTenant, type IdentifyingTenant } from '../biometrics/identification.js';
+import { attemptPalmSignIn, attemptSecret, auditSignIn, type Capture, type Comparison, type Throttled } from '../biometrics/signInAttempt.js';
 import { clientMetadata } from '../oidc/clientMetadata.js';
 import { ACR_PALM, ACR_PALM_PIN } from '../oidc/policy.js';
+import { CAMERA_FRAME_LIMITS, PalmImageError, extractProbe, type ImageKind, type Probe } from '../palm/index.js';
+import { LIMITS, personSubject, readerSubject } from '../throttling/attemptLimits.js';
 import { EnvelopeError, openEnvelope } from './envelope.js';
 import { verifyPin } from './pin.js';
-import { checkThrottle, personSubject, readerSubject, recordFailure, resetThrottle, type ThrottleVerdict } from './throttle.js';
 
 /**
  * Readers sign people in through CIBA: the reader (an OIDC client) sends its capture envelope as
  * `login_hint_token`; the provider opens it, identifies the palm among the people who consented
  * to the reader's tenant, optionally checks the PIN (`user_code`), and completes the request at
- * once. The images live only inside processLoginHintToken.
+ * once. The images live only inside processLoginHintToken. Failed palms slow the reader (a rate
+ * limit, never a lock on the gate); wrong PINs count against the person (NIST SP 800-63B-4).
  */
 type CibaFeature = NonNullable<NonNullable<Configuration['features']>['ciba']>;
 
@@ -23,9 +26,6 @@ interface PalmSignIn {
   readerId: string;
   score: number;
   pin: boolean;
-  /** earlier failures on record (a success resets only what exists) */
-  personFailures: number;
-  readerFailures: number;
 }
 
 const SIGN_IN = Symbol('palmSignIn');
@@ -36,12 +36,11 @@ function signInOf(ctx: KoaContextWithOIDC): PalmSignIn {
   return s;
 }
 
-function throttleError(verdict: ThrottleVerdict, who: string): never {
-  if (verdict.allowed) throw new Error('unreachable');
+function throttleError(verdict: Throttled, who: string): never {
   throw new errors.AccessDenied(
-    verdict.reason === 'locked'
+    verdict.locked
       ? `too many failed attempts for this ${who}: blocked until an administrator or a passkey sign-in resets it`
-      : `too many failed attempts for this ${who}: retry in ${verdict.retryAfterSeconds} s`,
+      : `too many failed attempts for this ${who}: retry in ${verdict.retryAfterSeconds ?? 1} s`,
   );
 }
 
@@ -110,14 +109,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       }
       // The request is complete before the reader hears back: poll after the shortest interval allowed.
       (ctx.body as Record<string, unknown>).interval = 1;
-      if (signIn.personFailures > 0) await resetThrottle(prisma, personSubject(account.accountId));
-      if (signIn.readerFailures > 0) await resetThrottle(prisma, readerSubject(signIn.readerId));
-      await audit(prisma, {
-        action: 'signin.palm',
-        actor: signIn.readerId,
-        subject: account.accountId,
-        detail: { tenant: signIn.tenantId, pin: signIn.pin, score: Math.round(signIn.score * 1000) / 1000 },
-      });
+      await auditSignIn(deps.bio.db, { actor: signIn.readerId, personId: account.accountId, tenantId: signIn.tenantId, channel: 'reader', mode: 'identify', score: signIn.score, pin: signIn.pin });
     },
   };
 
@@ -129,11 +121,6 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       'reader_by_client',
     );
     if (!reader || reader.revokedAt) throw new errors.UnauthorizedClient('only registered readers may send palm captures');
-    const readerThrottle = await checkThrottle(deps.bio.db, readerSubject(reader.clientId));
-    if (!readerThrottle.allowed) {
-      await rejected(reader.clientId, reader.tenantId, 'throttled');
-      throttleError(readerThrottle, 'reader');
-    }
 
     let claims;
     try {
@@ -160,44 +147,60 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       throw new errors.InvalidRequest('invalid capture envelope: it was already used');
     }
 
-    let result: IdentifyResult | undefined;
+    const tenant = await identifyingTenant(deps.bio.db, reader.tenantId);
+    if (!tenant) throw new errors.UnauthorizedClient("the reader's tenant no longer exists");
+    const images = claims.images;
+    try {
+      const outcome = await attemptPalmSignIn<Probe[], string>(deps.bio.db, {
+        channel: 'reader',
+        actor: reader.clientId,
+        tenantId: reader.tenantId,
+        // The reader pays for failed palms: a queue of strangers slows it, never locks it.
+        sources: [{ subject: readerSubject(reader.clientId), policy: LIMITS.reader }],
+        read: () => readCaptures(images, claims.kind),
+        compare: (probes) => identifyFirst(tenant, probes),
+      });
+      switch (outcome.kind) {
+        case 'throttled':
+          throttleError(outcome, outcome.by === 'source' ? 'reader' : 'person');
+        case 'unusable':
+          await rejected(reader.clientId, reader.tenantId, 'capture_rejected');
+          throw new errors.InvalidRequest(`capture rejected: ${outcome.rejection}`);
+        case 'not_matched':
+          throw new errors.UnknownUserId('palm not recognised');
+        case 'matched':
+          (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = { personId: outcome.personId, tenantId: reader.tenantId, readerId: reader.clientId, score: outcome.score, pin: false };
+          return outcome.personId;
+      }
+    } finally {
+      images.length = 0; // the captures go no further than this function
+    }
+  }
+
+  /** The usable captures of an envelope, or the engine's last reason to reject one. */
+  async function readCaptures(images: string[], kind: ImageKind): Promise<Capture<Probe[], string>> {
+    const probes: Probe[] = [];
     let lastRejection = '';
-    for (const image of claims.images) {
+    for (const image of images) {
       try {
-        const r = await identifyPalm(deps.bio, { tenantId: reader.tenantId, capture: Buffer.from(image, 'base64'), kind: claims.kind });
-        if (!result || r.score > result.score) result = r;
-        if (r.match) break;
+        probes.push((await extractProbe(Buffer.from(image, 'base64'), { kind, limits: CAMERA_FRAME_LIMITS })).probe);
       } catch (err) {
-        if (err instanceof BiometricError && err.reason === 'capture_rejected') lastRejection = err.message;
+        if (err instanceof PalmImageError) lastRejection = err.message;
         else throw err;
       }
     }
-    claims.images.length = 0; // the captures go no further than this function
-    if (!result) {
-      await recordFailure(prisma, readerSubject(reader.clientId));
-      await rejected(reader.clientId, reader.tenantId, 'capture_rejected');
-      throw new errors.InvalidRequest(`capture rejected: ${lastRejection}`);
+    return probes.length ? { usable: true, probe: probes } : { usable: false, rejection: lastRejection };
+  }
+
+  /** The best of the captures, stopping at the first that matches. */
+  async function identifyFirst(tenant: IdentifyingTenant, probes: Probe[]): Promise<Comparison> {
+    let best: Comparison = { mode: 'identify', match: false, personId: null, score: 0 };
+    for (const probe of probes) {
+      const r = await identifyProbe(deps.bio, tenant, probe);
+      if (r.match || r.score > best.score) best = { mode: 'identify', match: r.match, personId: r.match ? r.personId : null, score: r.score };
+      if (r.match) break;
     }
-    if (!result.match || !result.personId) {
-      await recordFailure(prisma, readerSubject(reader.clientId));
-      await audit(prisma, { action: 'signin.palm_unknown', actor: reader.clientId, subject: reader.tenantId, detail: { score: result.score } });
-      throw new errors.UnknownUserId('palm not recognised');
-    }
-    const personThrottle = await checkThrottle(deps.bio.db, personSubject(result.personId));
-    if (!personThrottle.allowed) {
-      await audit(prisma, { action: 'signin.throttled', actor: reader.clientId, subject: result.personId });
-      throttleError(personThrottle, 'person');
-    }
-    (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = {
-      personId: result.personId,
-      tenantId: reader.tenantId,
-      readerId: reader.clientId,
-      score: result.score,
-      pin: false,
-      personFailures: personThrottle.failures,
-      readerFailures: readerThrottle.failures,
-    };
-    return result.personId;
+    return best;
   }
 
   async function checkUserCode(ctx: KoaContextWithOIDC, account: { accountId: string }, userCode: string | undefined) {
@@ -206,12 +209,13 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       if (pinRequired(ctx)) throw new errors.MissingUserCode('this sign-in needs the PIN (user_code)');
       return;
     }
-    if (!(await verifyPin(prisma, account.accountId, userCode))) {
-      await recordFailure(prisma, personSubject(account.accountId));
-      await recordFailure(prisma, readerSubject(signIn.readerId));
-      await audit(prisma, { action: 'signin.pin_wrong', actor: signIn.readerId, subject: account.accountId });
-      throw new errors.InvalidUserCode('wrong PIN');
-    }
+    const checked = await attemptSecret(
+      deps.bio.db,
+      { subject: personSubject(account.accountId), policy: LIMITS.pin, actor: signIn.readerId, personId: account.accountId },
+      () => verifyPin(prisma, account.accountId, userCode),
+    );
+    if (checked.kind === 'throttled') throttleError(checked, 'person');
+    if (checked.kind === 'wrong') throw new errors.InvalidUserCode('wrong PIN');
     signIn.pin = true;
   }
 

@@ -5,10 +5,18 @@ import { CompactEncrypt, CompactSign, compactDecrypt, compactVerify, decodeProte
  * The capture envelope a reader sends as CIBA `login_hint_token`: a JWS signed by the reader's
  * key (ES256) over the captures and their context, encrypted (JWE, ECDH-ES + A256GCM) to the
  * provider's capture key. Only the provider can read the images; only the reader can have sent
- * them; `jti` and a 60-second lifetime stop replays.
+ * them; `jti` and a short acceptance window stop replays.
  */
 export const ENVELOPE_TYPE = 'palm-capture+jwt';
-export const MAX_ENVELOPE_LIFETIME_SECONDS = 60;
+/**
+ * The whole time, on the provider's clock, during which one envelope is accepted: from `iat`
+ * minus the clock skew allowed to readers (a reader's clock a little ahead) until `exp`.
+ */
+export const MAX_ENVELOPE_WINDOW_SECONDS = 60;
+/** How far ahead of the provider's clock a reader's `iat` may be (readers keep time by NTP). */
+export const MAX_CLOCK_SKEW_SECONDS = 5;
+/** `exp - iat` at most: what the window leaves once the skew is allowed for. */
+export const MAX_ENVELOPE_LIFETIME_SECONDS = MAX_ENVELOPE_WINDOW_SECONDS - MAX_CLOCK_SKEW_SECONDS;
 export const MAX_ENVELOPE_BYTES = 8 * 1024 * 1024;
 const MAX_IMAGES = 5;
 
@@ -136,19 +144,21 @@ export async function openEnvelope(
   }
   if (!payload) throw new EnvelopeError('bad_signature', "the capture is not signed by this reader's key");
 
-  let claims: CaptureClaims;
+  let parsed: unknown;
   try {
-    claims = JSON.parse(Buffer.from(payload).toString()) as CaptureClaims;
+    parsed = JSON.parse(Buffer.from(payload).toString());
   } catch {
     throw new EnvelopeError('malformed', 'the signed capture is not JSON');
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new EnvelopeError('malformed', 'the signed capture is not a JSON object');
+  const claims = parsed as CaptureClaims;
   const now = input.now ?? Math.floor(Date.now() / 1000);
   if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) throw new EnvelopeError('malformed', 'jti missing');
   if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp)) throw new EnvelopeError('malformed', 'iat and exp are required');
   if (claims.iss !== input.readerId) throw new EnvelopeError('wrong_reader', 'the capture was made for another reader');
   if (claims.aud !== input.issuer) throw new EnvelopeError('wrong_audience', 'the capture is addressed to another provider');
   if (claims.exp - claims.iat > MAX_ENVELOPE_LIFETIME_SECONDS) throw new EnvelopeError('lifetime_too_long', `an envelope may live at most ${MAX_ENVELOPE_LIFETIME_SECONDS} s`);
-  if (claims.exp <= now || claims.iat > now + 15) throw new EnvelopeError('expired', 'the capture envelope has expired');
+  if (claims.exp <= now || claims.iat > now + MAX_CLOCK_SKEW_SECONDS) throw new EnvelopeError('expired', 'the capture envelope has expired or is not valid yet');
   if (!Array.isArray(claims.images) || claims.images.length === 0 || claims.images.length > MAX_IMAGES || !claims.images.every((i) => typeof i === 'string')) {
     throw new EnvelopeError('malformed', `an envelope carries 1 to ${MAX_IMAGES} images`);
   }

@@ -6,7 +6,7 @@ import {
 } from '@simplewebauthn/server';
 import type { PrismaClient } from '../db/database.js';
 import { audit } from '../audit/audit.js';
-import { personSubject, resetThrottle } from '../readers/throttle.js';
+import { personSubject, resetThrottle } from '../throttling/attemptLimits.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import { WebauthnError } from './errors.js';
 import type { RelyingParty } from './relyingParty.js';

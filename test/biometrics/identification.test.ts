@@ -7,7 +7,10 @@ import { addTenant, recordConsent, withdrawConsent } from '../../src/accounts/te
 import { BiometricContext, BiometricError } from '../../src/biometrics/context.js';
 import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { identifyPalm } from '../../src/biometrics/identification.js';
-import { COARSE_DIMENSIONS } from '../../src/biometrics/references.js';
+import { tenantsToConvert } from '../../src/biometrics/references.js';
+import { PROTECTED_CODE_BITS } from '../../src/biometrics/protection.js';
+import { openTemplate, sealTemplate } from '../../src/biometrics/dataKeys.js';
+import { deserializeTemplate, serializeTemplate } from '../../src/palm/index.js';
 import { erasePalmData, purgeUnusedPalmData, rekeyTenant } from '../../src/biometrics/lifecycle.js';
 import { MasterKey } from '../../src/crypto/masterKey.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -100,35 +103,60 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(2, 12), kind: 'roi' })).personId).toBe(people[1]);
   });
 
-  it('keeps working after a re-key, without re-enrolment', async () => {
-    const before = await t.db.query<{ e: string }>(`SELECT embedding::text AS e FROM palm_reference WHERE person_id = $1`, [people[2]]);
+  it('stores only the keyed code, and keeps working after a re-key that protects the sealed embedding again', async () => {
+    const codeOf = async () =>
+      (await t.db.query<{ code: string | null; embedding: string | null }>(`SELECT code::text AS code, embedding::text AS embedding FROM palm_reference WHERE person_id = $1`, [people[2]]))[0]!;
+    const before = await codeOf();
+    expect(before.embedding).toBeNull();
+    expect(before.code).toMatch(new RegExp(`^[01]{${PROTECTED_CODE_BITS}}$`));
     const { keyVersion, references } = await rekeyTenant(bio, 'office');
     expect(keyVersion).toBe(2);
     expect(references).toBe(7);
-    const after = await t.db.query<{ e: string }>(`SELECT embedding::text AS e FROM palm_reference WHERE person_id = $1`, [people[2]]);
-    expect(after[0]!.e).not.toBe(before[0]!.e);
+    const after = await codeOf();
+    // A new code, unrelated to the old one: about half the bits differ.
+    const differing = [...after.code!].filter((bit, i) => bit !== before.code![i]).length / PROTECTED_CODE_BITS;
+    expect(differing).toBeGreaterThan(0.4);
     expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(3, 15), kind: 'roi' })).personId).toBe(people[2]);
+    expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(8, 15), kind: 'roi' })).match).toBe(false);
   });
 
-  it('searches a tenant keyed before the coarse index exactly, and moves it to a split transform on re-key', async () => {
-    // A tenant as the migration leaves an existing one: a full (unsplit) transform.
+  it('searches a tenant still on the linear transform, and converts it to codes on re-key, templates sealed before included', async () => {
+    // A tenant as the migration leaves an existing one with references: the old scheme, here
+    // with a full (unsplit) transform, searched exactly.
     await addTenant(t.db.prisma, { id: 'legacy', name: 'Legacy' });
-    await t.db.query(`UPDATE tenant SET transform_split = NULL WHERE id = 'legacy'`);
+    await t.db.query(`UPDATE tenant SET transform_split = NULL, template_protection = 'transform' WHERE id = 'legacy'`);
     for (const palm of [5, 6]) {
       await recordConsent(t.db.prisma, people[palm - 1]!, 'legacy', 1);
       await enrolPalm(bio, { personId: people[palm - 1]!, tenantId: 'legacy', hand: 'right', captures: [1, 2, 3].map((s) => sample(palm, s)), kind: 'roi' });
     }
-    // The stored prefix is mixed with the rest of the vector, so the coarse index cannot serve it.
-    const bare = await t.db.query<{ e: string }>(`SELECT embedding::text AS e FROM palm_reference WHERE tenant_id = 'legacy' AND person_id = $1`, [people[4]]);
-    const office = await t.db.query<{ e: string }>(`SELECT embedding::text AS e FROM palm_reference WHERE tenant_id = 'office' AND person_id = $1`, [people[4]]);
-    expect(bare[0]!.e).not.toBe(office[0]!.e);
+    const rows = () =>
+      t.db.query<{ id: string; person_id: string; code: string | null; embedding: string | null; fine_template: Uint8Array }>(
+        `SELECT id, person_id, code::text AS code, embedding::text AS embedding, fine_template FROM palm_reference WHERE tenant_id = 'legacy' ORDER BY person_id`,
+      );
+    expect((await rows()).every((r) => r.code === null && r.embedding !== null)).toBe(true);
+    expect(await tenantsToConvert(t.db)).toEqual([{ id: 'legacy', references: 2 }]);
+    // Palm 5's template sealed as enrolment sealed it before the codes: without the embedding.
+    const old = (await rows()).find((r) => r.person_id === people[4])!;
+    const key = (await bio.dataKeys.find(people[4]!))!;
+    const bare = serializeTemplate({ ...deserializeTemplate(new Uint8Array(openTemplate(key, old.fine_template, old.id))), embedding: new Float32Array(0) });
+    await t.db.query(`UPDATE palm_reference SET fine_template = $1 WHERE id = $2`, [new Uint8Array(sealTemplate(key, bare, old.id)), old.id]);
     expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(5, 14), kind: 'roi' })).personId).toBe(people[4]);
     expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(7, 14), kind: 'roi' })).match).toBe(false);
 
     await rekeyTenant(bio, 'legacy');
-    expect((await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: 'legacy' } })).transformSplit).toBe(COARSE_DIMENSIONS);
+    expect((await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: 'legacy' } })).templateProtection).toBe('projection');
+    expect(await tenantsToConvert(t.db)).toEqual([]);
+    const converted = await rows();
+    expect(converted.every((r) => r.code !== null && r.embedding === null)).toBe(true);
+    // Every sealed template now carries the embedding, so the next re-key can protect it again.
+    for (const r of converted) {
+      const fine = deserializeTemplate(new Uint8Array(openTemplate((await bio.dataKeys.find(r.person_id))!, r.fine_template, r.id)));
+      expect(fine.embedding.length).toBe(128);
+    }
     for (const palm of [5, 6]) expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(palm, 14), kind: 'roi' })).personId).toBe(people[palm - 1]);
     expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(7, 14), kind: 'roi' })).match).toBe(false);
+    await rekeyTenant(bio, 'legacy');
+    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(5, 14), kind: 'roi' })).personId).toBe(people[4]);
     await t.db.query(`DELETE FROM palm_reference WHERE tenant_id = 'legacy'`);
   });
 
@@ -139,7 +167,7 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(4, 15), kind: 'roi' })).match).toBe(false);
 
     const later = new Date(Date.now() + 1096 * 86_400_000);
-    const purged = await purgeUnusedPalmData(t.db, later);
+    const purged = await purgeUnusedPalmData(bio, later);
     expect(purged).toEqual([{ tenantId: 'office', deleted: await purged[0]!.deleted }]);
     expect(await t.db.prisma.palmReference.count()).toBe(0);
     expect(await t.db.prisma.auditEvent.count({ where: { action: 'palm.retention_purge' } })).toBe(1);

@@ -46,7 +46,7 @@ describe.skipIf(!haveData)('what enrolment and identification leave behind', () 
       logs += run.stdout + run.stderr;
     }
   }, 180_000);
-  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  afterAll(() => [dataDir, `${dataDir}-keys`].forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
   it('identified the person (so the pipeline really ran)', () => {
     expect(logs).toMatch(/"match":true,"person":"ana@example.org"/);

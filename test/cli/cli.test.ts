@@ -44,6 +44,7 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
   afterAll(async () => {
     await testDb?.dispose();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(`${dataDir}-keys`, { recursive: true, force: true }); // the default key store folder
   });
 
   /** The database the commands used (the embedded one is opened only between commands). */
@@ -85,8 +86,8 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
     expect(JSON.parse(json.stdout)).toMatchObject({ applied: [], alreadyApplied: all });
   });
 
-  it.runIf(kind.name === 'pglite')('generates a master key file with mode 0600 and warns about it', async () => {
-    const file = path.join(dataDir, 'master.key');
+  it.runIf(kind.name === 'pglite')('generates a master key file with mode 0600, outside the data folder, and warns about it', async () => {
+    const file = path.join(`${dataDir}-keys`, 'master.key'); // the default key store folder
     expect(fs.existsSync(file)).toBe(false);
     const run = await palmid(env, 'client', 'list', '--json');
     expect(run.code).toBe(0);
@@ -198,6 +199,27 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
       expect(await findRedeemableInvitation(db.prisma, `${invitationToken.slice(0, -1)}${invitationToken.endsWith('A') ? 'B' : 'A'}`)).toBeNull();
       const actions = (await db.prisma.auditEvent.findMany({ where: { actor: 'cli' } })).map((e) => e.action);
       expect(actions).toEqual(expect.arrayContaining(['invitation.created', 'keys.rotated']));
+    });
+  });
+
+  it('client add for token exchange: needs a tenant; records its scopes and the readers it may act for', async () => {
+    const exchange = ['--grant-types', 'urn:ietf:params:oauth:grant-type:token-exchange', '--exchange-audience', 'https://loyalty.example/api'];
+    expect((await palmid(env, 'tenant', 'add', '--id', 'office', '--name', 'Office')).code).toBe(0);
+    expect((await palmid(env, 'tenant', 'add', '--id', 'stadium', '--name', 'Stadium')).code).toBe(0);
+    const reader = JSON.parse((await palmid(env, 'reader', 'add', '--tenant', 'office', '--name', 'Gate', '--json')).stdout) as { client_id: string };
+    expectOneLineError(await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--exchange-scope', 'loyalty'), /token exchange needs --tenant/);
+    expectOneLineError(await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--tenant', 'office', '--exchange-scope', 'admin'), /palmid_exchange_scopes/);
+    expectOneLineError(
+      await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--tenant', 'stadium', '--exchange-from', reader.client_id),
+      new RegExp(`${reader.client_id} is not a reader of tenant stadium`),
+    );
+    const add = await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--tenant', 'office', '--exchange-scope', 'loyalty', '--exchange-scope', 'payment', '--exchange-from', reader.client_id, '--json');
+    expect(add.code, add.stderr).toBe(0);
+    const { client_id: clientId, tenant } = JSON.parse(add.stdout) as { client_id: string; tenant: string };
+    expect(tenant).toBe('office');
+    await withDb(async (db) => {
+      const row = await db.prisma.oidcClient.findUniqueOrThrow({ where: { clientId } });
+      expect(row.metadata).toMatchObject({ palmid_tenant: 'office', palmid_exchange_scopes: ['loyalty', 'payment'], palmid_exchange_subject_clients: [reader.client_id] });
     });
   });
 });

@@ -9,7 +9,11 @@ import { createPerson } from '../../src/accounts/people.js';
 import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
 import { enrolPalm } from '../../src/biometrics/enrolment.js';
-import { UserAgent } from '../support/browserless.js';
+import { readerSignIn } from '../../src/readers/client.js';
+import { addReader } from '../../src/readers/registry.js';
+import { LIMITS, UNUSABLE_CAPTURE_COST, clientSubject } from '../../src/throttling/attemptLimits.js';
+import { SoftAuthenticator } from '../support/authenticator.js';
+import { UserAgent, registerPasskey, signInWithPasskey } from '../support/browserless.js';
 import { discoverRp } from '../support/oidc.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
 
@@ -18,6 +22,10 @@ const haveData = fs.existsSync(COEP);
 const photo = (id: number, s: number) => fs.readFileSync(path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`));
 /** What the login page sends: a camera frame as JPEG, at most 960 px wide. */
 const frame = (bytes: Buffer) => sharp(bytes).resize({ width: 640 }).jpeg({ quality: 85 }).toBuffer();
+/** Each login comes from an address of its own (X-Forwarded-For, trusted), unless a test shares one. */
+const addresses = new WeakMap<UserAgent, string>();
+let lastAddress = 0;
+const freshAddress = () => `198.51.${100 + Math.floor(++lastAddress / 250)}.${lastAddress % 250}`;
 
 /**
  * "Sign in with your palm" at the browser login, through the endpoint the page calls
@@ -32,7 +40,7 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
   const redirectUri = 'http://127.0.0.1:9/cb';
 
   beforeAll(async () => {
-    server = await startTestServer(kind);
+    server = await startTestServer(kind, { PALMID_TRUST_PROXY: 'true' });
     const prisma = server.db.prisma;
     const bio = new BiometricContext(server.db, server.master);
     await addTenant(prisma, { id: 'office', name: 'Office' });
@@ -50,7 +58,7 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
   }, 180_000);
   afterAll(async () => server?.stop());
 
-  async function startLogin(client: { client_id: string; client_secret: string | undefined }, params: Record<string, string> = {}) {
+  async function startLogin(client: { client_id: string; client_secret: string | undefined }, params: Record<string, string> = {}, address = freshAddress()) {
     const rp = await discoverRp(server, client);
     const verifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(rp, {
@@ -61,13 +69,22 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
       ...params,
     });
     const agent = new UserAgent();
+    addresses.set(agent, address);
     const { response, url: page } = await agent.follow(url.href, server.issuer);
     const uid = /\/interaction\/([^/?#]+)$/.exec(page)![1]!;
     return { rp, verifier, agent, uid, html: await response.text() };
   }
 
   const sendFrame = (agent: UserAgent, uid: string, image: Buffer, type = 'image/jpeg') =>
-    agent.fetch(`${server.issuer}/interaction/${uid}/palm`, { method: 'POST', headers: { 'content-type': type }, body: new Uint8Array(image) });
+    agent.fetch(`${server.issuer}/interaction/${uid}/palm`, {
+      method: 'POST',
+      headers: { 'content-type': type, 'x-forwarded-for': addresses.get(agent) ?? freshAddress() },
+      body: new Uint8Array(image),
+    });
+  const forgetAttempts = async () => {
+    await server.db.query('DELETE FROM attempt_rate');
+    await server.db.query('DELETE FROM attempt_throttle');
+  };
 
   /** From a successful palm step to the tokens: consent, then the code at the token endpoint. */
   async function finish(login: Awaited<ReturnType<typeof startLogin>>, redirectTo: string) {
@@ -114,9 +131,10 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const refused = await sendFrame(impostor.agent, impostor.uid, await frame(photo(30, 1)));
     expect(refused.status).toBe(401);
     expect(await refused.json()).toEqual({ error: 'not_recognised', error_description: 'Palm not recognised.' });
-    // A failed attempt at Ana's account counts against Ana (and the interaction).
-    expect(await server.db.prisma.attemptThrottle.findUnique({ where: { subject: `person:${anaId}` } })).toMatchObject({ failures: 1 });
-    await server.db.prisma.attemptThrottle.deleteMany();
+    // A failed attempt at Ana's account counts against Ana named from this address, not against Ana.
+    expect(await server.db.prisma.attemptThrottle.findUnique({ where: { subject: `person:${anaId}` } })).toBeNull();
+    expect(await server.db.prisma.attemptThrottle.findMany({ where: { subject: { startsWith: 'palm-hint:' } } })).toEqual([expect.objectContaining({ failures: 1 })]);
+    await forgetAttempts();
   });
 
   it('does not recognise a palm nobody enrolled, nor a person who consented only to another tenant', async () => {
@@ -186,14 +204,106 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     }
   });
 
-  it('backs off after five palms that match nobody in one sign-in', async () => {
-    const login = await startLogin(officeClient);
-    const unknown = await frame(photo(31, 1));
-    for (let i = 0; i < 5; i++) expect((await sendFrame(login.agent, login.uid, unknown)).status).toBe(401);
-    const blocked = await sendFrame(login.agent, login.uid, await frame(photo(2, 3)));
-    expect(blocked.status).toBe(429);
-    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(await blocked.json()).toMatchObject({ error: 'too_many_attempts', error_description: expect.stringMatching(/try again in \d+ s/) });
-    await server.db.prisma.attemptThrottle.deleteMany();
+  it('caps the palms one address may have compared, across the sign-ins it opens for free', async () => {
+    await forgetAttempts();
+    const address = freshAddress();
+    const strangers = await Promise.all([30, 31].flatMap((id) => [1, 2, 3, 4].map((s) => frame(photo(id, s)))));
+    const unknownBefore = await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm_unknown' } });
+    const statuses: number[] = [];
+    let refused: Response | undefined;
+    for (let signIn = 0; signIn < 6; signIn++) {
+      const login = await startLogin(officeClient, {}, address);
+      for (let f = 0; f < 4; f++) {
+        const response = await sendFrame(login.agent, login.uid, strangers[(signIn * 4 + f) % strangers.length]!);
+        statuses.push(response.status);
+        if (response.status === 429) refused = response;
+      }
+    }
+    const burst = LIMITS.browserAddress.burst;
+    expect(statuses.slice(0, burst)).toEqual(Array(burst).fill(401));
+    expect(statuses.slice(burst)).toEqual(Array(statuses.length - burst).fill(429));
+    expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm_unknown' } })).toBe(unknownBefore + burst);
+    const retryAfter = Number(refused!.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(LIMITS.browserAddress.refillMs / 1000);
+    expect(await refused!.json()).toMatchObject({ error: 'too_many_attempts', error_description: expect.stringMatching(/try again in \d+ s/) });
+    // Another address is not slowed: Ana signs in.
+    const ana = await startLogin(officeClient);
+    expect((await sendFrame(ana.agent, ana.uid, await frame(photo(2, 3)))).status).toBe(200);
+    await forgetAttempts();
+  });
+
+  it('charges an address for frames it cannot use, so sign-ins cannot be reopened for free', async () => {
+    await forgetAttempts();
+    const address = freshAddress();
+    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    let answered = 0;
+    let last = 0;
+    for (let signIn = 0; signIn < 3 && last !== 429; signIn++) {
+      const login = await startLogin(officeClient, {}, address);
+      for (let f = 0; f < 40; f++) {
+        last = (await sendFrame(login.agent, login.uid, tiny)).status;
+        if (last === 429) break;
+        expect(last).toBe(422);
+        answered++;
+      }
+    }
+    expect(last).toBe(429);
+    // An attempt is reserved in full before the frame is read, and a share of it is kept.
+    const { burst } = LIMITS.browserAddress;
+    expect(answered).toBeGreaterThanOrEqual(Math.floor((burst - 1) / UNUSABLE_CAPTURE_COST));
+    expect(answered).toBeLessThanOrEqual(Math.ceil(burst / UNUSABLE_CAPTURE_COST) + 2);
+    await forgetAttempts();
+  });
+
+  it('caps failed palms per relying party, whatever addresses they come from', async () => {
+    await forgetAttempts();
+    // The state a distributed flood leaves: the client's whole burst spent just now.
+    const spent = new Date(Date.now() + LIMITS.browserClient.burst * LIMITS.browserClient.refillMs);
+    await server.db.query(`INSERT INTO attempt_rate (key, refilled_at) VALUES ($1, $2::timestamptz)`, [clientSubject(officeClient.client_id), spent.toISOString()]);
+    const fresh = await startLogin(officeClient);
+    const refused = await sendFrame(fresh.agent, fresh.uid, await frame(photo(30, 3)));
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(LIMITS.browserClient.refillMs / 1000);
+    // The refusal cost the fresh address nothing.
+    expect(await server.db.query(`SELECT key FROM attempt_rate WHERE key LIKE 'address:%' AND refilled_at > now()`)).toEqual([]);
+    await forgetAttempts();
+  });
+
+  it('lets no stranger lock a person out by naming them: login_hint failures slow that address only', async () => {
+    await forgetAttempts();
+    const attacker = freshAddress();
+    const statuses: number[] = [];
+    for (let i = 0; i < LIMITS.hintedPalm.free + 2; i++) {
+      const login = await startLogin(officeClient, { login_hint: 'ana@example.org' }, attacker);
+      statuses.push((await sendFrame(login.agent, login.uid, await frame(photo(31, 1 + (i % 4))))).status);
+    }
+    expect(statuses).toEqual([...Array(LIMITS.hintedPalm.free).fill(401), 429, 429]);
+    expect(await server.db.prisma.attemptThrottle.findUnique({ where: { subject: `person:${anaId}` } })).toBeNull();
+
+    // Ana still signs in at a reader, ...
+    const gate = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Lobby gate' });
+    expect(await readerSignIn({ issuer: server.issuer, reader: gate, images: [photo(2, 4)], kind: 'hand' })).toMatchObject({ ok: true, sub: anaId });
+    // ... and in the browser from her own address, named by login_hint or not.
+    for (const params of [{ login_hint: 'ana@example.org' }, {}]) {
+      const own = await startLogin(officeClient, params);
+      expect((await sendFrame(own.agent, own.uid, await frame(photo(2, 3)))).status).toBe(200);
+    }
+    await forgetAttempts();
+  });
+
+  it('leaves the passkey of a person named by failing palms working', async () => {
+    await forgetAttempts();
+    const passkey = new SoftAuthenticator();
+    expect((await registerPasskey(new UserAgent(), server.setupLink!, passkey, { email: 'cy@example.org', name: 'Cy' })).status).toBe(200);
+    const attacker = freshAddress();
+    for (let i = 0; i < LIMITS.hintedPalm.free + 1; i++) {
+      const login = await startLogin(officeClient, { login_hint: 'cy@example.org' }, attacker);
+      expect((await sendFrame(login.agent, login.uid, await frame(photo(33, 1 + (i % 4))))).status).toBe(i < LIMITS.hintedPalm.free ? 401 : 429);
+    }
+    const login = await startLogin(officeClient, { login_hint: 'cy@example.org' });
+    const { callbackUrl } = await signInWithPasskey(login.agent, `${server.issuer}/interaction/${login.uid}`, passkey);
+    expect(new URL(callbackUrl).searchParams.get('code')).toBeTruthy();
+    await forgetAttempts();
   });
 });

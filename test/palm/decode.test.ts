@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import sharp from 'sharp';
 import {
+  CAMERA_FRAME_LIMITS,
   PalmImageError,
   decodeImage,
   encodePng,
@@ -10,6 +12,7 @@ import {
   type RasterImage,
 } from '../../src/palm/index.js';
 import { encodeBmp8, encodeJpeg, flatImage } from './helpers.js';
+import { bmpSizeLie, flatJpeg, jpegGarbled, jpegSizeLie, pngSizeLie, pngWithStream, pngZlibBomb, zerosStream } from './hostile.js';
 
 async function reason(p: Promise<unknown> | (() => unknown)): Promise<PalmImageErrorReason | 'none'> {
   try {
@@ -95,6 +98,87 @@ describe('decodeImage', () => {
 
   it('rejects images that are too small', async () => {
     expect(await reason(decodeImage(encodePng(flatImage(40, 40, 128, 40))))).toBe('too_small');
+  });
+});
+
+/** Growth of the process' peak resident memory (MiB) and CPU time (ms, all threads) over `run`. */
+async function cost(run: () => Promise<unknown>): Promise<{ peakMb: number; cpuMs: number; reason: PalmImageErrorReason | 'none' }> {
+  const peak = process.resourceUsage().maxRSS;
+  const cpu = process.cpuUsage();
+  const r = await reason(run);
+  const used = process.cpuUsage(cpu);
+  return { peakMb: (process.resourceUsage().maxRSS - peak) / 1024, cpuMs: (used.user + used.system) / 1000, reason: r };
+}
+
+describe('hostile files: refused from the header, in bounded memory', () => {
+  it('refuses a JPEG whose header claims 5000x5000 in a kilobyte or two, without decoding it', async () => {
+    const lie = await jpegSizeLie(5000, 5000);
+    expect(lie.length).toBeLessThan(4096);
+    const c = await cost(() => decodeImage(lie));
+    expect(c.reason).toBe('too_large');
+    expect(c.cpuMs).toBeLessThan(100); // decoding 25 Mpx costs hundreds of ms
+    // ... and a smaller lie the pixel limits alone would let through
+    expect(await reason(decodeImage(await jpegSizeLie(1200, 1000)))).toBe('too_large');
+  });
+
+  it('refuses a PNG whose header claims more pixels than its data can inflate to', async () => {
+    expect(await reason(decodeImage(pngSizeLie(5000, 5000)))).toBe('too_large');
+    expect(await reason(decodeImage(pngSizeLie(2000, 2000), CAMERA_FRAME_LIMITS))).toBe('too_large');
+  });
+
+  it('stops an interlaced PNG zlib bomb (1 GiB behind a 512x512 header) at the raster size', async () => {
+    const bomb = pngZlibBomb({ width: 512, height: 512, inflatedBytes: 1 << 30, interlaced: true });
+    expect(bomb.length).toBeLessThan(2 * 1024 * 1024);
+    const c = await cost(() => decodeImage(bomb));
+    expect(c.reason).toBe('too_large');
+    expect(c.peakMb).toBeLessThan(128);
+    expect(c.cpuMs).toBeLessThan(1000); // inflating the whole gigabyte takes seconds
+  });
+
+  it('refuses PNG data that inflates past the raster, on the pngjs and the libvips paths', async () => {
+    for (const [w, h, interlaced] of [
+      [256, 256, false],
+      [1000, 1000, false],
+      [1000, 1000, true],
+    ] as const) {
+      const c = await cost(() => decodeImage(pngZlibBomb({ width: w, height: h, inflatedBytes: 256 << 20, interlaced })));
+      expect(c.reason, `${w}x${h}${interlaced ? ' interlaced' : ''}`).toBe('too_large');
+      expect(c.peakMb).toBeLessThan(128);
+    }
+    // a stream that ends before the raster does
+    expect(await reason(decodeImage(pngWithStream(256, 256, zerosStream(1 << 20).subarray(0, 600))))).not.toBe('none');
+  });
+
+  it('refuses a BMP whose header claims more pixels than the file holds, and a JPEG of noise', async () => {
+    const c = await cost(() => decodeImage(bmpSizeLie(5000, 5000)));
+    expect(c.reason).toBe('truncated');
+    expect(c.peakMb).toBeLessThan(64);
+    expect(await reason(decodeImage(await jpegGarbled(960, 720)))).toBe('corrupt');
+  });
+
+  it('holds camera frames to a few megapixels, while files may be larger', async () => {
+    const big = await flatJpeg(3000, 2000);
+    expect(await reason(decodeImage(big, CAMERA_FRAME_LIMITS))).toBe('too_large');
+    expect((await decodeImage(big)).width).toBe(3000);
+    const wide = await flatJpeg(2700, 800); // 2.2 Mpx, but longer than any camera frame
+    expect(await reason(decodeImage(wide, CAMERA_FRAME_LIMITS))).toBe('too_large');
+    expect((await decodeImage(await flatJpeg(1920, 1080), CAMERA_FRAME_LIMITS)).width).toBe(1920);
+  });
+
+  it('accepts honest flat pictures, the most compressible there are, at every size', async () => {
+    for (const [w, h] of [
+      [960, 720],
+      [3000, 2000],
+    ] as const) {
+      const base = sharp({ create: { width: w, height: h, channels: 3, background: { r: 128, g: 128, b: 128 } } });
+      const files = [
+        await base.clone().jpeg({ quality: 1, mozjpeg: true }).toBuffer(),
+        await base.clone().jpeg({ quality: 1, progressive: true }).toBuffer(),
+        await base.clone().png({ compressionLevel: 9 }).toBuffer(),
+        await base.clone().png({ compressionLevel: 9, palette: true, colours: 2 }).toBuffer(),
+      ];
+      for (const f of files) expect(await reason(decodeImage(f)), `${w}x${h} ${f.length} B`).toBe('none');
+    }
   });
 });
 

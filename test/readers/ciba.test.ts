@@ -12,7 +12,6 @@ import { ENVELOPE_TYPE, sealEnvelope } from '../../src/readers/envelope.js';
 import { setPin } from '../../src/readers/pin.js';
 import { addReader, revokeReader } from '../../src/readers/registry.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
-import { discoverRp } from '../support/oidc.js';
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const haveData = fs.existsSync(DATA);
@@ -132,57 +131,7 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     await server.db.prisma.attemptThrottle.deleteMany();
   });
 
-  it('exchanges a palm sign-in access token for a loyalty API token (RFC 8693)', async () => {
-    const oidc = await import('openid-client');
-    const jose = await import('jose');
-    const { LocalCardVault } = await import('../../adapters/card-vault.js');
-    const { linkCard, setLoyaltyNumber } = await import('../../src/accounts/cards.js');
-    await setLoyaltyNumber(server.db.prisma, anaId, 'office', 'OFF-42');
-    await linkCard(server.db.prisma, new LocalCardVault(server.db.prisma, server.master.derive('card-vault')), anaId, { number: '4111111111111111', expMonth: 12, expYear: 2031 });
-
-    // The reader signs Ana in; its access token is the subject token.
-    const config = await oidc.discovery(
-      new URL(server.issuer),
-      gate.client_id,
-      { token_endpoint_auth_signing_alg: 'ES256' },
-      oidc.PrivateKeyJwt({ key: (await importJWK(gate.key, 'ES256')) as CryptoKey, kid: gate.key.kid }),
-      { execute: [oidc.allowInsecureRequests] },
-    );
-    const envelope = await sealEnvelope({ readerId: gate.client_id, issuer: server.issuer, readerKey: gate.key, captureKey: await captureKey(), images: [sample(5, 13)], kind: 'roi' });
-    const palmTokens = await oidc.pollBackchannelAuthenticationGrant(config, await oidc.initiateBackchannelAuthentication(config, { scope: 'openid', login_hint_token: envelope }));
-
-    const app = await server.addClient({
-      name: 'Loyalty app',
-      grantTypes: ['urn:ietf:params:oauth:grant-type:token-exchange'],
-      redirectUris: [],
-      exchangeAudiences: ['https://loyalty.example/api'],
-    });
-    const appConfig = await discoverRp(server, app);
-    const exchange = (params: Record<string, string>) =>
-      oidc.genericGrantRequest(appConfig, 'urn:ietf:params:oauth:grant-type:token-exchange', {
-        subject_token: palmTokens.access_token,
-        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        audience: 'https://loyalty.example/api',
-        ...params,
-      });
-    const exchanged = await exchange({ scope: 'loyalty payment' });
-    expect(exchanged.issued_token_type).toBe('urn:ietf:params:oauth:token-type:access_token');
-    const jwks = jose.createLocalJWKSet((await (await fetch(`${server.url}/jwks`)).json()) as jose.JSONWebKeySet);
-    const { payload, protectedHeader } = await jose.jwtVerify(exchanged.access_token, jwks, { issuer: server.issuer, audience: 'https://loyalty.example/api' });
-    expect(protectedHeader.typ).toBe('at+jwt');
-    expect(payload).toMatchObject({ sub: anaId, act: { sub: app.client_id }, loyalty_number: 'OFF-42' });
-    expect(payload.payment_cards).toEqual([expect.objectContaining({ brand: 'visa', last4: '1111', vault_token: expect.stringMatching(/^vtok_/) })]);
-    expect(JSON.stringify(payload)).not.toContain('4111111111111111');
-
-    // Only the configured audience, only palm sign-in tokens, only known scopes.
-    await expect(exchange({ audience: 'https://other.example/api' })).rejects.toMatchObject({ error: 'invalid_target' });
-    await expect(exchange({ scope: 'openid admin' })).rejects.toMatchObject({ error: 'invalid_scope' });
-    await expect(exchange({ subject_token: 'not-a-token' })).rejects.toMatchObject({ error: 'invalid_grant' });
-    const cc = await server.addClient({ name: 'svc', grantTypes: ['client_credentials'], redirectUris: [] });
-    const ccConfig = await discoverRp(server, cc);
-    const notPalm = await oidc.clientCredentialsGrant(ccConfig);
-    await expect(exchange({ subject_token: notPalm.access_token })).rejects.toMatchObject({ error: 'invalid_grant' });
-  });
+  // Token exchange of these tokens: test/oidc/token-exchange.test.ts.
 
   it.skipIf(!fs.existsSync(COEP))('signs in from a whole-hand photo, scaled down by the reader to fit the envelope', async () => {
     const photo = (s: number) => fs.readFileSync(path.join(COEP, `002_0${s}.jpg`));

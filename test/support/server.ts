@@ -73,6 +73,8 @@ export async function startTestServer(kind: TestDatabaseKind, env: Record<string
         authMethod: input.authMethod ?? 'client_secret_basic',
         subjectType: input.subjectType ?? 'public',
         ...(input.exchangeAudiences ? { exchangeAudiences: input.exchangeAudiences } : {}),
+        ...(input.exchangeScopes ? { exchangeScopes: input.exchangeScopes } : {}),
+        ...(input.exchangeSubjectClients ? { exchangeSubjectClients: input.exchangeSubjectClients } : {}),
         ...(input.tenant ? { tenant: input.tenant } : {}),
       });
       return { client_id: client.client_id, client_secret: clientSecret };
@@ -81,6 +83,7 @@ export async function startTestServer(kind: TestDatabaseKind, env: Record<string
       await server.close();
       await testDb.dispose();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(`${dataDir}-keys`, { recursive: true, force: true }); // the default key store folder
     },
   };
 }

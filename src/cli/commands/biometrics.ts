@@ -4,8 +4,7 @@ import { TenantError, addTenant, currentNotice, recordConsent, withdrawConsent }
 import { BiometricContext, BiometricError } from '../../biometrics/context.js';
 import { enrolPalm } from '../../biometrics/enrolment.js';
 import { identifyPalm } from '../../biometrics/identification.js';
-import { erasePalmData, rekeyTenant } from '../../biometrics/lifecycle.js';
-import { onCoarseIndex } from '../../biometrics/references.js';
+import { erasePalmData, erasePalmDataAt, rekeyTenant } from '../../biometrics/lifecycle.js';
 import { personByEmail, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 
@@ -64,12 +63,12 @@ export function register(program: Command): void {
       await withContext(async (ctx) => {
         const tenants = await ctx.db.prisma.tenant.findMany({ orderBy: { createdAt: 'asc' }, include: { _count: { select: { references: true } } } });
         if (opts.json) printJson(tenants.map(({ _count, ...t }) => ({ ...t, references: _count.references })));
-        else printTable(tenants.map((t) => ({ id: t.id, name: t.name, retention_days: String(t.retentionDays), target_fmr: String(t.targetFmr), key_version: String(t.keyVersion), indexed: onCoarseIndex(t.transformSplit) ? 'yes' : 'no (rekey)', palms: String(t._count.references) })));
+        else printTable(tenants.map((t) => ({ id: t.id, name: t.name, retention_days: String(t.retentionDays), target_fmr: String(t.targetFmr), key_version: String(t.keyVersion), protection: t.templateProtection === 'projection' ? 'code' : 'transform (rekey)', palms: String(t._count.references) })));
       });
     });
   tenant
     .command('rekey')
-    .description('renew every palm reference of a tenant under a new protection key (no re-enrolment); also moves a tenant keyed before the coarse index onto it')
+    .description('renew every palm reference of a tenant under a new protection key (no re-enrolment); also converts a tenant still on the old linear transform to keyed codes')
     .argument('<id>')
     .option('--json', 'print as JSON')
     .action(async (id: string, opts) => {
@@ -77,7 +76,7 @@ export function register(program: Command): void {
         if (!(await ctx.db.prisma.tenant.findUnique({ where: { id } }))) throw new UserError(`unknown tenant ${id}`);
         const result = await rekeyTenant(new BiometricContext(ctx.db, ctx.master), id);
         if (opts.json) printJson(result);
-        else print(`tenant ${id}: ${result.references} reference(s) renewed under key version ${result.keyVersion}`);
+        else print(`tenant ${id}: ${result.references} reference(s) renewed under key version ${result.keyVersion}${result.unreadable ? `; ${result.unreadable} without a data key left behind` : ''}`);
       });
     });
 
@@ -94,6 +93,8 @@ export function register(program: Command): void {
         const person = await personByEmail(ctx, opts.person);
         const notice = await currentNotice(ctx.db.prisma, opts.tenant).catch(asUserError);
         if (opts.withdraw) {
+          // The references go first, with the key that opened them destroyed (lifecycle.ts).
+          await erasePalmDataAt(new BiometricContext(ctx.db, ctx.master), person.id, opts.tenant);
           await withdrawConsent(ctx.db.prisma, person.id, opts.tenant);
           return opts.json ? printJson({ withdrawn: true }) : print('consent withdrawn; palm references at this tenant deleted');
         }
@@ -163,7 +164,7 @@ export function register(program: Command): void {
 
   program
     .command('erase')
-    .description("delete a person's palm data everywhere (their data key first: crypto-shredding)")
+    .description("delete a person's palm data everywhere and destroy the key that opened it (crypto-shredding; see the README on the key store and backups)")
     .requiredOption('--person <email>', 'the person')
     .option('--json', 'print as JSON')
     .action(async (opts) => {

@@ -19,7 +19,9 @@ export function register(program: Command): void {
     .addOption(new Option('--subject-type <type>', 'sub claim per client sector (pairwise) or shared (public)').choices(['public', 'pairwise']).default('public'))
     .option('--jwks-uri <uri>', 'where the client publishes its keys (private_key_jwt)')
     .option('--exchange-audience <uri>', 'an API this client may exchange palm sign-in tokens for (repeatable; needs the token-exchange grant)', collect, [])
-    .option('--tenant <id>', 'offer "Sign in with your palm" at the login, searching the people who consented to this tenant')
+    .option('--exchange-scope <scope>', 'a scope it may ask for by token exchange: loyalty, payment, openid, email, profile (repeatable)', collect, [])
+    .option('--exchange-from <reader_client_id>', 'exchange only tokens of this reader of its tenant (repeatable; default: every reader of the tenant)', collect, [])
+    .option('--tenant <id>', 'offer "Sign in with your palm" at the login, searching the people who consented to this tenant; with token exchange, the tenant whose readers\' tokens it may exchange')
     .option('--json', 'print client_id and client_secret as JSON')
     .action(async (opts) => {
       const grantTypes = String(opts.grantTypes).split(',').map((s: string) => s.trim()).filter(Boolean);
@@ -34,6 +36,8 @@ export function register(program: Command): void {
             subjectType: opts.subjectType,
             jwksUri: opts.jwksUri,
             exchangeAudiences: opts.exchangeAudience,
+            exchangeScopes: opts.exchangeScope,
+            exchangeSubjectClients: opts.exchangeFrom,
             tenant: opts.tenant,
           });
           if (opts.json) {

@@ -4,7 +4,7 @@ import { PinError, setPin } from '../../readers/pin.js';
 import { readerSignIn, type ReaderKeyFile } from '../../readers/client.js';
 import { ActivationError, issueActivationCode } from '../../readers/activation.js';
 import { ReaderError, addReader, listReaders, revokeReader } from '../../readers/registry.js';
-import { personSubject, readerSubject, resetThrottle } from '../../readers/throttle.js';
+import { personSubject, readerSubject, resetThrottle } from '../../throttling/attemptLimits.js';
 import { personByEmail, readSecretLine, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 

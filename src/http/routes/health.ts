@@ -1,9 +1,8 @@
 import Router from '@koa/router';
 import type { Database } from '../../db/database.js';
-import type { Metrics } from '../metrics.js';
 
-/** Liveness (the process answers), readiness (the database answers) and Prometheus metrics. */
-export function healthRoutes(deps: { db: Database; metrics: Metrics; isShuttingDown: () => boolean }): Router {
+/** Liveness (the process answers) and readiness (the database answers); metrics: ../metrics.ts. */
+export function healthRoutes(deps: { db: Database; isShuttingDown: () => boolean }): Router {
   const router = new Router();
   router.get('/healthz', (ctx) => {
     ctx.set('cache-control', 'no-store');
@@ -26,10 +25,6 @@ export function healthRoutes(deps: { db: Database; metrics: Metrics; isShuttingD
       ctx.status = 503;
       ctx.body = { status: 'unavailable', database: deps.db.kind };
     }
-  });
-  router.get('/metrics', async (ctx) => {
-    ctx.type = deps.metrics.registry.contentType;
-    ctx.body = await deps.metrics.registry.metrics();
   });
   return router;
 }

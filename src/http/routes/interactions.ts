@@ -6,7 +6,7 @@ import type { PrismaClient } from '../../db/database.js';
 import { audit } from '../../audit/audit.js';
 import { clientMetadata } from '../../oidc/clientMetadata.js';
 import { ACR_PASSKEY } from '../../oidc/policy.js';
-import { personSubject, resetThrottle } from '../../readers/throttle.js';
+import { personSubject, resetThrottle } from '../../throttling/attemptLimits.js';
 import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import { readBody } from '../body.js';

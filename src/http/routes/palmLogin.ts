@@ -1,6 +1,8 @@
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { BiometricContext } from '../../biometrics/context.js';
+import { FramePoolFullError, type FramePool } from '../../biometrics/framePool.js';
 import { palmLogin } from '../../oidc/palmLogin.js';
 import { ACR_PALM } from '../../oidc/policy.js';
 import { readImageBody } from '../body.js';
@@ -15,12 +17,14 @@ import { currentInteraction, palmTenantOf } from './interactions.js';
  *   401 {error: not_recognised}            compared, nobody matched
  *   429 {error: too_many_attempts}         back-off (Retry-After) or lock-out, or the sign-in's
  *                                          frame budget is spent
+ *   503 {error: temporarily_unavailable}  the server is reading as many frames as it may; retry
+ *                                          after Retry-After seconds (nothing was read or counted)
  * The frame is read into memory, used for this request only and zeroed; it is never logged.
  */
 
 /**
  * Frames one sign-in (interaction) may send, usable or not: each costs an image analysis, and
- * unusable frames count as no attempt, so without a budget a page could keep the CPU busy.
+ * an unusable frame costs its address only a quarter of an attempt (oidc/palmLogin.ts).
  * The page sends at most 5 per try; 60 is a dozen tries. Counted per process (interactions
  * are short-lived; the map forgets the oldest beyond 10,000).
  */
@@ -36,13 +40,25 @@ function spendFrame(uid: string): boolean {
 export interface PalmLoginDeps {
   provider: () => Provider;
   bio: BiometricContext;
+  /** Admission of frame reading (503 with Retry-After when full). */
+  frames: FramePool;
   bodyLimitBytes: number;
+}
+
+/** 503 with Retry-After: the frame pool is full (RFC 9110 §15.6.4, §10.2.3). */
+function busy(ctx: Context, retryAfterSeconds: number): void {
+  ctx.status = 503;
+  ctx.set('retry-after', String(retryAfterSeconds));
+  ctx.set('cache-control', 'no-store');
+  ctx.body = { error: 'temporarily_unavailable', error_description: 'Too many palm sign-ins at once: try again in a moment.', retry_after: retryAfterSeconds };
 }
 
 export function palmLoginRoutes(deps: PalmLoginDeps): Router {
   const router = new Router();
 
   router.post('/interaction/:uid/palm', async (ctx) => {
+    // No room in the pool: refused before any work, the frame would only wait in vain.
+    if (deps.frames.full) return busy(ctx, deps.frames.retryAfterSeconds);
     const provider = deps.provider();
     const interaction = await currentInteraction(ctx, provider);
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
@@ -57,13 +73,17 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
     const capture = await readImageBody(ctx, deps.bodyLimitBytes);
     let outcome;
     try {
-      outcome = await palmLogin(deps.bio, {
+      // A turn in the frame pool, once the (size-limited) frame is here: a slow upload holds no turn.
+      outcome = await deps.frames.run(() => palmLogin(deps.bio, {
         tenantId,
         clientId,
-        interactionUid: interaction.uid,
+        address: ctx.ip,
         loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
         capture,
-      });
+      }));
+    } catch (err) {
+      if (!(err instanceof FramePoolFullError)) throw err;
+      return busy(ctx, err.retryAfterSeconds);
     } finally {
       capture.fill(0);
     }

@@ -1,0 +1,154 @@
+import { audit } from '../audit/audit.js';
+import type { Database } from '../db/database.js';
+import {
+  LIMITS,
+  UNUSABLE_CAPTURE_COST,
+  giveBackToSource,
+  personSubject,
+  reserveAttempt,
+  takeFromSource,
+  targetState,
+  type ConsecutivePolicy,
+  type LimitVerdict,
+  type RatePolicy,
+} from '../throttling/attemptLimits.js';
+
+/**
+ * One sign-in attempt, the same at a reader and at the browser login: reserve it with every
+ * source (and, 1:1, with its target), read the capture, compare, record the outcome, audit it.
+ * A source pays for every failed attempt and a share of every unusable capture, and gets back
+ * what a match did not use; failures are audited here (their number is bounded by the sources'
+ * limits), a completed sign-in by `auditSignIn` once the caller has finished it.
+ */
+
+export interface Comparison {
+  mode: 'identify' | 'verify';
+  match: boolean;
+  /** The person concerned: the match (1:N) or the named person (1:1), when there is one. */
+  personId: string | null;
+  score: number;
+}
+
+export type Capture<P, R> = { usable: true; probe: P } | { usable: false; rejection: R };
+
+export interface PalmAttempt<P, R> {
+  channel: 'reader' | 'browser';
+  /** The reader or the relying party. */
+  actor: string;
+  tenantId: string;
+  /** Who pays for failures: the reader; or the address and the relying party. */
+  sources: { subject: string; policy: RatePolicy }[];
+  /** A 1:1 attempt's own count (the named person, from this source). */
+  target?: { subject: string; policy: ConsecutivePolicy };
+  read(): Promise<Capture<P, R>>;
+  compare(probe: P): Promise<Comparison>;
+}
+
+/** Refused before comparing: a source is spending too fast, or the target (or the person) is in back-off or locked. */
+export type Throttled = { kind: 'throttled'; by: 'source' | 'target' | 'person'; locked: boolean; retryAfterSeconds?: number };
+
+export type PalmAttemptOutcome<R> =
+  | { kind: 'matched'; personId: string; score: number; mode: Comparison['mode'] }
+  | { kind: 'not_matched'; personId: string | null; score: number }
+  | { kind: 'unusable'; rejection: R }
+  | Throttled;
+
+const throttled = (by: Throttled['by'], verdict: Exclude<LimitVerdict, { allowed: true }>): Throttled => ({
+  kind: 'throttled',
+  by,
+  locked: verdict.locked,
+  ...(verdict.retryAfterSeconds ? { retryAfterSeconds: verdict.retryAfterSeconds } : {}),
+});
+
+export async function attemptPalmSignIn<P, R>(db: Database, attempt: PalmAttempt<P, R>): Promise<PalmAttemptOutcome<R>> {
+  const prisma = db.prisma;
+  const taken: PalmAttempt<P, R>['sources'] = [];
+  const giveBack = (cost: number) => Promise.all(taken.map((s) => giveBackToSource(db, s.subject, s.policy, cost)));
+  for (const source of attempt.sources) {
+    const verdict = await takeFromSource(db, source.subject, source.policy);
+    if (!verdict.allowed) {
+      // Not evaluated: the sources already charged get their attempt back. Not audited either:
+      // a flood would otherwise write one audit row per refused request.
+      await giveBack(1);
+      return throttled('source', verdict);
+    }
+    taken.push(source);
+  }
+
+  // From here an error keeps the reservation: an attempt that crashed counts as failed.
+  const capture = await attempt.read();
+  if (!capture.usable) {
+    await giveBack(1 - UNUSABLE_CAPTURE_COST);
+    return { kind: 'unusable', rejection: capture.rejection };
+  }
+  const detail = { channel: attempt.channel, tenant: attempt.tenantId };
+  if (attempt.target) {
+    const verdict = await reserveAttempt(db, attempt.target.subject, attempt.target.policy);
+    if (!verdict.allowed) {
+      // The sources keep this attempt: refusals cost a source as much as failures.
+      await audit(prisma, { action: 'signin.throttled', actor: attempt.actor, subject: attempt.tenantId, detail: { ...detail, limit: 'named_person' } });
+      return throttled('target', verdict);
+    }
+  }
+
+  const result = await attempt.compare(capture.probe);
+  const scored = { ...detail, mode: result.mode, score: Math.round(result.score * 1000) / 1000 };
+  if (!result.match || !result.personId) {
+    await audit(prisma, { action: 'signin.palm_unknown', actor: attempt.actor, subject: result.personId ?? attempt.tenantId, detail: scored });
+    return { kind: 'not_matched', personId: result.personId, score: result.score };
+  }
+  await giveBack(1);
+  if (attempt.target) await clearCount(db, attempt.target.subject);
+  // A person whose PIN is locked (guessed at readers, after their palm matched) is locked for palm sign-in too.
+  const person = await targetState(db, personSubject(result.personId), LIMITS.pin);
+  if (!person.allowed) {
+    await audit(prisma, { action: 'signin.throttled', actor: attempt.actor, subject: result.personId, detail: { ...detail, limit: 'person' } });
+    return throttled('person', person);
+  }
+  return { kind: 'matched', personId: result.personId, score: result.score, mode: result.mode };
+}
+
+/**
+ * A secret checked against a person (the PIN at a reader): counted before it is checked, so no
+ * more than the policy allows are ever evaluated, however many arrive at once.
+ */
+export async function attemptSecret(
+  db: Database,
+  attempt: { subject: string; policy: ConsecutivePolicy; actor: string; personId: string },
+  check: () => Promise<boolean>,
+): Promise<{ kind: 'accepted' } | { kind: 'wrong' } | Throttled> {
+  const verdict = await reserveAttempt(db, attempt.subject, attempt.policy);
+  if (!verdict.allowed) {
+    await audit(db.prisma, { action: 'signin.throttled', actor: attempt.actor, subject: attempt.personId, detail: { limit: 'person' } });
+    return throttled('person', verdict);
+  }
+  if (!(await check())) {
+    await audit(db.prisma, { action: 'signin.pin_wrong', actor: attempt.actor, subject: attempt.personId });
+    return { kind: 'wrong' };
+  }
+  await clearCount(db, attempt.subject);
+  return { kind: 'accepted' };
+}
+
+/** The audit entry of a completed palm sign-in. */
+export async function auditSignIn(
+  db: Database,
+  signIn: { actor: string; personId: string; tenantId: string; channel: 'reader' | 'browser'; mode: Comparison['mode']; score: number; pin?: boolean },
+): Promise<void> {
+  await audit(db.prisma, {
+    action: 'signin.palm',
+    actor: signIn.actor,
+    subject: signIn.personId,
+    detail: {
+      channel: signIn.channel,
+      tenant: signIn.tenantId,
+      mode: signIn.mode,
+      score: Math.round(signIn.score * 1000) / 1000,
+      ...(signIn.pin === undefined ? {} : { pin: signIn.pin }),
+    },
+  });
+}
+
+async function clearCount(db: Pick<Database, 'query'>, subject: string) {
+  await db.query(`DELETE FROM attempt_throttle WHERE subject = $1`, [subject], 'attempt_throttle_clear');
+}
