@@ -40,6 +40,12 @@ export interface PalmAttempt<P, R> {
   sources: { subject: string; policy: RatePolicy }[];
   /** A 1:1 attempt's own count (the named person, from this source). */
   target?: { subject: string; policy: ConsecutivePolicy };
+  /**
+   * A capture refused before anything is reserved: what the bytes and the header alone give away
+   * (a size lie, a truncated or oversized file) costs nothing to refuse, so nobody is charged and
+   * nothing is written for it; counting it would cost more than refusing it.
+   */
+  precheck?(): R | null;
   read(): Promise<Capture<P, R>>;
   compare(probe: P): Promise<Comparison>;
 }
@@ -62,6 +68,8 @@ const throttled = (by: Throttled['by'], verdict: Exclude<LimitVerdict, { allowed
 
 export async function attemptPalmSignIn<P, R>(db: Database, attempt: PalmAttempt<P, R>): Promise<PalmAttemptOutcome<R>> {
   const prisma = db.prisma;
+  const refused = attempt.precheck?.();
+  if (refused) return { kind: 'unusable', rejection: refused };
   const taken: PalmAttempt<P, R>['sources'] = [];
   const giveBack = (cost: number) => Promise.all(taken.map((s) => giveBackToSource(db, s.subject, s.policy, cost)));
   for (const source of attempt.sources) {

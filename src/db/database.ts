@@ -139,6 +139,25 @@ async function openPostgres(url: string, poolSize: number, ef: number): Promise<
   };
 }
 
+/**
+ * PGlite runs each statement on this thread, and hands its lock to the next queued statement
+ * without a turn of the event loop in between: a burst of requests that queue hundreds of
+ * statements would hold every other request (health checks included) until the queue drains.
+ * Each statement first waits for the event loop's next check phase, so I/O that arrived
+ * meanwhile is served between statements.
+ */
+function yieldBeforeEachStatement(pglite: PGlite): void {
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const query = pglite.query.bind(pglite);
+  const exec = pglite.exec.bind(pglite);
+  const transaction = pglite.transaction.bind(pglite);
+  Object.assign(pglite, {
+    query: async (...args: Parameters<typeof query>) => (await turn(), query(...args)),
+    exec: async (...args: Parameters<typeof exec>) => (await turn(), exec(...args)),
+    transaction: async (...args: Parameters<typeof transaction>) => (await turn(), transaction(...args)),
+  });
+}
+
 async function openPGlite(options: DatabaseOptions, ef: number): Promise<Database> {
   const settings = sessionSettings(ef);
   let lock: DataDirLock | undefined;
@@ -158,6 +177,7 @@ async function openPGlite(options: DatabaseOptions, ef: number): Promise<Databas
     }
   }
   for (const [k, v] of Object.entries(settings)) await pglite.query(`SET ${k} = '${v}'`);
+  yieldBeforeEachStatement(pglite);
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   return {
     kind: 'pglite',

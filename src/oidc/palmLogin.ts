@@ -5,7 +5,7 @@ import { identifyProbe, type IdentifyingTenant } from '../biometrics/identificat
 import { touchReference } from '../biometrics/references.js';
 import { attemptPalmSignIn, auditSignIn, type Capture, type Comparison } from '../biometrics/signInAttempt.js';
 import { thresholdForFmr } from '../biometrics/threshold.js';
-import { CAMERA_FRAME_LIMITS, PalmImageError, bestMatch, deserializeTemplate, extractProbe, type PalmImageErrorReason, type Probe, type QualityResult } from '../palm/index.js';
+import { CAMERA_FRAME_LIMITS, PalmImageError, checkImageHeader, bestMatch, deserializeTemplate, extractProbe, type PalmImageErrorReason, type Probe, type QualityResult } from '../palm/index.js';
 import { LIMITS, addressSubject, clientSubject, hintedPalmSubject } from '../throttling/attemptLimits.js';
 
 /**
@@ -58,7 +58,7 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
   const tenant = await bio.db.prisma.tenant.findUnique({ where: { id: input.tenantId } });
   if (!tenant) return { kind: 'unavailable', message: `palm sign-in is unavailable: this application's tenant ${input.tenantId} no longer exists` };
   const loginHint = input.loginHint ? normaliseEmail(input.loginHint) : undefined;
-  const outcome = await attemptPalmSignIn<Probe, Extract<PalmLoginOutcome, { kind: 'retry' | 'unreadable' }>>(bio.db, {
+  const outcome = await attemptPalmSignIn<Probe, FrameRejection>(bio.db, {
     channel: 'browser',
     actor: input.clientId,
     tenantId: tenant.id,
@@ -68,6 +68,7 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
       { subject: clientSubject(input.clientId), policy: LIMITS.browserClient },
     ],
     ...(loginHint ? { target: { subject: hintedPalmSubject(loginHint, input.address), policy: LIMITS.hintedPalm } } : {}),
+    precheck: () => precheckFrame(input.capture),
     read: () => readFrame(input.capture),
     compare: (probe) => (loginHint ? verify(bio, tenant, loginHint, probe) : identify(bio, tenant, probe)),
   });
@@ -84,17 +85,35 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
   }
 }
 
+type FrameRejection = Extract<PalmLoginOutcome, { kind: 'retry' | 'unreadable' }>;
+
+/** What the person can do about a frame the engine refused. */
+function rejectionOf(err: PalmImageError): FrameRejection {
+  const guidance = GUIDANCE[err.reason];
+  if (!guidance) return { kind: 'unreadable', message: `The picture could not be read (${err.reason}).` };
+  return { kind: 'retry', reason: err.reason, message: guidance };
+}
+
+/** A frame refused on its bytes and header alone, before any attempt is reserved. */
+function precheckFrame(capture: Uint8Array): FrameRejection | null {
+  try {
+    checkImageHeader(capture, CAMERA_FRAME_LIMITS);
+    return null;
+  } catch (err) {
+    if (err instanceof PalmImageError) return rejectionOf(err);
+    throw err;
+  }
+}
+
 /** A usable probe, or guidance for the next frame. */
-async function readFrame(capture: Uint8Array): Promise<Capture<Probe, Extract<PalmLoginOutcome, { kind: 'retry' | 'unreadable' }>>> {
+async function readFrame(capture: Uint8Array): Promise<Capture<Probe, FrameRejection>> {
   let probe: Probe;
   let quality: QualityResult;
   try {
     ({ probe, quality } = await extractProbe(capture, { kind: 'auto', limits: CAMERA_FRAME_LIMITS }));
   } catch (err) {
     if (!(err instanceof PalmImageError)) throw err;
-    const guidance = GUIDANCE[err.reason];
-    if (!guidance) return { usable: false, rejection: { kind: 'unreadable', message: `The picture could not be read (${err.reason}).` } };
-    return { usable: false, rejection: { kind: 'retry', reason: err.reason, message: guidance } };
+    return { usable: false, rejection: rejectionOf(err) };
   }
   if (quality.score < SIGN_IN_MIN_QUALITY) {
     const feedback: QualityFeedback = {

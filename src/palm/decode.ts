@@ -325,21 +325,59 @@ function fromAbgr(width: number, height: number, d: Uint8Array): RasterImage {
   return { width, height, channels: 3, data: out };
 }
 
-/** Decode PNG / JPEG / BMP bytes into a raster, or throw PalmImageError with a reason. */
-export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = {}): Promise<RasterImage & { format: ImageFormat }> {
-  const lim = { ...DEFAULT_LIMITS, ...limits };
+type CheckedHeader =
+  | { format: 'png'; info: PngInfo; inflatedSize: number }
+  | { format: 'jpeg'; header: Header }
+  | { format: 'bmp'; header: BmpInfo };
+
+/**
+ * Everything that can be refused from the bytes and the header alone, in microseconds: size,
+ * format, dimensions, a raster the data cannot encode, a truncated file. Callers that pay per
+ * decoded frame run it first, so a frame refused here costs them nothing else.
+ */
+export function checkImageHeader(bytes: Uint8Array, limits: DecodeLimits = {}): void {
+  readHeader(bytes, { ...DEFAULT_LIMITS, ...limits });
+}
+
+function readHeader(bytes: Uint8Array, lim: Required<DecodeLimits>): CheckedHeader {
   if (bytes.length > lim.maxBytes)
     throw new PalmImageError('too_large', `file is ${bytes.length} bytes, over the limit of ${lim.maxBytes}`);
   const format = sniffFormat(bytes);
   if (!format) throw new PalmImageError('unsupported_format', 'not a PNG, JPEG or BMP image');
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (format === 'png') {
-    const p = pngInfo(bytes);
-    checkDims(p, lim);
-    if (!p.complete) throw new PalmImageError('truncated', 'PNG file ends before its IEND chunk');
-    const inflatedSize = pngInflatedSize(p);
-    if (inflatedSize > DEFLATE_MAX_RATIO * p.idatBytes) throw sizeLie(p, 'PNG', p.idatBytes);
-    await checkPngInflation(p, inflatedSize);
+    const info = pngInfo(bytes);
+    checkDims(info, lim);
+    if (!info.complete) throw new PalmImageError('truncated', 'PNG file ends before its IEND chunk');
+    const inflatedSize = pngInflatedSize(info);
+    if (inflatedSize > DEFLATE_MAX_RATIO * info.idatBytes) throw sizeLie(info, 'PNG', info.idatBytes);
+    return { format, info, inflatedSize };
+  }
+  if (format === 'jpeg') {
+    const header = jpegHeader(bytes);
+    checkDims(header, lim);
+    if (header.width * header.height > JPEG_MAX_PIXELS_PER_BYTE * bytes.length) throw sizeLie(header, 'JPEG', bytes.length);
+    if (!jpegComplete(bytes)) throw new PalmImageError('truncated', 'JPEG file ends before its end-of-image marker');
+    return { format, header };
+  }
+  const header = bmpHeader(bytes);
+  if (header.compression !== 0 && !(header.compression === 3 && header.bpp === 32))
+    throw new PalmImageError('unsupported_format', `compressed BMP (method ${header.compression}) is not supported`);
+  if (![8, 24, 32].includes(header.bpp)) throw new PalmImageError('unsupported_format', `${header.bpp}-bit BMP is not supported`);
+  checkDims(header, lim);
+  if (bytes.length < header.dataOffset + header.rowBytes * header.height)
+    throw new PalmImageError('truncated', 'BMP file ends before its pixel data does');
+  return { format, header };
+}
+
+/** Decode PNG / JPEG / BMP bytes into a raster, or throw PalmImageError with a reason. */
+export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = {}): Promise<RasterImage & { format: ImageFormat }> {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
+  const checked = readHeader(bytes, lim);
+  const { format } = checked;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (checked.format === 'png') {
+    const p = checked.info;
+    await checkPngInflation(p, checked.inflatedSize);
     if (p.width * p.height > 262_144) return { ...(await decodeWithSharp(buf, lim, 'PNG')), format };
     let png: PNG;
     try {
@@ -349,20 +387,7 @@ export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = {}):
     }
     return { ...fromRgba(png.width, png.height, png.data), format };
   }
-  if (format === 'jpeg') {
-    const h = jpegHeader(bytes);
-    checkDims(h, lim);
-    if (h.width * h.height > JPEG_MAX_PIXELS_PER_BYTE * bytes.length) throw sizeLie(h, 'JPEG', bytes.length);
-    if (!jpegComplete(bytes)) throw new PalmImageError('truncated', 'JPEG file ends before its end-of-image marker');
-    return { ...(await decodeWithSharp(buf, lim, 'JPEG')), format };
-  }
-  const h = bmpHeader(bytes);
-  if (h.compression !== 0 && !(h.compression === 3 && h.bpp === 32))
-    throw new PalmImageError('unsupported_format', `compressed BMP (method ${h.compression}) is not supported`);
-  if (![8, 24, 32].includes(h.bpp)) throw new PalmImageError('unsupported_format', `${h.bpp}-bit BMP is not supported`);
-  checkDims(h, lim);
-  if (bytes.length < h.dataOffset + h.rowBytes * h.height)
-    throw new PalmImageError('truncated', 'BMP file ends before its pixel data does');
+  if (checked.format === 'jpeg') return { ...(await decodeWithSharp(buf, lim, 'JPEG')), format };
   let img: { width: number; height: number; data: Uint8Array };
   try {
     img = bmp.decode(buf);

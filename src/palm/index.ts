@@ -11,7 +11,7 @@
  */
 export { PalmImageError, PalmTemplateError } from './errors.js';
 export type { PalmImageErrorReason, PalmTemplateErrorReason } from './errors.js';
-export { decodeImage, sniffFormat, DEFAULT_LIMITS, CAMERA_FRAME_LIMITS } from './decode.js';
+export { checkImageHeader, decodeImage, sniffFormat, DEFAULT_LIMITS, CAMERA_FRAME_LIMITS } from './decode.js';
 export type { DecodeLimits, ImageFormat } from './decode.js';
 export type { RasterImage, GreyImage } from './image.js';
 export { locateRoi, locateHandRoi, normaliseCrop, detectKind, ROI_SIZE } from './roi.js';

@@ -6,7 +6,7 @@ import { identifyProbe, identifyingTenant, type IdentifyingTenant } from '../bio
 import { attemptPalmSignIn, attemptSecret, auditSignIn, type Capture, type Comparison, type Throttled } from '../biometrics/signInAttempt.js';
 import { clientMetadata } from '../oidc/clientMetadata.js';
 import { ACR_PALM, ACR_PALM_PIN } from '../oidc/policy.js';
-import { CAMERA_FRAME_LIMITS, PalmImageError, extractProbe, type ImageKind, type Probe } from '../palm/index.js';
+import { CAMERA_FRAME_LIMITS, PalmImageError, checkImageHeader, extractProbe, type ImageKind, type Probe } from '../palm/index.js';
 import { LIMITS, personSubject, readerSubject } from '../throttling/attemptLimits.js';
 import { EnvelopeError, openEnvelope } from './envelope.js';
 import { verifyPin } from './pin.js';
@@ -157,6 +157,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         tenantId: reader.tenantId,
         // The reader pays for failed palms: a queue of strangers slows it, never locks it.
         sources: [{ subject: readerSubject(reader.clientId), policy: LIMITS.reader }],
+        precheck: () => precheckCaptures(images),
         read: () => readCaptures(images, claims.kind),
         compare: (probes) => identifyFirst(tenant, probes),
       });
@@ -178,6 +179,21 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
   }
 
   /** The usable captures of an envelope, or the engine's last reason to reject one. */
+  /** The captures refused on their bytes and header alone (every one of them), before anything is reserved. */
+  function precheckCaptures(images: string[]): string | null {
+    let lastRejection: string | null = null;
+    for (const image of images) {
+      try {
+        checkImageHeader(Buffer.from(image, 'base64'), CAMERA_FRAME_LIMITS);
+        return null;
+      } catch (err) {
+        if (err instanceof PalmImageError) lastRejection = err.message;
+        else throw err;
+      }
+    }
+    return lastRejection;
+  }
+
   async function readCaptures(images: string[], kind: ImageKind): Promise<Capture<Probe[], string>> {
     const probes: Probe[] = [];
     let lastRejection = '';

@@ -12,6 +12,7 @@ import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { readerSignIn } from '../../src/readers/client.js';
 import { addReader } from '../../src/readers/registry.js';
 import { LIMITS, UNUSABLE_CAPTURE_COST, clientSubject } from '../../src/throttling/attemptLimits.js';
+import { jpegSizeLie } from '../palm/hostile.js';
 import { SoftAuthenticator } from '../support/authenticator.js';
 import { UserAgent, registerPasskey, signInWithPasskey } from '../support/browserless.js';
 import { discoverRp } from '../support/oidc.js';
@@ -236,13 +237,14 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
   it('charges an address for frames it cannot use, so sign-ins cannot be reopened for free', async () => {
     await forgetAttempts();
     const address = freshAddress();
-    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    // Decoded and analysed before it is refused (too dark): the work an attacker would make us do.
+    const dark = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
     let answered = 0;
     let last = 0;
     for (let signIn = 0; signIn < 3 && last !== 429; signIn++) {
       const login = await startLogin(officeClient, {}, address);
       for (let f = 0; f < 40; f++) {
-        last = (await sendFrame(login.agent, login.uid, tiny)).status;
+        last = (await sendFrame(login.agent, login.uid, dark)).status;
         if (last === 429) break;
         expect(last).toBe(422);
         answered++;
@@ -254,6 +256,22 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     expect(answered).toBeGreaterThanOrEqual(Math.floor((burst - 1) / UNUSABLE_CAPTURE_COST));
     expect(answered).toBeLessThanOrEqual(Math.ceil(burst / UNUSABLE_CAPTURE_COST) + 2);
     await forgetAttempts();
+  });
+
+  it('refuses frames whose header alone condemns them before reserving or writing anything', async () => {
+    await forgetAttempts();
+    const address = freshAddress();
+    const login = await startLogin(officeClient, {}, address);
+    // A 5000x5000 JPEG header on a few hundred bytes, and a frame too small to hold a palm.
+    const sizeLie = await jpegSizeLie(5000, 5000);
+    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    for (const frame of [sizeLie, tiny]) {
+      const r = await sendFrame(login.agent, login.uid, frame);
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect(r.status).not.toBe(429);
+    }
+    expect(await server.db.query(`SELECT key FROM attempt_rate`)).toEqual([]);
   });
 
   it('caps failed palms per relying party, whatever addresses they come from', async () => {
