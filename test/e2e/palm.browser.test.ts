@@ -138,7 +138,7 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
   }
 
   /** A tablet: opens /kiosk, activates with a fresh code, scans once; answers the shown result. */
-  async function kioskScan(browser: Browser, label: string): Promise<string> {
+  async function kioskScan(browser: Browser, label: string, options: { busyAnswers?: number } = {}): Promise<string> {
     const reader = await addReader(server.db, server.provider(), { tenantId: 'office', name: `Lobby ${label}` });
     const { code } = await issueActivationCode(server.db, reader.client_id);
     const context = await browser.newContext();
@@ -153,6 +153,16 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     page.on('console', (m) => {
       if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
     });
+    // The server's "too many sign-ins at once" answer at the CIBA endpoint for the first envelopes.
+    let busyLeft = options.busyAnswers ?? 0;
+    let busySeen = 0;
+    if (busyLeft > 0) {
+      await page.route(/\/backchannel$/, async (route) => {
+        if (busyLeft-- <= 0) return route.continue();
+        busySeen++;
+        await route.fulfill({ status: 503, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: JSON.stringify({ error: 'temporarily_unavailable' }) });
+      });
+    }
     await page.goto(`${server.issuer}/kiosk`);
     await page.locator('#activation-code').fill(code);
     await page.locator('#activate-button').click();
@@ -170,11 +180,12 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     expect(JSON.stringify(stored.metadata)).not.toContain('"d":');
     expect((stored.metadata as { jwks: { keys: Array<{ kid: string }> } }).jwks.keys[0]!.kid).not.toBe(reader.key.kid);
     await context.close();
+    expect(busySeen).toBe(options.busyAnswers ?? 0);
     return shown;
   }
 
   /** Code + PKCE through the login page's "Sign in with your palm" and the consent page. */
-  async function browserLogin(browser: Browser, params: Record<string, string> = {}) {
+  async function browserLogin(browser: Browser, params: Record<string, string> = {}, options: { busyAnswers?: number } = {}) {
     const client = await server.addClient({ name: 'Office portal', redirectUris: [redirectUri], tenant: 'office' });
     const rp = await discoverRp(server, client);
     const verifier = oidc.randomPKCECodeVerifier();
@@ -190,6 +201,17 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     const context = await browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT);
+    // The server's "too many frames at once" answer (503 + Retry-After), given by the route for
+    // the first frames: the page must wait and send again, not give up.
+    let busyLeft = options.busyAnswers ?? 0;
+    const busySeen: number[] = [];
+    if (busyLeft > 0) {
+      await page.route(/\/interaction\/[^/]+\/palm$/, async (route) => {
+        if (busyLeft-- <= 0) return route.continue();
+        busySeen.push(Date.now());
+        await route.fulfill({ status: 503, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: JSON.stringify({ error: 'temporarily_unavailable', retry_after: 1 }) });
+      });
+    }
     await page.goto(url.href);
     await page.waitForURL(/\/interaction\/[^/]+$/);
     await page.getByRole('button', { name: 'Sign in with your palm' }).click();
@@ -198,6 +220,9 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), allow.click()]);
     const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url()), { pkceCodeVerifier: verifier, expectedState: state });
     await context.close();
+    expect(busySeen.length).toBe(options.busyAnswers ?? 0);
+    // Retry-After was honoured: about a second between the busy answers.
+    for (let i = 1; i < busySeen.length; i++) expect(busySeen[i]! - busySeen[i - 1]!).toBeGreaterThanOrEqual(900);
     return tokens.claims()!;
   }
 
@@ -212,6 +237,14 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     expect(await browserLogin(browser, { login_hint: 'ana@example.org' })).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
     const modes = (await server.db.prisma.auditEvent.findMany({ where: { action: 'signin.palm', subject: anaId }, orderBy: { id: 'asc' } })).map((e) => (e.detail as { mode?: string }).mode);
     expect(modes.slice(-2)).toEqual(['identify', 'verify']);
+  });
+
+  it('the kiosk sends the same envelope again after Retry-After when the server is busy (503)', { timeout: 90_000 }, async () => {
+    expect(await kioskScan(await camera('ana'), 'ana-busy', { busyAnswers: 2 })).toBe('Welcome, Ana');
+  });
+
+  it('the browser login waits Retry-After and sends again when the server is busy (503)', { timeout: 90_000 }, async () => {
+    expect(await browserLogin(await camera('ana'), {}, { busyAnswers: 2 })).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm' });
   });
 
   it('the kiosk reader answers "Not recognised" to a palm nobody enrolled', { timeout: 90_000 }, async () => {

@@ -17,6 +17,8 @@ const FRAMES_PER_PERSON = 3;
 const RESULT_SHOWN_MS = 6000;
 
 const root = document.getElementById('kiosk');
+const BUSY_RETRIES = 3; // a server busy with other sign-ins (503) is asked again after Retry-After
+const BUSY_WAIT_MAX_S = 10;
 const status = document.getElementById('kiosk-status');
 const form = document.getElementById('activation');
 const codeInput = document.getElementById('activation-code');
@@ -82,7 +84,9 @@ async function clientPost(reader, url, params) {
       client_assertion: assertion,
     }),
   });
-  return response.json().catch(() => ({ error: 'server_error', error_description: `HTTP ${response.status}` }));
+  const body = await response.json().catch(() => ({ error: 'server_error', error_description: `HTTP ${response.status}` }));
+  const retryAfter = Number(response.headers.get('retry-after'));
+  return retryAfter && body.retry_after === undefined ? { ...body, retry_after: retryAfter } : body;
 }
 
 /** Envelope → backchannel authentication → tokens → who it is. */
@@ -91,7 +95,13 @@ async function palmSignIn(reader, frame) {
   const image = new Uint8Array(await frame.arrayBuffer());
   const envelope = await sealEnvelope({ readerId: reader.clientId, issuer: metadata.issuer, privateKey: reader.privateKey, kid: reader.kid, captureKey, images: [image], kind: 'hand' });
   image.fill(0);
-  const started = await clientPost(reader, metadata.backchannel_authentication_endpoint, { scope: 'openid email profile', login_hint_token: envelope });
+  let started;
+  for (let busy = 0; ; busy++) {
+    started = await clientPost(reader, metadata.backchannel_authentication_endpoint, { scope: 'openid email profile', login_hint_token: envelope });
+    // A server busy with other sign-ins did not open the envelope: the same one goes again after Retry-After.
+    if (started.error !== 'temporarily_unavailable' || busy >= BUSY_RETRIES) break;
+    await pause(Math.min(Number(started.retry_after) || 1, BUSY_WAIT_MAX_S) * 1000);
+  }
   if (started.error) return started;
   // palmid completes the request before answering: ask at once, poll only if told to wait.
   let interval = Number(started.interval) || 5;

@@ -5,6 +5,8 @@ import { cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './
 const FRAMES = 5;
 const BETWEEN_FRAMES_MS = 400;
 const SETTLE_MS = 800; // let exposure and focus settle before the first frame
+const BUSY_RETRIES = 3; // a server busy with other sign-ins (503) is asked again after Retry-After
+const BUSY_WAIT_MAX_S = 10;
 
 const button = document.getElementById('palm');
 const view = document.getElementById('palm-capture');
@@ -36,7 +38,8 @@ async function send(frame) {
     body: frame,
   });
   const body = await response.json().catch(() => ({}));
-  return { status: response.status, body };
+  const retryAfter = Number(response.headers.get('retry-after')) || Number(body.retry_after) || 1;
+  return { status: response.status, body, retryAfter };
 }
 
 async function signIn() {
@@ -54,6 +57,7 @@ async function signIn() {
   say('Hold your open palm inside the outline, fingers slightly apart.');
   await pause(SETTLE_MS);
   let hint = '';
+  let busy = 0;
   for (let i = 0; running && i < FRAMES; i++) {
     let result;
     try {
@@ -62,7 +66,16 @@ async function signIn() {
       say(String((err && err.message) || err), 'error');
       break;
     }
-    const { status, body } = result;
+    const { status, body, retryAfter } = result;
+    if (status === 503 && busy < BUSY_RETRIES) {
+      // Nothing was read or counted: the same try goes again once the server has room.
+      busy++;
+      const seconds = Math.min(retryAfter, BUSY_WAIT_MAX_S);
+      say(`Many people are signing in right now: trying again in ${seconds} s…`);
+      await pause(seconds * 1000);
+      i--;
+      continue;
+    }
     if (status === 200 && body.redirectTo) {
       say('Recognised. Signing you in…', 'success');
       finish();
