@@ -55,8 +55,8 @@ export const readerSubject = (readerId: string) => `reader:${readerId}`;
 export const clientSubject = (clientId: string) => `client:${clientId}`;
 export const addressSubject = (address: string) => `address:${addressPrefix(address)}`;
 /** A person named by login_hint, from one address; the email is hashed so the table names nobody. */
-export const hintedPalmSubject = (email: string, address: string) =>
-  `palm-hint:${createHash('sha256').update(email).digest('base64url').slice(0, 22)}:${addressPrefix(address)}`;
+const hintedPalmPrefix = (email: string) => `palm-hint:${createHash('sha256').update(email).digest('base64url').slice(0, 22)}:`;
+export const hintedPalmSubject = (email: string, address: string) => `${hintedPalmPrefix(email)}${addressPrefix(address)}`;
 
 export type LimitVerdict = { allowed: true } | { allowed: false; locked: boolean; retryAfterSeconds?: number };
 
@@ -120,6 +120,11 @@ export async function targetState(db: Db, subject: string, policy: ConsecutivePo
 export async function resetThrottle(prisma: PrismaClient, subject: string): Promise<void> {
   await prisma.attemptThrottle.deleteMany({ where: { subject } });
   await prisma.attemptRate.deleteMany({ where: { key: subject } });
+}
+
+/** Clears the counts of browser 1:1 misses against a person, from every address (an administrator's unlock). */
+export async function resetHintedPalmCounts(prisma: PrismaClient, email: string): Promise<void> {
+  await prisma.attemptThrottle.deleteMany({ where: { subject: { startsWith: hintedPalmPrefix(email) } } });
 }
 
 /** Full buckets and forgotten counts are the same as no row: the maintenance job deletes them. */

@@ -9,6 +9,7 @@ import {
   personSubject,
   purgeExpiredAttempts,
   reserveAttempt,
+  resetHintedPalmCounts,
   takeFromSource,
   targetState,
 } from '../../src/throttling/attemptLimits.js';
@@ -75,6 +76,19 @@ describe.each(databaseKinds)('attempt limits in the database ($name)', (kind) =>
     const left = await db.query<{ subject: string }>('SELECT subject FROM attempt_throttle');
     expect(left).toEqual([{ subject: personSubject('p2') }]);
     expect(await db.query('SELECT key FROM attempt_rate')).toEqual([]);
+  });
+
+  it('clears a named person’s browser 1:1 counts from every address on unlock, and nobody else’s', async () => {
+    const now = Date.now();
+    for (const address of ['192.0.2.9', '198.51.100.7', '2001:db8:1:2::5']) {
+      await reserveAttempt(db, hintedPalmSubject('ana@example.org', address), LIMITS.hintedPalm, now);
+    }
+    const bo = hintedPalmSubject('bo@example.org', '192.0.2.9');
+    await reserveAttempt(db, bo, LIMITS.hintedPalm, now);
+    await reserveAttempt(db, personSubject('p-ana'), NIST_CONSECUTIVE, now);
+    await resetHintedPalmCounts(db.prisma, 'ana@example.org');
+    const left = (await db.query<{ subject: string }>('SELECT subject FROM attempt_throttle ORDER BY subject')).map((r) => r.subject);
+    expect(left).toEqual([bo, personSubject('p-ana')].sort());
   });
 
   it('forgets a hinted-palm count a day after its last failure, even a locked one', async () => {

@@ -4,9 +4,10 @@ import { PinError, setPin } from '../../readers/pin.js';
 import { readerSignIn, type ReaderKeyFile } from '../../readers/client.js';
 import { ActivationError, issueActivationCode } from '../../readers/activation.js';
 import { ReaderError, addReader, listReaders, revokeReader } from '../../readers/registry.js';
-import { personSubject, readerSubject, resetThrottle } from '../../throttling/attemptLimits.js';
+import { personSubject, readerSubject, resetHintedPalmCounts, resetThrottle } from '../../throttling/attemptLimits.js';
 import { personByEmail, readSecretLine, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
+import { normaliseEmail } from '../../accounts/people.js';
 
 /** Readers (palm sign-in devices), PINs and lock-outs. */
 export function register(program: Command): void {
@@ -170,6 +171,7 @@ export function register(program: Command): void {
         if (opts.person) {
           const person = await personByEmail(ctx, opts.person);
           await resetThrottle(ctx.db.prisma, personSubject(person.id));
+          await resetHintedPalmCounts(ctx.db.prisma, normaliseEmail(person.email));
         }
         if (opts.reader) await resetThrottle(ctx.db.prisma, readerSubject(opts.reader));
         print('unlocked');
