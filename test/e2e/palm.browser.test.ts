@@ -215,6 +215,15 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)('palm sign-in in
     await page.goto(url.href);
     await page.waitForURL(/\/interaction\/[^/]+$/);
     await page.getByRole('button', { name: 'Sign in with your palm' }).click();
+    if (busyLeft > 0) {
+      // The person is told why nothing happens for a moment.
+      await page.getByText(/Many people are signing in right now: trying again in 1 s/).waitFor({ state: 'visible' });
+      await shot(page, 'palm-login-busy');
+      const desktop = page.viewportSize();
+      await page.setViewportSize({ width: 375, height: 812 });
+      await shot(page, 'palm-login-busy-375');
+      if (desktop) await page.setViewportSize(desktop);
+    }
     const allow = page.getByRole('button', { name: 'Allow' });
     await allow.waitFor({ state: 'visible' });
     await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), allow.click()]);
