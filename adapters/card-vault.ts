@@ -32,7 +32,9 @@ export class LocalCardVault implements CardVault {
   async tokenize(card: { number: string; expMonth: number; expYear: number }): Promise<string> {
     const token = `vtok_${randomBytes(18).toString('base64url')}`;
     const plaintext = Buffer.from(JSON.stringify(card));
-    await this.prisma.vaultEntry.create({ data: { token, ciphertext: new Uint8Array(seal(this.key, plaintext, `vault:${token}`)) } });
+    await this.prisma.vaultEntry.create({
+      data: { token, ciphertext: new Uint8Array(seal(this.key, plaintext, `vault:${token}`)) },
+    });
     plaintext.fill(0);
     return token;
   }

@@ -94,7 +94,11 @@ function toPayload(row: Row | undefined): AdapterPayload | undefined {
 }
 
 async function findClient(db: Database, clientId: string): Promise<AdapterPayload | undefined> {
-  const [row] = await db.query<{ client_id: string; metadata: Record<string, unknown> | string; secret_hash: string | null }>(
+  const [row] = await db.query<{
+    client_id: string;
+    metadata: Record<string, unknown> | string;
+    secret_hash: string | null;
+  }>(
     // A revoked reader's client record is not found: it is refused from that moment on.
     `SELECT c.client_id, c.metadata, c.secret_hash FROM oidc_client c
        LEFT JOIN reader r ON r.client_id = c.client_id
@@ -103,7 +107,8 @@ async function findClient(db: Database, clientId: string): Promise<AdapterPayloa
     'oidc_client_find',
   );
   if (!row) return undefined;
-  const metadata = typeof row.metadata === 'string' ? (JSON.parse(row.metadata) as Record<string, unknown>) : row.metadata;
+  const metadata =
+    typeof row.metadata === 'string' ? (JSON.parse(row.metadata) as Record<string, unknown>) : row.metadata;
   // The "secret" handed to oidc-provider is the argon2id hash; the provider's Client model
   // compares presented secrets through our compareClientSecret (src/oidc/clientSecrets.ts).
   return { ...metadata, client_id: row.client_id, ...(row.secret_hash ? { client_secret: row.secret_hash } : {}) };

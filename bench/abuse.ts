@@ -81,7 +81,8 @@ async function setUp(env: Record<string, string>) {
   const { loadConfig } = await lib<typeof import('../dist/src/config.js')>('config.js');
   const { startServer } = await lib<typeof import('../dist/src/server.js')>('server.js');
   const { createLogger } = await lib<typeof import('../dist/src/log.js')>('log.js');
-  const { addTenant, recordConsent } = await lib<typeof import('../dist/src/accounts/tenants.js')>('accounts/tenants.js');
+  const { addTenant, recordConsent } =
+    await lib<typeof import('../dist/src/accounts/tenants.js')>('accounts/tenants.js');
   const { createPerson } = await lib<typeof import('../dist/src/accounts/people.js')>('accounts/people.js');
   const { BiometricContext } = await lib<typeof import('../dist/src/biometrics/context.js')>('biometrics/context.js');
   const { enrolPalm } = await lib<typeof import('../dist/src/biometrics/enrolment.js')>('biometrics/enrolment.js');
@@ -96,11 +97,24 @@ async function setUp(env: Record<string, string>) {
     const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
     await recordConsent(prisma, ana.id, 'office', 1);
     const hand = (s: number) => fs.readFileSync(path.join(DATA, 'coep-hands', `002_0${s}.jpg`));
-    await enrolPalm(bio, { personId: ana.id, tenantId: 'office', hand: 'right', captures: [hand(1), hand(2)], kind: 'hand', minCaptures: 2 });
+    await enrolPalm(bio, {
+      personId: ana.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [hand(1), hand(2)],
+      kind: 'hand',
+      minCaptures: 2,
+    });
     const bo = await createPerson(prisma, { email: 'bo@example.org', role: 'user' });
     await recordConsent(prisma, bo.id, 'office', 1);
     const roi = (s: number) => fs.readFileSync(path.join(DATA, 'tongji-roi', `005_0${s}.bmp`));
-    await enrolPalm(bio, { personId: bo.id, tenantId: 'office', hand: 'right', captures: [roi(1), roi(2), roi(3)], kind: 'roi' });
+    await enrolPalm(bio, {
+      personId: bo.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [roi(1), roi(2), roi(3)],
+      kind: 'roi',
+    });
     const { client, clientSecret } = await addClient(server.db, server.provider(), {
       name: 'Office portal',
       redirectUris: ['http://127.0.0.1:9/cb'],
@@ -111,14 +125,23 @@ async function setUp(env: Record<string, string>) {
     });
     const gate = (await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Gate' })) as Reader;
     const rogue = (await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Rogue' })) as Reader;
-    return { client: { client_id: client.client_id, client_secret: clientSecret }, gate, rogue, anaId: ana.id, boId: bo.id };
+    return {
+      client: { client_id: client.client_id, client_secret: clientSecret },
+      gate,
+      rogue,
+      anaId: ana.id,
+      boId: bo.id,
+    };
   } finally {
     await server.close();
   }
 }
 
 function startPalmid(env: Record<string, string>) {
-  const child = spawn(process.execPath, [...values['node-arg'], path.join(ROOT, 'bin/palmid.js'), 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...values['node-arg'], path.join(ROOT, 'bin/palmid.js'), 'serve'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const keep = (b: Buffer) => (output = (output + b.toString()).slice(-4000));
   child.stdout.on('data', keep);
@@ -195,7 +218,8 @@ function healthPoller(base: string) {
 }
 
 async function main() {
-  if (!fs.existsSync(path.join(DATA, 'coep-hands')) || !fs.existsSync(path.join(DATA, 'tongji-roi'))) throw new Error(`palm images not found under ${DATA}`);
+  if (!fs.existsSync(path.join(DATA, 'coep-hands')) || !fs.existsSync(path.join(DATA, 'tongji-roi')))
+    throw new Error(`palm images not found under ${DATA}`);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-bench-abuse-'));
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -212,7 +236,12 @@ async function main() {
   let scratch: { url: string; dispose(): Promise<void> } | undefined;
   if (values.db === 'postgres') {
     const { createScratchDatabase } = await import('../dist/src/db/scratchDatabase.js');
-    scratch = await createScratchDatabase(process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', 'palmid_abuse');
+    scratch = await createScratchDatabase(
+      process.env.BENCH_DATABASE_URL ??
+        process.env.TEST_DATABASE_URL ??
+        'postgresql://postgres@127.0.0.1:5432/postgres',
+      'palmid_abuse',
+    );
     env.DATABASE_URL = scratch.url;
   } else if (values.db !== 'pglite') throw new Error('--db pglite or postgres');
   let palmid: ReturnType<typeof startPalmid> | undefined;
@@ -223,13 +252,23 @@ async function main() {
     const pid = palmid.child.pid!;
     for (let i = 0; ; i++) {
       if (palmid.child.exitCode !== null || i > 600) throw new Error(`palmid did not start:\n${palmid.output()}`);
-      if (await fetch(`${issuer}/healthz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${issuer}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       await sleep(100);
     }
 
-    const rp = await oidc.discovery(new URL(issuer), setup.client.client_id, setup.client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const rp = await oidc.discovery(new URL(issuer), setup.client.client_id, setup.client.client_secret, undefined, {
+      execute: [oidc.allowInsecureRequests],
+    });
     const meta = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
-    const captureKey = ((await (await fetch(`${issuer}/jwks`)).json()) as { keys: JWK[] }).keys.find((k) => k.use === 'enc')!;
+    const captureKey = ((await (await fetch(`${issuer}/jwks`)).json()) as { keys: JWK[] }).keys.find(
+      (k) => k.use === 'enc',
+    )!;
     const { sealEnvelope } = await lib<typeof import('../dist/src/readers/envelope.js')>('readers/envelope.js');
 
     async function startLogin(address: string) {
@@ -275,10 +314,21 @@ async function main() {
       });
     }
     const seal = (reader: Reader, image: Uint8Array, kind: 'roi' | 'hand') =>
-      sealEnvelope({ readerId: reader.client_id, issuer, readerKey: reader.key, captureKey, images: [image], kind, lifetimeSeconds: 50 });
+      sealEnvelope({
+        readerId: reader.client_id,
+        issuer,
+        readerKey: reader.key,
+        captureKey,
+        images: [image],
+        kind,
+        lifetimeSeconds: 50,
+      });
 
     // Legitimate traffic: a person at the login page (Ana), a person at the gate (Bo).
-    const anaFrame = await sharp(fs.readFileSync(path.join(DATA, 'coep-hands', '002_03.jpg'))).resize({ width: 640 }).jpeg({ quality: 85 }).toBuffer();
+    const anaFrame = await sharp(fs.readFileSync(path.join(DATA, 'coep-hands', '002_03.jpg')))
+      .resize({ width: 640 })
+      .jpeg({ quality: 85 })
+      .toBuffer();
     const boCapture = fs.readFileSync(path.join(DATA, 'tongji-roi', '005_18.bmp'));
     /** One sign-in; a 503 is followed, after Retry-After, by another try (at most 5). */
     async function withRetry(attempt: () => Promise<Response>): Promise<{ ok: boolean; tries: number }> {
@@ -294,11 +344,24 @@ async function main() {
       const login = await startLogin('10.1.0.1').catch(() => null);
       return login ? withRetry(() => postFrame(login, anaFrame, 'image/jpeg')) : { ok: false, tries: 1 };
     };
-    const legitReader = async () => withRetry(async () => cibaRequest(setup.gate, await seal(setup.gate, boCapture, 'roi'), '10.1.0.2'));
+    const legitReader = async () =>
+      withRetry(async () => cibaRequest(setup.gate, await seal(setup.gate, boCapture, 'roi'), '10.1.0.2'));
 
     // Hostile frames. Sizes fit the default 64 KiB body limit: what reaches the decoder.
-    const kinds: { name: string; browser: Uint8Array; browserType: string; reader: Uint8Array; readerKind: 'roi' | 'hand' }[] = [
-      { name: 'JPEG size lie (5000x5000)', browser: await jpegSizeLie(5000, 5000), browserType: 'image/jpeg', reader: await jpegSizeLie(5000, 5000, 2), readerKind: 'hand' },
+    const kinds: {
+      name: string;
+      browser: Uint8Array;
+      browserType: string;
+      reader: Uint8Array;
+      readerKind: 'roi' | 'hand';
+    }[] = [
+      {
+        name: 'JPEG size lie (5000x5000)',
+        browser: await jpegSizeLie(5000, 5000),
+        browserType: 'image/jpeg',
+        reader: await jpegSizeLie(5000, 5000, 2),
+        readerKind: 'hand',
+      },
       {
         name: 'interlaced PNG zlib bomb',
         browser: pngZlibBomb({ width: 512, height: 512, inflatedBytes: 56 << 20, interlaced: true }),
@@ -306,8 +369,20 @@ async function main() {
         reader: pngZlibBomb({ width: 512, height: 512, inflatedBytes: 18 << 20, interlaced: true }),
         readerKind: 'hand',
       },
-      { name: 'over the camera limit (3000x3000)', browser: await flatJpeg(3000, 3000), browserType: 'image/jpeg', reader: await flatJpeg(3000, 3000), readerKind: 'hand' },
-      { name: 'malformed (JPEG of noise)', browser: await jpegGarbled(960, 720), browserType: 'image/jpeg', reader: await jpegGarbled(960, 720, 9), readerKind: 'hand' },
+      {
+        name: 'over the camera limit (3000x3000)',
+        browser: await flatJpeg(3000, 3000),
+        browserType: 'image/jpeg',
+        reader: await flatJpeg(3000, 3000),
+        readerKind: 'hand',
+      },
+      {
+        name: 'malformed (JPEG of noise)',
+        browser: await jpegGarbled(960, 720),
+        browserType: 'image/jpeg',
+        reader: await jpegGarbled(960, 720, 9),
+        readerKind: 'hand',
+      },
     ];
 
     // Warm-up: the models load on first use.
@@ -320,15 +395,31 @@ async function main() {
     await sleep(2000);
     const idle = await idleHealth.stop();
     const rows = [];
-    rows.push({ kind: 'idle (no attack)', rssBeforeMb: rssMb(pid), peakGrowthMb: 0, healthP50: percentile(idle, 50), healthP95: percentile(idle, 95), healthMax: Math.max(...idle), legitOk: 0, legitTotal: 0, browser: {}, reader: {}, seconds: 0 });
+    rows.push({
+      kind: 'idle (no attack)',
+      rssBeforeMb: rssMb(pid),
+      peakGrowthMb: 0,
+      healthP50: percentile(idle, 50),
+      healthP95: percentile(idle, 95),
+      healthMax: Math.max(...idle),
+      legitOk: 0,
+      legitTotal: 0,
+      browser: {},
+      reader: {},
+      seconds: 0,
+    });
 
     for (const kind of kinds) {
-      log(`${kind.name}: ${PER_KIND} frames at the browser login (${kind.browser.length} B) and ${PER_KIND} envelopes (${kind.reader.length} B image)…`);
+      log(
+        `${kind.name}: ${PER_KIND} frames at the browser login (${kind.browser.length} B) and ${PER_KIND} envelopes (${kind.reader.length} B image)…`,
+      );
       // Everything the attackers send is ready before the burst: interactions (one per 50
       // frames, the per-sign-in frame budget), envelopes.
       const logins = [];
       for (let i = 0; i < Math.ceil(PER_KIND / 50); i++) logins.push(await startLogin(`10.66.0.${i + 1}`));
-      const envelopes = await Promise.all([...Array(PER_KIND).keys()].map(() => seal(setup.rogue, kind.reader, kind.readerKind)));
+      const envelopes = await Promise.all(
+        [...Array(PER_KIND).keys()].map(() => seal(setup.rogue, kind.reader, kind.readerKind)),
+      );
       await sleep(1000);
       const rssBefore = rssMb(pid);
       const rss = rssSampler(pid);
@@ -344,7 +435,11 @@ async function main() {
       let attacking = true;
       const attack = Promise.all([
         ...[...Array(PER_KIND).keys()].map((i) =>
-          postFrame({ ...logins[Math.floor(i / 50)]!, address: `10.66.${i >> 8}.${i & 255}` }, kind.browser, kind.browserType)
+          postFrame(
+            { ...logins[Math.floor(i / 50)]!, address: `10.66.${i >> 8}.${i & 255}` },
+            kind.browser,
+            kind.browserType,
+          )
             .catch(() => null)
             .then(tally(browser)),
         ),
@@ -378,7 +473,8 @@ async function main() {
         seconds,
       });
       if (killedAtCap) break;
-      if (palmid.child.exitCode !== null || palmid.child.signalCode !== null) throw new Error(`palmid exited:\n${palmid.output()}`);
+      if (palmid.child.exitCode !== null || palmid.child.signalCode !== null)
+        throw new Error(`palmid exited:\n${palmid.output()}`);
     }
 
     const out = { root: ROOT, database: values.db, perKind: PER_KIND, cpus: os.availableParallelism(), rows };
@@ -390,8 +486,12 @@ async function main() {
           .sort()
           .map(([k, v]) => `${k}:${v}`)
           .join(' ') || '-';
-      process.stdout.write(`bench:abuse  ${values.db}  ${PER_KIND} frames per kind at each path (browser login, reader envelope), ${os.availableParallelism()} CPUs, ${ROOT}\n`);
-      process.stdout.write(`  ${'kind'.padEnd(34)} ${'RSS before'.padStart(10)} ${'peak +MB'.padStart(8)} ${'healthz p50/p95/max ms'.padStart(22)} ${'legit ok'.padStart(8)} ${'phase s'.padStart(7)}  browser statuses | reader statuses\n`);
+      process.stdout.write(
+        `bench:abuse  ${values.db}  ${PER_KIND} frames per kind at each path (browser login, reader envelope), ${os.availableParallelism()} CPUs, ${ROOT}\n`,
+      );
+      process.stdout.write(
+        `  ${'kind'.padEnd(34)} ${'RSS before'.padStart(10)} ${'peak +MB'.padStart(8)} ${'healthz p50/p95/max ms'.padStart(22)} ${'legit ok'.padStart(8)} ${'phase s'.padStart(7)}  browser statuses | reader statuses\n`,
+      );
       for (const r of rows) {
         process.stdout.write(
           `  ${r.kind.padEnd(34)} ${f(r.rssBeforeMb).padStart(10)} ${f(r.peakGrowthMb).padStart(8)} ${`${f(r.healthP50)}/${f(r.healthP95)}/${f(r.healthMax)}`.padStart(22)} ${`${r.legitOk}/${r.legitTotal}`.padStart(8)} ${r.seconds.toFixed(1).padStart(7)}  ${statuses(r.browser)} | ${statuses(r.reader)}\n`,
@@ -402,7 +502,9 @@ async function main() {
     if (palmid) {
       palmid.child.kill('SIGTERM');
       const child = palmid.child;
-      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
+      await new Promise((r) =>
+        child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
+      );
     }
     fs.rmSync(dataDir, { recursive: true, force: true });
     fs.rmSync(`${dataDir}-keys`, { recursive: true, force: true });

@@ -12,11 +12,27 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { BiometricContext, TenantKeying } from '../dist/src/biometrics/context.js';
 import { sealTemplate } from '../dist/src/biometrics/dataKeys.js';
-import { codeIndexName, codeIndexSql, embeddingIndexName, embeddingIndexSql, vectorLiteral } from '../dist/src/biometrics/references.js';
+import {
+  codeIndexName,
+  codeIndexSql,
+  embeddingIndexName,
+  embeddingIndexSql,
+  vectorLiteral,
+} from '../dist/src/biometrics/references.js';
 import { bitLiteral, PROTECTED_CODE_BITS } from '../dist/src/biometrics/protection.js';
 import { openDatabase, type Database } from '../dist/src/db/database.js';
 import { createScratchDatabase } from '../dist/src/db/scratchDatabase.js';
-import { getFeatureModel, prepareImage, probesFromSamples, serializeTemplate, synthRoi, templatesFromSamples, TEMPLATE_VERSION, type PalmTemplate, type Probe } from '../dist/src/palm/index.js';
+import {
+  getFeatureModel,
+  prepareImage,
+  probesFromSamples,
+  serializeTemplate,
+  synthRoi,
+  templatesFromSamples,
+  TEMPLATE_VERSION,
+  type PalmTemplate,
+  type Probe,
+} from '../dist/src/palm/index.js';
 import { codePlanes, encode } from '../dist/src/palm/code.js';
 import type { FeatureModel } from '../dist/src/palm/features.js';
 
@@ -57,7 +73,11 @@ export async function synthPoolResponses(ids: number[], seed: number): Promise<P
   const resp: Float32Array[] = [];
   const embedding: Float32Array[] = [];
   for (let start = 0; start < ids.length; start += 64) {
-    const inputs = ids.slice(start, start + 64).map((id) => Float32Array.from(prepareImage(synthRoi(id, 0, { seed }), { kind: 'roi' }).roi.roi.data, (v) => v / 255));
+    const inputs = ids
+      .slice(start, start + 64)
+      .map((id) =>
+        Float32Array.from(prepareImage(synthRoi(id, 0, { seed }), { kind: 'roi' }).roi.roi.data, (v) => v / 255),
+      );
     const out = await model.run(inputs);
     for (let i = 0; i < inputs.length; i++) {
       resp.push(out.resp.slice(i * per, (i + 1) * per));
@@ -69,7 +89,10 @@ export async function synthPoolResponses(ids: number[], seed: number): Promise<P
   // does (training/build_models.py); this replica must agree with the model on real captures.
   for (const [i, r] of resp.entries()) {
     const cos = dot(embedFromResponses(r, model, projection), embedding[i]!);
-    if (!(cos > 0.9999)) throw new Error(`the bench's embedding replica disagrees with the model (cosine ${cos}); update bench/gallery.ts`);
+    if (!(cos > 0.9999))
+      throw new Error(
+        `the bench's embedding replica disagrees with the model (cosine ${cos}); update bench/gallery.ts`,
+      );
   }
   return { model, resp, embedding, projection };
 }
@@ -85,7 +108,9 @@ interface EmbeddingProjection {
 }
 
 function loadEmbeddingProjection(): EmbeddingProjection {
-  const zip = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../training/embedding_projection.npz'));
+  const zip = fs.readFileSync(
+    path.join(path.dirname(fileURLToPath(import.meta.url)), '../training/embedding_projection.npz'),
+  );
   const arrays = new Map<string, Float32Array>();
   for (let at = 0; zip.readUInt32LE(at) === 0x04034b50; ) {
     const method = zip.readUInt16LE(at + 8);
@@ -93,7 +118,11 @@ function loadEmbeddingProjection(): EmbeddingProjection {
     const nameLength = zip.readUInt16LE(at + 26);
     const extraLength = zip.readUInt16LE(at + 28);
     // numpy writes zip64 entries: the real size is in the zip64 extra field (id 1).
-    for (let e = at + 30 + nameLength; size === 0xffffffff && e < at + 30 + nameLength + extraLength; e += 4 + zip.readUInt16LE(e + 2)) {
+    for (
+      let e = at + 30 + nameLength;
+      size === 0xffffffff && e < at + 30 + nameLength + extraLength;
+      e += 4 + zip.readUInt16LE(e + 2)
+    ) {
       if (zip.readUInt16LE(e) === 1) size = Number(zip.readBigUInt64LE(e + 4 + 8));
     }
     const name = zip.toString('utf8', at + 30, at + 30 + nameLength);
@@ -103,7 +132,10 @@ function loadEmbeddingProjection(): EmbeddingProjection {
     const header = data.toString('latin1', 10, 10 + headerLength);
     if (!header.includes("'descr': '<f4'")) throw new Error(`${name}: expected little-endian float32 (${header})`);
     const body = data.subarray(10 + headerLength);
-    arrays.set(name.replace(/\.npy$/, ''), new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.length)));
+    arrays.set(
+      name.replace(/\.npy$/, ''),
+      new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.length)),
+    );
     at += 30 + nameLength + extraLength + size;
   }
   const mean = arrays.get('mean');
@@ -124,11 +156,13 @@ function embedFromResponses(resp: Float32Array, model: FeatureModel, p: Embeddin
       let total = 0;
       for (let k = 0; k < O; k++) {
         let sum = 0;
-        for (let y = cy * CELL; y < (cy + 1) * CELL; y++) for (let x = cx * CELL; x < (cx + 1) * CELL; x++) sum += Math.abs(resp[k * G * G + y * G + x]!);
+        for (let y = cy * CELL; y < (cy + 1) * CELL; y++)
+          for (let x = cx * CELL; x < (cx + 1) * CELL; x++) sum += Math.abs(resp[k * G * G + y * G + x]!);
         desc[k * C * C + cy * C + cx] = sum / (CELL * CELL);
         total += sum / (CELL * CELL);
       }
-      for (let k = 0; k < O; k++) desc[k * C * C + cy * C + cx] = Math.sqrt(desc[k * C * C + cy * C + cx]! / (total + 1e-12));
+      for (let k = 0; k < O; k++)
+        desc[k * C * C + cy * C + cx] = Math.sqrt(desc[k * C * C + cy * C + cx]! / (total + 1e-12));
     }
   }
   const out = new Float32Array(p.dim);
@@ -219,13 +253,22 @@ function mulberry(seed: number) {
 }
 
 /** One batch of bench people, each with a data key, a consent and one palm reference. */
-async function insertRows(db: Database, b: { people: unknown[]; keys: unknown[]; consents: unknown[]; refs: unknown[] }): Promise<void> {
+async function insertRows(
+  db: Database,
+  b: { people: unknown[]; keys: unknown[]; consents: unknown[]; refs: unknown[] },
+): Promise<void> {
   const n = b.people.length / 3;
   const rows = (width: number, cast: (col: number) => string = () => '') =>
-    Array.from({ length: n }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}${cast(c)}`).join(',')})`).join(',');
+    Array.from(
+      { length: n },
+      (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}${cast(c)}`).join(',')})`,
+    ).join(',');
   await db.query(`INSERT INTO person (id, email, webauthn_id) VALUES ${rows(3)}`, b.people);
   await db.query(`INSERT INTO person_data_key (person_id, wrapped_key) VALUES ${rows(2)}`, b.keys);
-  await db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ${rows(3, (c) => (c === 2 ? ', 1' : ''))}`, b.consents);
+  await db.query(
+    `INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ${rows(3, (c) => (c === 2 ? ', 1' : ''))}`,
+    b.consents,
+  );
   await db.query(
     `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, code, fine_template, samples, quality) VALUES ${rows(
       10,
@@ -236,12 +279,15 @@ async function insertRows(db: Database, b: { people: unknown[]; keys: unknown[];
 }
 
 /** A fresh database: in-memory PGlite, or a new PostgreSQL database dropped afterwards. */
-export async function openBenchDatabase(kind: 'pglite' | 'postgres'): Promise<{ db: Database; url?: string; dispose(): Promise<void> }> {
+export async function openBenchDatabase(
+  kind: 'pglite' | 'postgres',
+): Promise<{ db: Database; url?: string; dispose(): Promise<void> }> {
   if (kind === 'pglite') {
     const db = await openDatabase({ memory: true, dataDir: os.tmpdir() });
     return { db, dispose: () => db.close() };
   }
-  const base = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const base =
+    process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   return createScratchDatabase(base, 'palmid_bench');
 }
 
@@ -298,7 +344,8 @@ export async function loadGallery(
     const consents: unknown[] = [];
     const end = Math.min(N, start + BATCH);
     const derivedFrom = Math.max(start, P + POOL);
-    const derived = end > derivedFrom ? Array.from({ length: end - derivedFrom }, () => mosaicTemplate(o.poolResponses, rand)) : [];
+    const derived =
+      end > derivedFrom ? Array.from({ length: end - derivedFrom }, () => mosaicTemplate(o.poolResponses, rand)) : [];
     for (let i = start; i < end; i++) {
       // Real synthetic identities first (the probes' own palms, then the pool), mosaics beyond.
       const template = gallery[i] ?? (i - P < POOL ? pool[i - P]! : derived[i - derivedFrom]!);
@@ -317,9 +364,10 @@ export async function loadGallery(
         tenant.id,
         template.model,
         tenant.keyVersion,
-        ...((searchable) => ['embedding' in searchable ? vectorLiteral(searchable.embedding) : null, 'code' in searchable ? bitLiteral(searchable.code) : null])(
-          ctx.protect(tenant, template.embedding),
-        ),
+        ...((searchable) => [
+          'embedding' in searchable ? vectorLiteral(searchable.embedding) : null,
+          'code' in searchable ? bitLiteral(searchable.code) : null,
+        ])(ctx.protect(tenant, template.embedding)),
         sealTemplate(key, serializeTemplate(template), referenceId),
         template.samples,
         template.quality,
@@ -336,7 +384,9 @@ export async function loadGallery(
   log('building the HNSW index…');
   if (db.kind === 'postgres') await db.query(`SET maintenance_work_mem = '${N > 200_000 ? '3GB' : '1GB'}'`);
   // The index of the tenant's scheme (the other is not used by its searches).
-  await db.query(tenant.templateProtection === 'projection' ? codeIndexSql(model, o.hnsw) : embeddingIndexSql(model, o.hnsw));
+  await db.query(
+    tenant.templateProtection === 'projection' ? codeIndexSql(model, o.hnsw) : embeddingIndexSql(model, o.hnsw),
+  );
   // A settled table, as in production after autovacuum: statistics, and the visibility map that
   // lets the reference count read only its index.
   await db.query('VACUUM ANALYZE');

@@ -61,7 +61,16 @@ import { MasterKey } from '../dist/src/crypto/masterKey.js';
 import { DEFAULT_HNSW_EF_SEARCH, openDatabase } from '../dist/src/db/database.js';
 import { migrate } from '../dist/src/db/migrate.js';
 import { bestMatch, fuse, type Probe } from '../dist/src/palm/index.js';
-import { derivedTemplates, embeddingSpread, loadGallery, openBenchDatabase, percentile, synthPoolResponses, synthProbes, synthTemplates } from './gallery.js';
+import {
+  derivedTemplates,
+  embeddingSpread,
+  loadGallery,
+  openBenchDatabase,
+  percentile,
+  synthPoolResponses,
+  synthProbes,
+  synthTemplates,
+} from './gallery.js';
 
 const { values } = parseArgs({
   options: {
@@ -84,18 +93,21 @@ const { values } = parseArgs({
   },
 });
 const SCHEMES = values.protection.split(',');
-if (!SCHEMES.every((x) => x === 'projection' || x === 'transform')) throw new Error('--protection: projection and/or transform, comma-separated');
+if (!SCHEMES.every((x) => x === 'projection' || x === 'transform'))
+  throw new Error('--protection: projection and/or transform, comma-separated');
 const N = Number(values.gallery);
 const P = Math.min(Number(values.probes), N);
 const K = Number(values.candidates);
 const POOL = Number(values.pool);
 const SEED = Number(values.seed);
 const EF_SEARCH = values['ef-search'].split(',').map(Number);
-if (!EF_SEARCH.every((x) => Number.isInteger(x) && x >= 1 && x <= 1000)) throw new Error('--ef-search: integers from 1 to 1000, comma-separated');
+if (!EF_SEARCH.every((x) => Number.isInteger(x) && x >= 1 && x <= 1000))
+  throw new Error('--ef-search: integers from 1 to 1000, comma-separated');
 const RECALL_PROBES = Math.min(Number(values['recall-probes']), P);
 const EXACT_PROBES = Math.min(Number(values['exact-probes'] ?? P), P);
 const AGREEMENT_PROBES = Math.min(Number(values['agreement-probes'] ?? RECALL_PROBES), P);
-if (![N, P, K, POOL, SEED, RECALL_PROBES, AGREEMENT_PROBES, EXACT_PROBES].every((x) => Number.isInteger(x) && x > 0)) throw new Error('numbers must be positive integers');
+if (![N, P, K, POOL, SEED, RECALL_PROBES, AGREEMENT_PROBES, EXACT_PROBES].every((x) => Number.isInteger(x) && x > 0))
+  throw new Error('numbers must be positive integers');
 if (values.db !== 'pglite' && values.db !== 'postgres') throw new Error('--db is pglite or postgres');
 
 const log = (msg: string) => !values.json && process.stderr.write(`${msg}\n`);
@@ -110,13 +122,19 @@ async function main() {
 
     // Identities: [0, P) enrolled and probed; [P, P+POOL) the pool; [P+POOL, 2P+POOL) never enrolled.
     let t = performance.now();
-    log(`extracting ${P} enrolled identities x 3 samples + a probe, ${POOL} pool identities x 3, ${P} open-set probes…`);
+    log(
+      `extracting ${P} enrolled identities x 3 samples + a probe, ${POOL} pool identities x 3, ${P} open-set probes…`,
+    );
     const enrolled = await synthTemplates([...Array(P).keys()], [0, 1, 2], SEED);
     const probes = await synthProbes([...Array(P).keys()], 3, SEED);
     const poolIds = [...Array(POOL).keys()].map((i) => P + i);
     const pool = (await synthTemplates(poolIds, [0, 1, 2], SEED)).map((ts) => fuse(ts));
     const poolResponses = await synthPoolResponses(poolIds, SEED);
-    const strangers = await synthProbes([...Array(P).keys()].map((i) => P + POOL + i), 3, SEED);
+    const strangers = await synthProbes(
+      [...Array(P).keys()].map((i) => P + POOL + i),
+      3,
+      SEED,
+    );
     const extractSeconds = (performance.now() - t) / 1000;
     // Derived palms must be spread like real ones (a crowded gallery is easier and harder in the wrong ways).
     const spreadSample = Math.min(POOL, 500);
@@ -133,25 +151,33 @@ async function main() {
       await db.query(`UPDATE tenant SET template_protection = $1 WHERE id = $2`, [scheme, tenant.id]);
       tenant.templateProtection = scheme;
       const protect = (probe: Probe) => ctx.protect(tenant, probe.template.embedding);
-      const literal = (probe: Probe) => ((p) => ('code' in p ? bitLiteral(p.code) : vectorLiteral(p.embedding)))(protect(probe));
+      const literal = (probe: Probe) =>
+        ((p) => ('code' in p ? bitLiteral(p.code) : vectorLiteral(p.embedding)))(protect(probe));
       const dimensions = enrolled[0]![0]!.embedding.length;
       log(`template protection: ${scheme}`);
-      const { referenceIds, personIds, fineByReference, loadSeconds, indexSeconds } = await loadGallery(db, ctx, tenant, {
-        size: N,
-        enrolled: enrolled.map((ts) => fuse(ts)),
-        pool,
-        poolResponses,
-        seed: SEED,
-        log,
-        hnsw: { m: Number(values['hnsw-m']), efConstruction: Number(values['ef-construction']) },
-      });
+      const { referenceIds, personIds, fineByReference, loadSeconds, indexSeconds } = await loadGallery(
+        db,
+        ctx,
+        tenant,
+        {
+          size: N,
+          enrolled: enrolled.map((ts) => fuse(ts)),
+          pool,
+          poolResponses,
+          seed: SEED,
+          log,
+          hnsw: { m: Number(values['hnsw-m']), efConstruction: Number(values['ef-construction']) },
+        },
+      );
 
       if (values.explain) {
         const plan = await db.query<Record<string, string>>(
           `EXPLAIN ANALYZE ${STAGE_ONE_SQL(K, { consentedOnly: true, excludePerson: false, model: { model: probes[0]!.template.model, dimensions }, by: scheme === 'projection' ? 'code' : 'embedding', shortlist: db.hnswEfSearch })}`,
           [literal(probes[0]!), tenant.id, tenant.keyVersion],
         );
-        process.stderr.write(`${plan.map((r) => String(Object.values(r)[0]).replace(/'\[[^\]]*\]'/, "'[…]'")).join('\n')}\n`);
+        process.stderr.write(
+          `${plan.map((r) => String(Object.values(r)[0]).replace(/'\[[^\]]*\]'/, "'[…]'")).join('\n')}\n`,
+        );
       }
       // Exhaustive fine matching over the whole gallery, once per recall probe: the reference it
       // would accept (best score at or above the threshold), against which each stage one is judged.
@@ -170,12 +196,15 @@ async function main() {
       const openBest = [];
       for (const probe of strangers.slice(0, AGREEMENT_PROBES)) openBest.push(await exhaustiveBest(probe));
       const personOf = async (referenceId: string) =>
-        (await db.query<{ person_id: string }>(`SELECT person_id FROM palm_reference WHERE id = $1`, [referenceId]))[0]!.person_id;
+        (await db.query<{ person_id: string }>(`SELECT person_id FROM palm_reference WHERE id = $1`, [referenceId]))[0]!
+          .person_id;
 
       const runs = [];
       for (const efSearch of EF_SEARCH) {
         // Each ef_search gets its own connections (PostgreSQL) or session setting (PGlite).
-        const searchDb = url ? await openDatabase({ url, dataDir: os.tmpdir(), poolSize: 2, hnswEfSearch: efSearch }) : db;
+        const searchDb = url
+          ? await openDatabase({ url, dataDir: os.tmpdir(), poolSize: 2, hnswEfSearch: efSearch })
+          : db;
         if (!url) await db.query(`SET hnsw.ef_search = ${efSearch}`);
         try {
           runs.push({ efSearch, ...(await measure(new BiometricContext(searchDb, master, ctx.dataKeys.store))) }); // the key store that wrapped the gallery's keys
@@ -186,7 +215,14 @@ async function main() {
 
       async function measure(c: BiometricContext) {
         const search = (probe: Probe) =>
-          searchReferences(c.db, { tenant, probe: protect(probe), model: probe.template.model, dimensions, limit: K, consentedOnly: true });
+          searchReferences(c.db, {
+            tenant,
+            probe: protect(probe),
+            model: probe.template.model,
+            dimensions,
+            limit: K,
+            consentedOnly: true,
+          });
         for (let i = 0; i < Math.min(10, P); i++) await identifyProbe(c, tenant, probes[i]!, K); // warm-up
         const searchMs: number[] = [];
         const identifyMs: number[] = [];
@@ -248,7 +284,10 @@ async function main() {
         // for a million rows made each query take ~10 s.
         const d = model.dimensions;
         // For codes: the exact Hamming ranking (no index), and no separate coarse shortlist.
-        const full = scheme === 'projection' ? `code <~> $1::bit(${PROTECTED_CODE_BITS})` : `embedding::vector(${d}) <=> $1::vector(${d})`;
+        const full =
+          scheme === 'projection'
+            ? `code <~> $1::bit(${PROTECTED_CODE_BITS})`
+            : `embedding::vector(${d}) <=> $1::vector(${d})`;
         const coarseDistance = scheme === 'projection' ? full : `${coarse('embedding')} <=> ${coarse('$1::vector')}`;
         const where = `WHERE model = '${model.model}' AND tenant_id = $2 AND key_version = $3`;
         const exactSql = `SELECT id FROM palm_reference ${where} ORDER BY (${full}) + 0 LIMIT ${K}`;
@@ -259,7 +298,10 @@ async function main() {
           if (found.some((c) => c.id === referenceIds[i])) exactMates++;
           const shortlist = await db.query<{ id: string; distance: number }>(coarseSql, params);
           for (const ef of EF_SEARCH) {
-            const top = shortlist.slice(0, Math.max(ef, K)).sort((a, b) => a.distance - b.distance).slice(0, K);
+            const top = shortlist
+              .slice(0, Math.max(ef, K))
+              .sort((a, b) => a.distance - b.distance)
+              .slice(0, K);
             if (top.some((c) => c.id === referenceIds[i])) exactCoarseMates.set(ef, exactCoarseMates.get(ef)! + 1);
           }
         }
@@ -293,7 +335,11 @@ async function main() {
         })),
         bytesPerPalm: Math.round(Number(size!.bytes) / N),
         embeddingSpread: spread,
-        seconds: { extract: +extractSeconds.toFixed(1), load: +loadSeconds.toFixed(1), index: +indexSeconds.toFixed(1) },
+        seconds: {
+          extract: +extractSeconds.toFixed(1),
+          load: +loadSeconds.toFixed(1),
+          index: +indexSeconds.toFixed(1),
+        },
       };
       results.push(result);
       {
@@ -303,12 +349,17 @@ async function main() {
           `  database per enrolled palm: ${result.bytesPerPalm} bytes (reference + HNSW index + data key + consent)`,
           `  embedding spread, median cosine distance to the others / to the nearest (${spreadSample} each): real synthetic palms ${spread.real.medianDistance} / ${spread.real.medianNearest}, derived ${spread.derived.medianDistance} / ${spread.derived.medianNearest}`,
         ];
-        if (exactMates !== null) lines.push(`  exact search (no index, all ${probes[0]!.template.embedding.length} dimensions): right palm among the top ${K} for ${exactMates}/${EXACT_PROBES}`);
+        if (exactMates !== null)
+          lines.push(
+            `  exact search (no index, all ${probes[0]!.template.embedding.length} dimensions): right palm among the top ${K} for ${exactMates}/${EXACT_PROBES}`,
+          );
         for (const r of runs)
           lines.push(
             `  ef_search ${r.efSearch}:`,
             ...(exactCoarseMates
-              ? [`    exact coarse shortlist of ${Math.max(r.efSearch, K)} re-ranked (no index): right palm among the top ${K} for ${exactCoarseMates.get(r.efSearch)}/${EXACT_PROBES}`]
+              ? [
+                  `    exact coarse shortlist of ${Math.max(r.efSearch, K)} re-ranked (no index): right palm among the top ${K} for ${exactCoarseMates.get(r.efSearch)}/${EXACT_PROBES}`,
+                ]
               : []),
             `    stage one (pgvector HNSW)      p50 ${r.searchP50Ms} ms   p95 ${r.searchP95Ms} ms`,
             `    identification after extract  p50 ${r.identifyP50Ms} ms   p95 ${r.identifyP95Ms} ms`,

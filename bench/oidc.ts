@@ -58,8 +58,17 @@ interface TargetResult extends Partial<LoadResult> {
 
 const BODY = 'grant_type=client_credentials';
 
-type AutocannonRun = Promise<{ duration: number; non2xx: number; errors: number; timeouts: number; mismatches?: number }> & {
-  on(event: 'response', listener: (client: unknown, status: number, bytes: number, responseTimeMs: number) => void): void;
+type AutocannonRun = Promise<{
+  duration: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  mismatches?: number;
+}> & {
+  on(
+    event: 'response',
+    listener: (client: unknown, status: number, bytes: number, responseTimeMs: number) => void,
+  ): void;
 };
 type Autocannon = (options: Record<string, unknown>) => AutocannonRun;
 
@@ -82,7 +91,19 @@ async function runLoad(req: LoadRequest): Promise<LoadResult> {
   };
   if (req.warmupOnly) {
     await autocannon({ ...base, duration: req.warmup });
-    return { requests: 0, seconds: 0, rps: 0, p50: NaN, p95: NaN, p99: NaN, max: NaN, non2xx: 0, errors: 0, timeouts: 0, mismatches: 0 };
+    return {
+      requests: 0,
+      seconds: 0,
+      rps: 0,
+      p50: NaN,
+      p95: NaN,
+      p99: NaN,
+      max: NaN,
+      non2xx: 0,
+      errors: 0,
+      timeouts: 0,
+      mismatches: 0,
+    };
   }
 
   const latencies: number[] = [];
@@ -92,7 +113,8 @@ async function runLoad(req: LoadRequest): Promise<LoadResult> {
   });
   const result = await instance;
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]! : NaN);
+  const pct = (p: number) =>
+    latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]! : NaN;
   const seconds = result.duration;
   return {
     requests: latencies.length,
@@ -124,7 +146,10 @@ function loadInChild(req: LoadRequest): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     // The child needs tsx (inherited) but not a CPU profiler or inspector meant for the servers.
     const execArgv = process.execArgv.filter((a) => !/^--(cpu-prof|heap-prof|inspect)/.test(a));
-    const child = fork(fileURLToPath(import.meta.url), ['--load-child'], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--load-child'], {
+      execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let done = false;
     child.once('message', (msg: { result?: LoadResult; error?: string }) => {
       done = true;
@@ -194,14 +219,25 @@ async function startPalmid(databaseUrl: string | undefined): Promise<Target> {
 }
 
 async function startCeiling(): Promise<Target> {
-  const [{ default: Provider }, { TTL }] = await Promise.all([import('oidc-provider'), import('../dist/src/oidc/policy.js')]);
+  const [{ default: Provider }, { TTL }] = await Promise.all([
+    import('oidc-provider'),
+    import('../dist/src/oidc/policy.js'),
+  ]);
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const clientId = 'bench-ceiling';
   const secret = randomBytes(32).toString('base64url');
   const provider = new Provider(`http://localhost:${port}`, {
-    clients: [{ client_id: clientId, client_secret: secret, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }],
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
     features: { clientCredentials: { enabled: true }, devInteractions: { enabled: false } },
     ttl: { ClientCredentials: TTL.ClientCredentials },
   });
@@ -217,7 +253,9 @@ async function startCeiling(): Promise<Target> {
   };
 }
 
-async function createPostgresDatabase(baseUrl: string): Promise<{ url: string; drop(): Promise<void> } | { skipped: string }> {
+async function createPostgresDatabase(
+  baseUrl: string,
+): Promise<{ url: string; drop(): Promise<void> } | { skipped: string }> {
   const { default: pg } = await import('pg');
   const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 3000 });
   try {
@@ -259,7 +297,8 @@ async function probe(target: Target): Promise<void> {
     body: BODY,
   });
   const body = (await response.json().catch(() => ({}))) as { access_token?: string };
-  if (response.status !== 200 || !body.access_token) throw new Error(`${target.url} answered ${response.status} ${JSON.stringify(body)}`);
+  if (response.status !== 200 || !body.access_token)
+    throw new Error(`${target.url} answered ${response.status} ${JSON.stringify(body)}`);
 }
 
 async function main() {
@@ -278,10 +317,18 @@ async function main() {
   const only = values.only ? new Set(values.only.split(',')) : undefined;
   const say = (line: string) => process.stderr.write(`${line}\n`);
 
-  const pgBase = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
-  say(`bench:oidc — POST /token client_credentials (client_secret_basic), ${connections} connections, ${warmup}s warm-up + ${duration}s each`);
-  say(`host: ${os.cpus().length} CPUs, load average before the run ${load}${os.loadavg()[0]! > os.cpus().length * 0.5 ? ' (busy: figures are noisy)' : ''}; node ${process.version}`);
+  const pgBase =
+    process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  say(
+    `bench:oidc — POST /token client_credentials (client_secret_basic), ${connections} connections, ${warmup}s warm-up + ${duration}s each`,
+  );
+  say(
+    `host: ${os.cpus().length} CPUs, load average before the run ${load}${os.loadavg()[0]! > os.cpus().length * 0.5 ? ' (busy: figures are noisy)' : ''}; node ${process.version}`,
+  );
 
   const plan: { name: string; start: () => Promise<Target | { skipped: string }> }[] = [
     { name: 'ceiling', start: startCeiling },
@@ -335,7 +382,9 @@ async function main() {
   const ceiling = results.find((r) => r.target === 'ceiling' && r.rps);
   for (const r of results) if (ceiling?.rps && r.rps) r.ratioToCeiling = r.rps / ceiling.rps;
 
-  const failures = results.filter((r) => !r.skipped && ((r.non2xx ?? 0) > 0 || (r.errors ?? 0) > 0 || (r.mismatches ?? 0) > 0 || !r.requests));
+  const failures = results.filter(
+    (r) => !r.skipped && ((r.non2xx ?? 0) > 0 || (r.errors ?? 0) > 0 || (r.mismatches ?? 0) > 0 || !r.requests),
+  );
   if (values.json) {
     process.stdout.write(
       `${JSON.stringify({ connections, durationSeconds: duration, warmupSeconds: warmup, cpus: os.cpus().length, loadAverageBefore: os.loadavg(), node: process.version, results }, null, 2)}\n`,
@@ -343,23 +392,57 @@ async function main() {
   } else {
     const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '—' : n.toFixed(d));
     const rows = [
-      ['target', 'database', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'requests', 'non-2xx', 'errors', 'CPU ms/req', '× ceiling'],
+      [
+        'target',
+        'database',
+        'req/s',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'requests',
+        'non-2xx',
+        'errors',
+        'CPU ms/req',
+        '× ceiling',
+      ],
       ...results.map((r) =>
         r.skipped
           ? [r.target, `skipped: ${r.skipped}`]
-          : [r.target, r.database ?? '', f(r.rps, 0), f(r.p50, 2), f(r.p95, 2), f(r.p99, 2), f(r.max, 1), String(r.requests), String(r.non2xx), String((r.errors ?? 0) + (r.mismatches ?? 0)), f(r.serverCpuMsPerRequest, 2), f(r.ratioToCeiling, 2)],
+          : [
+              r.target,
+              r.database ?? '',
+              f(r.rps, 0),
+              f(r.p50, 2),
+              f(r.p95, 2),
+              f(r.p99, 2),
+              f(r.max, 1),
+              String(r.requests),
+              String(r.non2xx),
+              String((r.errors ?? 0) + (r.mismatches ?? 0)),
+              f(r.serverCpuMsPerRequest, 2),
+              f(r.ratioToCeiling, 2),
+            ],
       ),
     ];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.filter((row) => row.length > 2).map((row) => (row[i] ?? '').length)));
+    const widths = rows[0]!.map((_, i) =>
+      Math.max(...rows.filter((row) => row.length > 2).map((row) => (row[i] ?? '').length)),
+    );
     for (const row of rows) {
-      process.stdout.write(`${row.length > 2 ? row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ') : row.join('  ')}\n`);
+      process.stdout.write(
+        `${row.length > 2 ? row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ') : row.join('  ')}\n`,
+      );
     }
   }
   if (!values.json) {
-    say('CPU ms/req: CPU time of the bench process (the server, and PGlite where embedded) per measured request; PostgreSQL\'s own CPU is not included. Latencies are exact per-request percentiles.');
+    say(
+      "CPU ms/req: CPU time of the bench process (the server, and PGlite where embedded) per measured request; PostgreSQL's own CPU is not included. Latencies are exact per-request percentiles.",
+    );
   }
   if (failures.length) {
-    say(`FAILED: ${failures.map((r) => `${r.target} (non-2xx ${r.non2xx}, errors ${r.errors}, bodies without access_token ${r.mismatches}, requests ${r.requests})`).join('; ')}`);
+    say(
+      `FAILED: ${failures.map((r) => `${r.target} (non-2xx ${r.non2xx}, errors ${r.errors}, bodies without access_token ${r.mismatches}, requests ${r.requests})`).join('; ')}`,
+    );
     process.exitCode = 1;
   }
 }

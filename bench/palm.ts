@@ -47,7 +47,10 @@ async function extractMs(images: Uint8Array[], methods: CodeMethod[], kind: 'roi
  * All-pairs comparison throughput of several template sets, measured in alternating slices of
  * 100 ms so that a busy machine slows every method alike.
  */
-function comparePerSecond(sets: PalmTemplate[][], totalMs = quick ? 600 : 3000): { pairsPerSecond: number; us: number }[] {
+function comparePerSecond(
+  sets: PalmTemplate[][],
+  totalMs = quick ? 600 : 3000,
+): { pairsPerSecond: number; us: number }[] {
   const pairs = sets.map(() => 0);
   const ms = sets.map(() => 0);
   let sink = 0;
@@ -69,8 +72,12 @@ function comparePerSecond(sets: PalmTemplate[][], totalMs = quick ? 600 : 3000):
 
 async function main(): Promise<void> {
   const n = quick ? 8 : 30;
-  const roiImgs = Array.from({ length: n }, (_, i) => encodePng(synthesize('roi', 1 + (i % 10), 1 + Math.floor(i / 10), { seed: 42 })));
-  const handImgs = Array.from({ length: quick ? 3 : 8 }, (_, i) => encodePng(synthesize('hand', 1 + i, 1, { seed: 42, size: 800 })));
+  const roiImgs = Array.from({ length: n }, (_, i) =>
+    encodePng(synthesize('roi', 1 + (i % 10), 1 + Math.floor(i / 10), { seed: 42 })),
+  );
+  const handImgs = Array.from({ length: quick ? 3 : 8 }, (_, i) =>
+    encodePng(synthesize('hand', 1 + i, 1, { seed: 42, size: 800 })),
+  );
   const rows: Record<string, string | number>[] = [];
   const methods: CodeMethod[] = ['palm', 'compcode'];
   const sources: { what: string; images: Uint8Array[]; kind: 'roi' | 'hand'; target: string }[] = [
@@ -78,31 +85,59 @@ async function main(): Promise<void> {
     { what: 'extract hand photo 800x600 (synthetic PNG)', images: handImgs, kind: 'hand', target: '<= 80' },
   ];
   if (existsSync(path.join(realDir, 'tongji-roi'))) {
-    const files = readdirSync(path.join(realDir, 'tongji-roi')).filter((f) => f.endsWith('.bmp')).slice(0, n);
-    sources.push({ what: 'extract ROI crop 128x128 (tongji BMP)', images: files.map((f) => readFileSync(path.join(realDir, 'tongji-roi', f))), kind: 'roi', target: '<= 10' });
+    const files = readdirSync(path.join(realDir, 'tongji-roi'))
+      .filter((f) => f.endsWith('.bmp'))
+      .slice(0, n);
+    sources.push({
+      what: 'extract ROI crop 128x128 (tongji BMP)',
+      images: files.map((f) => readFileSync(path.join(realDir, 'tongji-roi', f))),
+      kind: 'roi',
+      target: '<= 10',
+    });
   }
   if (existsSync(path.join(realDir, 'coep-hands'))) {
-    const files = readdirSync(path.join(realDir, 'coep-hands')).filter((f) => f.endsWith('.jpg')).slice(0, quick ? 3 : 12);
-    sources.push({ what: 'extract hand photo 800x600 (coep JPEG)', images: files.map((f) => readFileSync(path.join(realDir, 'coep-hands', f))), kind: 'hand', target: '<= 80' });
+    const files = readdirSync(path.join(realDir, 'coep-hands'))
+      .filter((f) => f.endsWith('.jpg'))
+      .slice(0, quick ? 3 : 12);
+    sources.push({
+      what: 'extract hand photo 800x600 (coep JPEG)',
+      images: files.map((f) => readFileSync(path.join(realDir, 'coep-hands', f))),
+      kind: 'hand',
+      target: '<= 80',
+    });
   }
   for (const src of sources) {
     const ms = await extractMs(src.images, methods, src.kind);
-    methods.forEach((m, k) => rows.push({ what: `${src.what}, ${m}`, value: +ms[k]!.toFixed(2), unit: 'ms', target: src.target }));
+    methods.forEach((m, k) =>
+      rows.push({ what: `${src.what}, ${m}`, value: +ms[k]!.toFixed(2), unit: 'ms', target: src.target }),
+    );
   }
   const prepared = await Promise.all(roiImgs.map((b) => prepareSample(b, { kind: 'roi' })));
   const sets = await Promise.all(methods.map((m) => templatesFromSamples(prepared, m)));
   if (existsSync(path.join(realDir, 'tongji-roi'))) {
-    const files = readdirSync(path.join(realDir, 'tongji-roi')).filter((f) => f.endsWith('.bmp')).slice(0, 40);
-    const real = await Promise.all(files.map((f) => prepareSample(readFileSync(path.join(realDir, 'tongji-roi', f)), { kind: 'roi' })));
+    const files = readdirSync(path.join(realDir, 'tongji-roi'))
+      .filter((f) => f.endsWith('.bmp'))
+      .slice(0, 40);
+    const real = await Promise.all(
+      files.map((f) => prepareSample(readFileSync(path.join(realDir, 'tongji-roi', f)), { kind: 'roi' })),
+    );
     for (const m of methods) sets.push(await templatesFromSamples(real, m));
   }
   const labels = sets.map((_, k) => `${methods[k % 2]} (${k < 2 ? 'synthetic' : 'tongji-roi'} templates)`);
   comparePerSecond(sets).forEach((c, k) => {
-    rows.push({ what: `fine comparison, ${labels[k]}`, value: Math.round(c.pairsPerSecond), unit: 'pairs/s', target: '>= 200000' });
+    rows.push({
+      what: `fine comparison, ${labels[k]}`,
+      value: Math.round(c.pairsPerSecond),
+      unit: 'pairs/s',
+      target: '>= 200000',
+    });
     rows.push({ what: `fine comparison, ${labels[k]}`, value: +c.us.toFixed(2), unit: 'us/pair', target: '<= 5' });
   });
   // embedding (stage one) cosine, for reference
-  const ts = await templatesFromSamples(await Promise.all(roiImgs.map((b) => prepareSample(b, { kind: 'roi' }))), 'palm');
+  const ts = await templatesFromSamples(
+    await Promise.all(roiImgs.map((b) => prepareSample(b, { kind: 'roi' }))),
+    'palm',
+  );
   let k = 0;
   let sink = 0;
   const t0 = performance.now();
@@ -111,7 +146,12 @@ async function main(): Promise<void> {
     k += ts.length * ts.length;
   }
   if (sink === 42) console.log('');
-  rows.push({ what: 'embedding cosine (128-d), JS', value: Math.round(k / ((performance.now() - t0) / 1000)), unit: 'pairs/s', target: '' });
+  rows.push({
+    what: 'embedding cosine (128-d), JS',
+    value: Math.round(k / ((performance.now() - t0) / 1000)),
+    unit: 'pairs/s',
+    target: '',
+  });
   console.table(rows);
   if (!quick) console.table(await stageOne(500));
 }
@@ -148,7 +188,12 @@ async function stageOne(ids: number): Promise<Record<string, string | number>[]>
       }
       if (best === p) fineHit++;
     }
-    rows.push({ gallery: ids, topK: k, 'mate in embedding top K': +(inTop / ids).toFixed(3), 'rank-1 after fine matching of the K': +(fineHit / ids).toFixed(3) });
+    rows.push({
+      gallery: ids,
+      topK: k,
+      'mate in embedding top K': +(inTop / ids).toFixed(3),
+      'rank-1 after fine matching of the K': +(fineHit / ids).toFixed(3),
+    });
   }
   return rows;
 }

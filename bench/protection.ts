@@ -58,7 +58,8 @@ const KNOWN = Number(values.known);
 const OTHERS = Number(values.others);
 const POOL = Number(values.pool);
 const SEED = Number(values.seed);
-if (![POPULATION, SHARED, KNOWN, OTHERS, POOL, SEED, ...ANCHORS].every((x) => Number.isInteger(x) && x > 0)) throw new Error('numbers must be positive integers');
+if (![POPULATION, SHARED, KNOWN, OTHERS, POOL, SEED, ...ANCHORS].every((x) => Number.isInteger(x) && x > 0))
+  throw new Error('numbers must be positive integers');
 const log = (msg: string) => !values.json && process.stderr.write(`${msg}\n`);
 
 type Vec = Float64Array;
@@ -151,7 +152,9 @@ function invert(m: number[][]): number[][] {
 /** A cubic least-squares fit y ≈ p(x), for the attacker's similarity → cosine curve. */
 function cubicFit(xs: number[], ys: number[]): (x: number) => number {
   const powers = (x: number) => [1, x, x * x, x * x * x];
-  const A = [0, 1, 2, 3].map((i) => [0, 1, 2, 3].map((j) => xs.reduce((s, x) => s + powers(x)[i]! * powers(x)[j]!, 0) + (i === j ? 1e-9 : 0)));
+  const A = [0, 1, 2, 3].map((i) =>
+    [0, 1, 2, 3].map((j) => xs.reduce((s, x) => s + powers(x)[i]! * powers(x)[j]!, 0) + (i === j ? 1e-9 : 0)),
+  );
   const b = [0, 1, 2, 3].map((i) => xs.reduce((s, x, n) => s + powers(x)[i]! * ys[n]!, 0));
   const inv = invert(A);
   const c = inv.map((row) => dot(row, b));
@@ -171,7 +174,13 @@ function nearest(v: Vec, rows: Vec[]): number {
 }
 
 /** How many shared people the attacker links with k anchors, per attack. */
-function linkage(schemeA: Scheme, schemeB: Scheme, shared: { a: Float32Array; b: Float32Array }[], anchors: { a: Float32Array; b: Float32Array }[], populationB: Float32Array[]) {
+function linkage(
+  schemeA: Scheme,
+  schemeB: Scheme,
+  shared: { a: Float32Array; b: Float32Array }[],
+  anchors: { a: Float32Array; b: Float32Array }[],
+  populationB: Float32Array[],
+) {
   const A = shared.map((s) => schemeA.stored(s.a));
   // B's database: the shared people first (row i is shared person i), then everyone else.
   const B = [...shared.map((s) => schemeB.stored(s.b)), ...populationB.map((e) => schemeB.stored(e))];
@@ -228,7 +237,8 @@ function reconstruction(scheme: Scheme, known: Float32Array[], others: Float32Ar
   // Gram: similarities → cosines (curve fitted on the known pairs), solved in the known palms' span.
   const xs: number[] = [];
   const ys: number[] = [];
-  for (let i = 0; i < K.length; i++) for (let j = i + 1; j < K.length; j++) (xs.push(scheme.similarity(Ks[i]!, Ks[j]!)), ys.push(dot(K[i]!, K[j]!)));
+  for (let i = 0; i < K.length; i++)
+    for (let j = i + 1; j < K.length; j++) xs.push(scheme.similarity(Ks[i]!, Ks[j]!)), ys.push(dot(K[i]!, K[j]!));
   const toCosine = cubicFit(xs, ys);
   const gram = invert(K.map((a) => K.map((b) => dot(a, b) + (a === b ? 1e-9 : 0))));
   result.gram = score((i) => {
@@ -241,11 +251,17 @@ function reconstruction(scheme: Scheme, known: Float32Array[], others: Float32Ar
     return v;
   });
 
-  result.nearestKnown = score((i) => K[Ks.reduce((best, k, j) => (scheme.similarity(Os[i]!, k) > scheme.similarity(Os[i]!, Ks[best]!) ? j : best), 0)]!);
+  result.nearestKnown = score(
+    (i) =>
+      K[
+        Ks.reduce((best, k, j) => (scheme.similarity(Os[i]!, k) > scheme.similarity(Os[i]!, Ks[best]!) ? j : best), 0)
+      ]!,
+  );
 
   if (scheme.name === 'transform') {
     const head = (v: ArrayLike<number>) => Float64Array.from({ length: COARSE_DIMENSIONS }, (_, d) => v[d]!);
-    const tail = (v: ArrayLike<number>) => Float64Array.from({ length: v.length - COARSE_DIMENSIONS }, (_, d) => v[COARSE_DIMENSIONS + d]!);
+    const tail = (v: ArrayLike<number>) =>
+      Float64Array.from({ length: v.length - COARSE_DIMENSIONS }, (_, d) => v[COARSE_DIMENSIONS + d]!);
     const mapHead = leastSquaresMap(Ks.map(head), K.map(head));
     const mapTail = leastSquaresMap(Ks.map(tail), K.map(tail));
     result.blockwise = score((i) => {
@@ -257,7 +273,14 @@ function reconstruction(scheme: Scheme, known: Float32Array[], others: Float32Ar
     // The leading dimensions alone: exact when there are as many known pairs as dimensions.
     result.blockwiseLeading32 = +mean(others.map((e, i) => cosine(mapHead(head(Os[i]!)), head(e)))).toFixed(3);
   }
-  return { best: Math.max(...Object.entries(result).filter(([k]) => k !== 'baselineKnownMean' && k !== 'blockwiseLeading32').map(([, v]) => v)), ...result };
+  return {
+    best: Math.max(
+      ...Object.entries(result)
+        .filter(([k]) => k !== 'baselineKnownMean' && k !== 'blockwiseLeading32')
+        .map(([, v]) => v),
+    ),
+    ...result,
+  };
 }
 
 async function main() {
@@ -292,15 +315,32 @@ async function main() {
   for (const make of [projectionScheme, transformScheme]) {
     const A = make(MasterKey.fromBytes(randomBytes(32)), dim);
     const B = make(MasterKey.fromBytes(randomBytes(32)), dim);
-    log(`${A.name}: linkage with ${ANCHORS.join('/')} anchors among ${POPULATION + SHARED} people, reconstruction of ${OTHERS} from ${KNOWN} known pairs…`);
+    log(
+      `${A.name}: linkage with ${ANCHORS.join('/')} anchors among ${POPULATION + SHARED} people, reconstruction of ${OTHERS} from ${KNOWN} known pairs…`,
+    );
     const link = Object.fromEntries(ANCHORS.map((k) => [k, linkage(A, B, shared, anchors.slice(0, k), populationB)]));
     // Unlinkability without anchors: how alike the same palm's stored forms are at A and B, against two different palms'.
     const samePalm = +mean(shared.map((s) => A.similarity(A.stored(s.a), B.stored(s.b)))).toFixed(3);
-    const otherPalm = +mean(shared.map((s, i) => A.similarity(A.stored(s.a), B.stored(shared[(i + 1) % SHARED]!.b)))).toFixed(3);
+    const otherPalm = +mean(
+      shared.map((s, i) => A.similarity(A.stored(s.a), B.stored(shared[(i + 1) % SHARED]!.b))),
+    ).toFixed(3);
     const rebuilt = reconstruction(A, known, others);
-    report.push({ scheme: A.name, linkage: link, crossDeploymentSimilarity: { samePalm, otherPalm }, reconstruction: rebuilt });
+    report.push({
+      scheme: A.name,
+      linkage: link,
+      crossDeploymentSimilarity: { samePalm, otherPalm },
+      reconstruction: rebuilt,
+    });
   }
-  const result = { population: POPULATION + SHARED, shared: SHARED, known: KNOWN, others: OTHERS, commonMeanNorm, genuineCosine, schemes: report };
+  const result = {
+    population: POPULATION + SHARED,
+    shared: SHARED,
+    known: KNOWN,
+    others: OTHERS,
+    commonMeanNorm,
+    genuineCosine,
+    schemes: report,
+  };
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
@@ -311,13 +351,23 @@ async function main() {
   ];
   for (const r of report) {
     lines.push(`  ${r.scheme}:`);
-    lines.push(`    same palm at two deployments, stored-form similarity ${r.crossDeploymentSimilarity.samePalm} (two different palms ${r.crossDeploymentSimilarity.otherPalm})`);
+    lines.push(
+      `    same palm at two deployments, stored-form similarity ${r.crossDeploymentSimilarity.samePalm} (two different palms ${r.crossDeploymentSimilarity.otherPalm})`,
+    );
     for (const [k, l] of Object.entries(r.linkage)) {
       const { best, ...attacks } = l;
-      lines.push(`    linkage, ${k} anchors: ${best}/${SHARED} linked (${Object.entries(attacks).map(([a, n]) => `${a} ${n}`).join(', ')})`);
+      lines.push(
+        `    linkage, ${k} anchors: ${best}/${SHARED} linked (${Object.entries(attacks)
+          .map(([a, n]) => `${a} ${n}`)
+          .join(', ')})`,
+      );
     }
     const { best, ...attacks } = r.reconstruction;
-    lines.push(`    reconstruction from ${KNOWN} known pairs: mean cosine ${best} (${Object.entries(attacks).map(([a, c]) => `${a} ${c}`).join(', ')})`);
+    lines.push(
+      `    reconstruction from ${KNOWN} known pairs: mean cosine ${best} (${Object.entries(attacks)
+        .map(([a, c]) => `${a} ${c}`)
+        .join(', ')})`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -25,7 +25,13 @@ async function run(req) {
     sessions.slice(0, req.concurrency).map(async (session) => {
       for (let capture = jobs.shift(); capture !== undefined; capture = jobs.shift()) {
         const t0 = performance.now();
-        const r = await readerSignIn({ issuer: input.issuer, reader: session.reader, session, images: [input.captures[capture]], scope: 'openid' });
+        const r = await readerSignIn({
+          issuer: input.issuer,
+          reader: session.reader,
+          session,
+          images: [input.captures[capture]],
+          scope: 'openid',
+        });
         latencies.push(performance.now() - t0);
         subs.push({ capture, sub: r.ok ? r.sub : null, ...(r.ok ? {} : { error: r.error }) });
       }

@@ -126,7 +126,14 @@ async function main() {
     const pool = (await synthTemplates(poolIds, [0, 1, 2], SEED)).map((ts) => fuse(ts));
     const poolResponses = await synthPoolResponses(poolIds, SEED);
     const bio = new BiometricContext(db, MasterKey.fromBytes(masterKey));
-    const gallery = await loadGallery(db, bio, tenant, { size: N, enrolled: enrolled.map((ts) => fuse(ts)), pool, poolResponses, seed: SEED, log });
+    const gallery = await loadGallery(db, bio, tenant, {
+      size: N,
+      enrolled: enrolled.map((ts) => fuse(ts)),
+      pool,
+      poolResponses,
+      seed: SEED,
+      log,
+    });
 
     const config = loadConfig({
       PORT: '0',
@@ -141,12 +148,17 @@ async function main() {
     try {
       const maxReaders = Math.max(...CONCURRENCY);
       const readers = [];
-      for (let r = 0; r < maxReaders; r++) readers.push(await addReader(db, server.provider(), { tenantId: tenant.id, name: `Gate ${r + 1}` }));
+      for (let r = 0; r < maxReaders; r++)
+        readers.push(await addReader(db, server.provider(), { tenantId: tenant.id, name: `Gate ${r + 1}` }));
       // One capture per enrolled identity, a sample the enrolment never saw, as a reader's PNG.
       const captures = await Promise.all(
         [...Array(P).keys()].map(async (id) => {
           const img = synthRoi(id, 3, { seed: SEED });
-          return new Uint8Array(await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 1 } }).png().toBuffer());
+          return new Uint8Array(
+            await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 1 } })
+              .png()
+              .toBuffer(),
+          );
         }),
       );
       const workers = startReaders({ issuer: server.issuer, readers, captures });
@@ -155,7 +167,10 @@ async function main() {
         // Warm-up: one sign-in per reader.
         await workers.run({ concurrency: maxReaders, jobs: readers.map((_, i) => i % P) });
         for (const concurrency of CONCURRENCY) {
-          const { latencies, subs, seconds } = await workers.run({ concurrency, jobs: [...Array(P * ROUNDS).keys()].map((j) => j % P) });
+          const { latencies, subs, seconds } = await workers.run({
+            concurrency,
+            jobs: [...Array(P * ROUNDS).keys()].map((j) => j % P),
+          });
           results.push({
             readers: concurrency,
             signIns: latencies.length,
@@ -169,10 +184,17 @@ async function main() {
       } finally {
         await workers.stop();
       }
-      const out = { database: db.kind, gallery: N, load: { seconds: gallery.loadSeconds, indexSeconds: gallery.indexSeconds }, results };
+      const out = {
+        database: db.kind,
+        gallery: N,
+        load: { seconds: gallery.loadSeconds, indexSeconds: gallery.indexSeconds },
+        results,
+      };
       if (values.json) process.stdout.write(`${JSON.stringify(out)}\n`);
       else {
-        process.stdout.write(`bench:signin  ${db.kind}  gallery ${N}  (envelope built -> ID token received; ${os.cpus().length} CPUs)\n`);
+        process.stdout.write(
+          `bench:signin  ${db.kind}  gallery ${N}  (envelope built -> ID token received; ${os.cpus().length} CPUs)\n`,
+        );
         for (const r of results) {
           process.stdout.write(
             `  ${String(r.readers).padStart(2)} reader(s): ${r.signIns} sign-ins  p50 ${r.p50Ms} ms  p95 ${r.p95Ms} ms  ${r.perSecond}/s  right person ${r.rightPerson}, refused ${r.refused}\n`,

@@ -8,5 +8,8 @@ const require = createRequire(import.meta.url);
 const cli = require.resolve('prisma/build/index.js');
 const env = { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: '1' };
 env.PRISMA_SCHEMA_ENGINE_BINARY ??= process.execPath;
-const result = spawnSync(process.execPath, [cli, 'generate', '--schema', 'prisma/schema.prisma'], { stdio: 'inherit', env });
+const result = spawnSync(process.execPath, [cli, 'generate', '--schema', 'prisma/schema.prisma'], {
+  stdio: 'inherit',
+  env,
+});
 process.exit(result.status ?? 1);

@@ -24,7 +24,11 @@ const schema = z.object({
     .enum(['true', 'false', '1', '0'])
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
-  PALMID_BODY_LIMIT: z.coerce.number().int().positive().default(64 * 1024),
+  PALMID_BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
   PALMID_DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
   PALMID_HNSW_EF_SEARCH: z.coerce.number().int().min(20).max(1000).default(DEFAULT_HNSW_EF_SEARCH),
   PALMID_FRAME_CONCURRENCY: z.coerce.number().int().min(1).max(1024).optional(),
@@ -112,7 +116,7 @@ export function untrustedProxyWarning(config: Pick<Config, 'issuer' | 'trustProx
   if (config.trustProxy || new URL(config.issuer).protocol !== 'https:') return undefined;
   return (
     `the issuer ${config.issuer} is https but PALMID_TRUST_PROXY is off: behind the TLS proxy this implies, ` +
-    'admin cookies are set without Secure and every client shares the proxy\'s address for attempt limits and logs. ' +
+    "admin cookies are set without Secure and every client shares the proxy's address for attempt limits and logs. " +
     'Set PALMID_TRUST_PROXY=true when the proxy sets X-Forwarded-Proto and X-Forwarded-For (and nothing else can reach palmid directly).'
   );
 }

@@ -61,14 +61,27 @@ export interface ServerOptions {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config.logLevel);
-  const db = options.db ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: config.dbPoolSize, hnswEfSearch: config.hnswEfSearch }));
+  const db =
+    options.db ??
+    (await openDatabase({
+      url: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.dbPoolSize,
+      hnswEfSearch: config.hnswEfSearch,
+    }));
   const ownsDb = !options.db;
   let server: http.Server | undefined;
   try {
     const migrations = await migrate(db);
     if (migrations.applied.length) log.info({ applied: migrations.applied }, 'database migrated');
 
-    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, keyStoreDir: config.keyStoreDir, embedded: db.kind === 'pglite', log });
+    const master = loadMasterKey({
+      envValue: config.masterKey,
+      dataDir: config.dataDir,
+      keyStoreDir: config.keyStoreDir,
+      embedded: db.kind === 'pglite',
+      log,
+    });
     // The key store wrapping people's data keys, in agreement with the database before anything reads them.
     attachKeyStore(db, KeyStore.forInstallation({ dir: config.keyStoreDir, dataDir: config.dataDir, master, log }));
     const bio = new BiometricContext(db, master);
@@ -91,8 +104,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const ciba = admitCaptures(cibaFeature({ bio, issuer, captureKeys: () => keys.capture }), frames);
     const clientCache = await ClientCache.start(db);
     const build = () => {
-      const p = createProvider({ issuer, db, clientCache, master, signingKeys: keys.signing, trustProxy: config.trustProxy, ciba, notifyPrivateNetworks: config.notifyPrivateNetworks, ...(options.fetch ? { fetch: options.fetch } : {}) });
-      for (const event of ['grant.success', 'grant.error', 'server_error', 'authorization.error', 'backchannel.error'] as const) {
+      const p = createProvider({
+        issuer,
+        db,
+        clientCache,
+        master,
+        signingKeys: keys.signing,
+        trustProxy: config.trustProxy,
+        ciba,
+        notifyPrivateNetworks: config.notifyPrivateNetworks,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
+      for (const event of [
+        'grant.success',
+        'grant.error',
+        'server_error',
+        'authorization.error',
+        'backchannel.error',
+      ] as const) {
         (p.on as (e: string, l: (...args: unknown[]) => void) => void)(event, (_ctx: unknown, err?: unknown) => {
           metrics.oidcEvents.inc({ event });
           if (event === 'server_error') log.error({ err }, 'oidc-provider server error');
@@ -134,7 +163,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const invitation = await issueSetupInvitation(db.prisma);
       setupLink = invitationUrl(issuer, invitation.token);
       if (options.printSetupLink) {
-        process.stderr.write(`\nNo administrator yet. Open this one-time link to register the first administrator's passkey\n(valid until ${invitation.expiresAt.toISOString()}):\n\n  ${setupLink}\n\n`);
+        process.stderr.write(
+          `\nNo administrator yet. Open this one-time link to register the first administrator's passkey\n(valid until ${invitation.expiresAt.toISOString()}):\n\n  ${setupLink}\n\n`,
+        );
       }
       log.info({ expiresAt: invitation.expiresAt }, 'first-administrator setup link issued');
     }
@@ -162,8 +193,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maintenance.unref();
 
     const { port: metricsPort } = config.metrics;
-    const metricsServer = metricsPort === undefined ? undefined : await startMetricsServer(metrics, { ...config.metrics, port: metricsPort });
-    if (metricsServer) log.info({ url: `${metricsServer.url}/metrics`, token: config.metrics.token !== undefined }, 'metrics served on their own port');
+    const metricsServer =
+      metricsPort === undefined
+        ? undefined
+        : await startMetricsServer(metrics, { ...config.metrics, port: metricsPort });
+    if (metricsServer)
+      log.info(
+        { url: `${metricsServer.url}/metrics`, token: config.metrics.token !== undefined },
+        'metrics served on their own port',
+      );
     else if (config.metrics.token) log.info({ token: true }, 'metrics served at /metrics with the bearer token');
     else log.info('metrics are not served: set PALMID_METRICS_PORT and/or PALMID_METRICS_TOKEN');
     const proxyWarning = untrustedProxyWarning({ issuer, trustProxy: config.trustProxy });
@@ -174,13 +212,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const model = loadManifest().models[0]!;
     const current = `${model.name}@${model.version}`;
     referencesOfOtherModels(db, current).then(
-      (stale) => stale.forEach((s) => log.warn({ ...s, current }, 'palm references made by another model are found by no search: those people must enrol again')),
+      (stale) =>
+        stale.forEach((s) =>
+          log.warn(
+            { ...s, current },
+            'palm references made by another model are found by no search: those people must enrol again',
+          ),
+        ),
       (err: unknown) => log.warn({ err }, 'could not count palm references of other models'),
     );
     tenantsToConvert(db).then(
       (tenants) =>
         tenants.forEach((t) =>
-          log.warn({ tenant: t.id, references: t.references }, "this tenant's palm references are stored under the old linear transform, which known palms give away: run `palmid tenant rekey` to convert them"),
+          log.warn(
+            { tenant: t.id, references: t.references },
+            "this tenant's palm references are stored under the old linear transform, which known palms give away: run `palmid tenant rekey` to convert them",
+          ),
         ),
       (err: unknown) => log.warn({ err }, 'could not check tenant template protection'),
     );

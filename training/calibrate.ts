@@ -19,7 +19,15 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compareProbe, fnmrAtFmr, normalUpperQuantile, prepareImage, probesFromSamples, synthRoi, type Probe } from '../src/palm/index.js';
+import {
+  compareProbe,
+  fnmrAtFmr,
+  normalUpperQuantile,
+  prepareImage,
+  probesFromSamples,
+  synthRoi,
+  type Probe,
+} from '../src/palm/index.js';
 
 const SEED = 20261128;
 const IDS = 2000;
@@ -37,7 +45,9 @@ for (let id = 1; id <= IDS; id++)
 const probes: Probe[] = [];
 for (let i = 0; i < prepared.length; i += 200) probes.push(...(await probesFromSamples(prepared.slice(i, i + 200))));
 const ts = probes.map((p) => p.template);
-process.stderr.write(`extracted ${ts.length} probes in ${Math.round((Date.now() - started) / 1000)} s; scoring all pairs…\n`);
+process.stderr.write(
+  `extracted ${ts.length} probes in ${Math.round((Date.now() - started) / 1000)} s; scoring all pairs…\n`,
+);
 const genuine: number[] = [];
 const impostor = new Float64Array((ts.length * (ts.length - 1)) / 2 - IDS);
 let k = 0;

@@ -38,8 +38,12 @@ for (let id = 0; id < ids; id++) {
   }
   const { resp } = await model.run(rois);
   chunks.push(Buffer.from(resp.buffer, resp.byteOffset, resp.byteLength));
-  if ((id + 1) % 200 === 0) process.stderr.write(`  ${id + 1} / ${ids} identities (${Math.round((Date.now() - started) / 1000)} s)\n`);
+  if ((id + 1) % 200 === 0)
+    process.stderr.write(`  ${id + 1} / ${ids} identities (${Math.round((Date.now() - started) / 1000)} s)\n`);
 }
 writeFileSync(`${values.out}.resp.f32`, Buffer.concat(chunks));
-writeFileSync(`${values.out}.labels.json`, JSON.stringify({ seed, ids, samples, shape: [labels.length, model.orientations, model.grid, model.grid], labels }));
+writeFileSync(
+  `${values.out}.labels.json`,
+  JSON.stringify({ seed, ids, samples, shape: [labels.length, model.orientations, model.grid, model.grid], labels }),
+);
 process.stderr.write(`wrote ${labels.length} samples to ${values.out}.resp.f32\n`);

@@ -40,7 +40,13 @@ export function cardBrand(digits: string): string {
   if (two === 34 || two === 37) return 'amex';
   if (digits.startsWith('6011') || digits.startsWith('65') || (four >= 6440 && four <= 6499)) return 'discover';
   if (four >= 3528 && four <= 3589) return 'jcb';
-  if (two === 36 || two === 38 || two === 39 || (Number(digits.slice(0, 3)) >= 300 && Number(digits.slice(0, 3)) <= 305)) return 'diners';
+  if (
+    two === 36 ||
+    two === 38 ||
+    two === 39 ||
+    (Number(digits.slice(0, 3)) >= 300 && Number(digits.slice(0, 3)) <= 305)
+  )
+    return 'diners';
   if (digits.startsWith('62')) return 'unionpay';
   return 'unknown';
 }
@@ -53,7 +59,8 @@ export interface CardInput {
 
 export function checkCard(input: CardInput, now = new Date()): { digits: string; brand: string; last4: string } {
   const digits = String(input.number).replace(/[\s-]/g, '');
-  if (!/^\d{12,19}$/.test(digits) || !luhnValid(digits)) throw new CardError('invalid_number', 'the card number is not valid');
+  if (!/^\d{12,19}$/.test(digits) || !luhnValid(digits))
+    throw new CardError('invalid_number', 'the card number is not valid');
   const month = Number(input.expMonth);
   const year = Number(input.expYear) < 100 ? 2000 + Number(input.expYear) : Number(input.expYear);
   if (!Number.isInteger(month) || month < 1 || month > 12 || !Number.isInteger(year) || year < 2000 || year > 2100) {
@@ -72,7 +79,16 @@ export async function linkCard(prisma: PrismaClient, vault: CardVault, personId:
   const year = Number(input.expYear) < 100 ? 2000 + Number(input.expYear) : Number(input.expYear);
   const vaultToken = await vault.tokenize({ number: digits, expMonth: Number(input.expMonth), expYear: year });
   const card = await prisma.paymentCard.create({
-    data: { id: randomUUID(), personId, vault: vault.name, vaultToken, brand, last4, expMonth: Number(input.expMonth), expYear: year },
+    data: {
+      id: randomUUID(),
+      personId,
+      vault: vault.name,
+      vaultToken,
+      brand,
+      last4,
+      expMonth: Number(input.expMonth),
+      expYear: year,
+    },
   });
   await audit(prisma, { action: 'card.linked', actor: personId, subject: card.id, detail: { brand, last4 } });
   return { id: card.id, brand, last4, vaultToken, expMonth: card.expMonth, expYear: card.expYear };
@@ -80,7 +96,8 @@ export async function linkCard(prisma: PrismaClient, vault: CardVault, personId:
 
 export async function setLoyaltyNumber(prisma: PrismaClient, personId: string, tenantId: string, number: string) {
   const value = String(number).trim();
-  if (!/^[A-Za-z0-9-]{4,40}$/.test(value)) throw new CardError('invalid_loyalty_number', 'a loyalty number has 4 to 40 letters, digits or dashes');
+  if (!/^[A-Za-z0-9-]{4,40}$/.test(value))
+    throw new CardError('invalid_loyalty_number', 'a loyalty number has 4 to 40 letters, digits or dashes');
   await prisma.loyaltyNumber.upsert({
     where: { personId_tenantId: { personId, tenantId } },
     create: { personId, tenantId, number: value },

@@ -29,7 +29,8 @@ export async function createPerson(
   input: { email: string; name?: string | null | undefined; role: Role },
 ): Promise<PersonRecord> {
   const email = normaliseEmail(input.email);
-  if (await prisma.person.findUnique({ where: { email } })) throw new PersonExistsError(`${email} already has an account`);
+  if (await prisma.person.findUnique({ where: { email } }))
+    throw new PersonExistsError(`${email} already has an account`);
   return prisma.person.create({
     data: {
       id: randomUUID(),

@@ -26,14 +26,16 @@ export async function addTenant(
   prisma: PrismaClient,
   input: { id: string; name: string; retentionDays?: number; targetFmr?: number; notice?: string },
 ) {
-  if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(input.id)) throw new TenantError('a tenant id is 2–63 lowercase letters, digits or dashes');
+  if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(input.id))
+    throw new TenantError('a tenant id is 2–63 lowercase letters, digits or dashes');
   const retentionDays = input.retentionDays ?? MAX_RETENTION_DAYS;
   if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > MAX_RETENTION_DAYS) {
     throw new TenantError(`retention must be between 1 and ${MAX_RETENTION_DAYS} days`);
   }
   const targetFmr = input.targetFmr ?? 1e-5;
   if (!(targetFmr > 0 && targetFmr <= 1e-2)) throw new TenantError('the target false match rate must be in (0, 0.01]');
-  if (await prisma.tenant.findUnique({ where: { id: input.id } })) throw new TenantError(`tenant ${input.id} already exists`);
+  if (await prisma.tenant.findUnique({ where: { id: input.id } }))
+    throw new TenantError(`tenant ${input.id} already exists`);
   const tenant = await prisma.tenant.create({
     data: {
       id: input.id,
@@ -56,9 +58,13 @@ export async function currentNotice(prisma: PrismaClient, tenantId: string) {
 /** Records explicit consent to the tenant's notice version the person was shown. */
 export async function recordConsent(prisma: PrismaClient, personId: string, tenantId: string, noticeVersion: number) {
   const notice = await currentNotice(prisma, tenantId);
-  if (notice.version !== noticeVersion) throw new TenantError(`the notice changed (now version ${notice.version}); show it again`);
+  if (notice.version !== noticeVersion)
+    throw new TenantError(`the notice changed (now version ${notice.version}); show it again`);
   const consent = await prisma.$transaction(async (tx) => {
-    await tx.consent.updateMany({ where: { personId, tenantId, withdrawnAt: null }, data: { withdrawnAt: new Date() } });
+    await tx.consent.updateMany({
+      where: { personId, tenantId, withdrawnAt: null },
+      data: { withdrawnAt: new Date() },
+    });
     return tx.consent.create({ data: { id: randomUUID(), personId, tenantId, noticeVersion } });
   });
   await audit(prisma, { action: 'consent.granted', actor: personId, subject: tenantId, detail: { noticeVersion } });

@@ -57,8 +57,10 @@ export class BiometricContext {
 
   /** An embedding in the form the tenant stores and searches (its template protection scheme). */
   protect(tenant: TenantKeying, embedding: Float32Array): Searchable {
-    if (tenant.templateProtection === 'projection') return { code: this.projection(tenant, embedding.length).protect(embedding) };
-    if (tenant.templateProtection === 'transform') return { embedding: this.transform(tenant, embedding.length).protect(embedding) };
+    if (tenant.templateProtection === 'projection')
+      return { code: this.projection(tenant, embedding.length).protect(embedding) };
+    if (tenant.templateProtection === 'transform')
+      return { embedding: this.transform(tenant, embedding.length).protect(embedding) };
     throw new Error(`unknown template protection ${tenant.templateProtection} of tenant ${tenant.id}`);
   }
 
@@ -72,13 +74,11 @@ export class BiometricContext {
     const key = `${tenantId}:${keyVersion}:${model}`;
     const entry = this.sizes.get(key);
     const count = () => {
-      const refreshing = this.db
-        .query<{ n: number }>(GALLERY_SIZE_SQL, [tenantId, keyVersion, model])
-        .then((rows) => {
-          const n = Number(rows[0]?.n ?? 0);
-          this.sizes.set(key, { count: n, at: Date.now() });
-          return n;
-        });
+      const refreshing = this.db.query<{ n: number }>(GALLERY_SIZE_SQL, [tenantId, keyVersion, model]).then((rows) => {
+        const n = Number(rows[0]?.n ?? 0);
+        this.sizes.set(key, { count: n, at: Date.now() });
+        return n;
+      });
       return refreshing;
     };
     if (!entry) return count();

@@ -56,7 +56,10 @@ export class PersonDataKeys {
     await this.db.prisma.$transaction(
       async (tx) => {
         // FOR SHARE: an erasure rotating this bucket waits for this key, or this key for it.
-        const [row] = await tx.$queryRawUnsafe<Array<{ version: number }>>(`SELECT version FROM data_key_bucket WHERE bucket = $1 FOR SHARE`, bucket);
+        const [row] = await tx.$queryRawUnsafe<Array<{ version: number }>>(
+          `SELECT version FROM data_key_bucket WHERE bucket = $1 FOR SHARE`,
+          bucket,
+        );
         if (!row) throw new KeyStoreError(`no data key bucket ${bucket}`);
         await tx.$executeRawUnsafe(
           `INSERT INTO person_data_key (person_id, wrapped_key) VALUES ($1, $2) ON CONFLICT (person_id) DO NOTHING`,
@@ -81,25 +84,36 @@ export class PersonDataKeys {
   }
 
   async find(personId: string): Promise<Buffer | null> {
-    const [row] = await this.db.query<{ wrapped_key: Uint8Array }>(`SELECT wrapped_key FROM person_data_key WHERE person_id = $1`, [personId]);
+    const [row] = await this.db.query<{ wrapped_key: Uint8Array }>(
+      `SELECT wrapped_key FROM person_data_key WHERE person_id = $1`,
+      [personId],
+    );
     return row ? this.unwrap(personId, row.wrapped_key) : null;
   }
 
   unwrap(personId: string, wrapped: Uint8Array): Buffer {
     const bytes = Buffer.from(wrapped);
     if (bytes[0] !== FORMAT || bytes.length < HEADER) {
-      throw new KeyStoreError(`the data key of ${personId} is not in a key-store bucket yet (palmid re-wraps such keys at start)`);
+      throw new KeyStoreError(
+        `the data key of ${personId} is not in a key-store bucket yet (palmid re-wraps such keys at start)`,
+      );
     }
     const bucket = bytes.readUInt16BE(1);
     const version = bytes.readUInt32BE(3);
     const key = this.store.key(bucket, version);
-    if (!key) throw new DecryptionError(`bucket key ${bucket}/${version} is not in the key store (destroyed, or the store is not this installation's)`);
+    if (!key)
+      throw new DecryptionError(
+        `bucket key ${bucket}/${version} is not in the key store (destroyed, or the store is not this installation's)`,
+      );
     return open(key, bytes.subarray(HEADER), aad(personId, bucket, version));
   }
 
   private wrapUnder(personId: string, key: Buffer, bucket: number, version: number): Buffer {
     const bucketKey = this.store.key(bucket, version);
-    if (!bucketKey) throw new KeyStoreError(`bucket key ${bucket}/${version} is not in the key store ${this.store.file ?? '(in memory)'}`);
+    if (!bucketKey)
+      throw new KeyStoreError(
+        `bucket key ${bucket}/${version} is not in the key store ${this.store.file ?? '(in memory)'}`,
+      );
     const header = Buffer.alloc(HEADER);
     header[0] = FORMAT;
     header.writeUInt16BE(bucket, 1);
@@ -128,7 +142,9 @@ export class PersonDataKeys {
           )),
         );
       }
-      const buckets = [...new Set(affected.map((r) => r.bucket).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+      const buckets = [...new Set(affected.map((r) => r.bucket).filter((b): b is number => b !== null))].sort(
+        (a, b) => a - b,
+      );
       const current = buckets.length
         ? await tx.$queryRawUnsafe<Array<{ bucket: number; version: number }>>(
             `SELECT bucket, version FROM data_key_bucket WHERE bucket IN (${list(buckets.length)}) ORDER BY bucket FOR UPDATE`,
@@ -150,16 +166,27 @@ export class PersonDataKeys {
           await tx.$executeRawUnsafe(`DELETE FROM person_data_key WHERE person_id = $1`, row.person_id);
           continue;
         }
-        if (row.bucket === null) throw new KeyStoreError(`the data key of ${row.person_id} is not in a key-store bucket yet; restart palmid to re-wrap it`);
+        if (row.bucket === null)
+          throw new KeyStoreError(
+            `the data key of ${row.person_id} is not in a key-store bucket yet; restart palmid to re-wrap it`,
+          );
         // The person keeps other references: those move to a new data key, the old one is destroyed with the old bucket key.
         const oldKey = this.unwrap(row.person_id, row.wrapped_key);
         const newKey = randomBytes(32);
         for (const ref of remaining) {
           const sealed = sealTemplate(newKey, openTemplate(oldKey, ref.fine_template, ref.id), ref.id);
-          await tx.$executeRawUnsafe(`UPDATE palm_reference SET fine_template = $1 WHERE id = $2`, new Uint8Array(sealed), ref.id);
+          await tx.$executeRawUnsafe(
+            `UPDATE palm_reference SET fine_template = $1 WHERE id = $2`,
+            new Uint8Array(sealed),
+            ref.id,
+          );
         }
         const wrapped = this.wrapUnder(row.person_id, newKey, row.bucket, rotated.get(row.bucket)!);
-        await tx.$executeRawUnsafe(`UPDATE person_data_key SET wrapped_key = $1 WHERE person_id = $2`, new Uint8Array(wrapped), row.person_id);
+        await tx.$executeRawUnsafe(
+          `UPDATE person_data_key SET wrapped_key = $1 WHERE person_id = $2`,
+          new Uint8Array(wrapped),
+          row.person_id,
+        );
         oldKey.fill(0);
         newKey.fill(0);
       }
@@ -191,7 +218,10 @@ export class PersonDataKeys {
         }
       }
       if (current.length) {
-        await tx.$executeRawUnsafe(`UPDATE data_key_bucket SET version = version + 1 WHERE bucket IN (${list(buckets.length)})`, ...buckets);
+        await tx.$executeRawUnsafe(
+          `UPDATE data_key_bucket SET version = version + 1 WHERE bucket IN (${list(buckets.length)})`,
+          ...buckets,
+        );
       }
       return result;
     });
@@ -220,8 +250,11 @@ export class PersonDataKeys {
    */
   async prepare(log?: Logger): Promise<{ created: number; dropped: number; rewrapped: number }> {
     const { created, dropped } = await this.underStoreLock(async (tx) => {
-      const committed = await tx.$queryRawUnsafe<Array<{ bucket: number; version: number }>>(`SELECT bucket, version FROM data_key_bucket`);
-      if (committed.length !== BUCKETS) throw new KeyStoreError(`data_key_bucket has ${committed.length} rows, expected ${BUCKETS}`);
+      const committed = await tx.$queryRawUnsafe<Array<{ bucket: number; version: number }>>(
+        `SELECT bucket, version FROM data_key_bucket`,
+      );
+      if (committed.length !== BUCKETS)
+        throw new KeyStoreError(`data_key_bucket has ${committed.length} rows, expected ${BUCKETS}`);
       const used = await tx.$queryRawUnsafe<Array<{ bucket: number; key_version: number; n: number }>>(
         `SELECT bucket, key_version, count(*)::int AS n FROM person_data_key WHERE bucket IS NOT NULL GROUP BY bucket, key_version`,
       );
@@ -237,12 +270,26 @@ export class PersonDataKeys {
       }
       const missing = committed.filter((c) => !held.has(`${c.bucket}:${c.version}`));
       this.store.add(missing); // no key uses these yet (checked above)
-      const keep = new Set([...committed.map((c) => `${c.bucket}:${c.version}`), ...used.map((u) => `${u.bucket}:${u.key_version}`)]);
+      const keep = new Set([
+        ...committed.map((c) => `${c.bucket}:${c.version}`),
+        ...used.map((u) => `${u.bucket}:${u.key_version}`),
+      ]);
       const stale = used.filter((u) => committed.find((c) => c.bucket === u.bucket)!.version !== u.key_version);
-      if (stale.length) log?.warn({ buckets: stale.map((s) => s.bucket) }, 'person data keys under an older bucket key version were kept; erase or re-enrol those people');
-      return { created: missing.length, dropped: this.store.retain((bucket, version) => keep.has(`${bucket}:${version}`)) };
+      if (stale.length)
+        log?.warn(
+          { buckets: stale.map((s) => s.bucket) },
+          'person data keys under an older bucket key version were kept; erase or re-enrol those people',
+        );
+      return {
+        created: missing.length,
+        dropped: this.store.retain((bucket, version) => keep.has(`${bucket}:${version}`)),
+      };
     });
-    if (created === BUCKETS && this.store.file) log?.info({ file: this.store.file }, 'key store created: back it up separately from the database (README, "Key store, erasure and backups")');
+    if (created === BUCKETS && this.store.file)
+      log?.info(
+        { file: this.store.file },
+        'key store created: back it up separately from the database (README, "Key store, erasure and backups")',
+      );
     if (dropped) log?.info({ dropped }, 'key store: bucket key versions of an interrupted erasure destroyed');
     const rewrapped = await this.rewrapOlderKeys();
     if (rewrapped) {
@@ -279,7 +326,10 @@ export class PersonDataKeys {
           const values: unknown[] = [];
           rows.forEach((row, i) => {
             const key = open(legacy, Buffer.from(row.wrapped_key), `person-data-key:${row.person_id}`);
-            values.push(row.person_id, new Uint8Array(this.wrapUnder(row.person_id, key, chosen[i]!, versions.get(chosen[i]!)!)));
+            values.push(
+              row.person_id,
+              new Uint8Array(this.wrapUnder(row.person_id, key, chosen[i]!, versions.get(chosen[i]!)!)),
+            );
             key.fill(0);
           });
           await tx.$executeRawUnsafe(

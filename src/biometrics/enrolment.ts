@@ -55,7 +55,10 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
   }
   const minCaptures = input.minCaptures ?? DEFAULT_CAPTURES;
   if (input.captures.length < minCaptures) {
-    throw new BiometricError('not_enough_captures', `enrolment needs ${minCaptures} captures of the palm, got ${input.captures.length}`);
+    throw new BiometricError(
+      'not_enough_captures',
+      `enrolment needs ${minCaptures} captures of the palm, got ${input.captures.length}`,
+    );
   }
 
   // Each capture as a probe too: the duplicate check below matches the captures as identification would.
@@ -66,7 +69,10 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
       probes.push(probe);
     } catch (err) {
       if (err instanceof PalmImageError) {
-        throw new BiometricError('capture_rejected', `capture ${index + 1}: ${err.message}`, { capture: index + 1, imageReason: err.reason });
+        throw new BiometricError('capture_rejected', `capture ${index + 1}: ${err.message}`, {
+          capture: index + 1,
+          imageReason: err.reason,
+        });
       }
       throw err;
     }
@@ -84,14 +90,26 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     consentedOnly: false,
     excludePersonId: input.personId,
   });
-  const threshold = thresholdForFmr(tenant.targetFmr, await ctx.gallerySize(tenant.id, tenant.keyVersion, reference.model));
+  const threshold = thresholdForFmr(
+    tenant.targetFmr,
+    await ctx.gallerySize(tenant.id, tenant.keyVersion, reference.model),
+  );
   const others = candidates
     .filter((c) => c.wrappedKey && c.model === reference.model) // an erased person has nothing readable left
-    .map((c) => deserializeTemplate(new Uint8Array(openTemplate(ctx.dataKeys.unwrap(c.personId, c.wrappedKey!), c.sealedTemplate, c.id))));
+    .map((c) =>
+      deserializeTemplate(
+        new Uint8Array(openTemplate(ctx.dataKeys.unwrap(c.personId, c.wrappedKey!), c.sealedTemplate, c.id)),
+      ),
+    );
   // Any capture that identification would accept as another person makes this a duplicate.
   for (const probe of probes) {
     if ((await bestMatch(probe, others, threshold)).score >= threshold) {
-      await audit(prisma, { action: 'palm.duplicate_refused', actor: input.personId, subject: tenant.id, detail: { hand: input.hand } });
+      await audit(prisma, {
+        action: 'palm.duplicate_refused',
+        actor: input.personId,
+        subject: tenant.id,
+        detail: { hand: input.hand },
+      });
       throw new BiometricError('duplicate_enrolment', 'this palm is already enrolled to another person');
     }
   }
@@ -124,5 +142,11 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     subject: tenant.id,
     detail: { hand: input.hand, samples: reference.samples },
   });
-  return { referenceId, hand: input.hand, samples: reference.samples, quality: reference.quality, replaced: Boolean(existing) };
+  return {
+    referenceId,
+    hand: input.hand,
+    samples: reference.samples,
+    quality: reference.quality,
+    replaced: Boolean(existing),
+  };
 }

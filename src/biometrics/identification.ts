@@ -1,5 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import { PalmImageError, bestMatch, deserializeTemplate, extractProbe, type ImageKind, type Probe } from '../palm/index.js';
+import {
+  PalmImageError,
+  bestMatch,
+  deserializeTemplate,
+  extractProbe,
+  type ImageKind,
+  type Probe,
+} from '../palm/index.js';
 import { BiometricError, type BiometricContext, type TenantKeying } from './context.js';
 import { openTemplate } from './dataKeys.js';
 import { searchReferences, touchReference } from './references.js';
@@ -28,7 +35,10 @@ export interface IdentifyResult {
 export type IdentifyingTenant = TenantKeying & { targetFmr: number };
 
 /** What identification needs of a tenant. Plain SQL on the hot path (a Prisma model query costs ~1 ms of CPU, this ~0.1 ms). */
-export async function identifyingTenant(db: BiometricContext['db'], tenantId: string): Promise<IdentifyingTenant | undefined> {
+export async function identifyingTenant(
+  db: BiometricContext['db'],
+  tenantId: string,
+): Promise<IdentifyingTenant | undefined> {
   const [tenant] = await db.query<IdentifyingTenant>(
     `SELECT id, key_version AS "keyVersion", transform_split AS "transformSplit", template_protection AS "templateProtection", target_fmr AS "targetFmr" FROM tenant WHERE id = $1`,
     [tenantId],
@@ -51,12 +61,20 @@ export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput):
   try {
     probe = (await extractProbe(input.capture, { kind: input.kind ?? 'auto' })).probe;
   } catch (err) {
-    if (err instanceof PalmImageError) throw new BiometricError('capture_rejected', err.message, { imageReason: err.reason });
+    if (err instanceof PalmImageError)
+      throw new BiometricError('capture_rejected', err.message, { imageReason: err.reason });
     throw err;
   }
   const t1 = performance.now();
   const result = await identifyProbe(ctx, tenant, probe, input.candidates);
-  return { ...result, ms: { ...result.ms, extract: Math.round((t1 - t0) * 10) / 10, total: Math.round((performance.now() - t0) * 10) / 10 } };
+  return {
+    ...result,
+    ms: {
+      ...result.ms,
+      extract: Math.round((t1 - t0) * 10) / 10,
+      total: Math.round((performance.now() - t0) * 10) / 10,
+    },
+  };
 }
 
 /** Stages after extraction: protected search, fine matching, decision. */
@@ -79,12 +97,24 @@ export async function identifyProbe(
   const t2 = performance.now();
 
   // The target is per search: a stranger is compared, in effect, with every reference of the tenant.
-  const threshold = thresholdForFmr(tenant.targetFmr, await ctx.gallerySize(tenant.id, tenant.keyVersion, upright.model));
+  const threshold = thresholdForFmr(
+    tenant.targetFmr,
+    await ctx.gallerySize(tenant.id, tenant.keyVersion, upright.model),
+  );
   const readable = candidates.filter((c) => c.wrappedKey && c.model === upright.model); // an erased person has nothing readable left
-  const references = readable.map((c) => deserializeTemplate(new Uint8Array(openTemplate(ctx.dataKeys.unwrap(c.personId, c.wrappedKey!), c.sealedTemplate, c.id))));
+  const references = readable.map((c) =>
+    deserializeTemplate(
+      new Uint8Array(openTemplate(ctx.dataKeys.unwrap(c.personId, c.wrappedKey!), c.sealedTemplate, c.id)),
+    ),
+  );
   const found = await bestMatch(probe, references, threshold);
   const winner = readable[found.index];
-  const best = { score: found.score, personId: winner?.personId ?? null, hand: winner?.hand ?? null, id: winner?.id ?? '' };
+  const best = {
+    score: found.score,
+    personId: winner?.personId ?? null,
+    hand: winner?.hand ?? null,
+    id: winner?.id ?? '',
+  };
   const match = best.personId !== null && best.score >= threshold;
   if (match) await touchReference(ctx.db, best.id);
   const t3 = performance.now();

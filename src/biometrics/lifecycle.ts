@@ -14,10 +14,22 @@ import { referencesForRekey, type RekeyRow } from './references.js';
  * (dataKeys.ts, shred): afterwards no key palmid holds opens what copies of it survive in the
  * database files, its log or backups.
  */
-export async function erasePalmData(ctx: BiometricContext, personId: string, actor = 'person'): Promise<{ references: number }> {
-  const { result: count, buckets } = await ctx.dataKeys.shred([personId], async (tx) => (await tx.palmReference.deleteMany({ where: { personId } })).count);
+export async function erasePalmData(
+  ctx: BiometricContext,
+  personId: string,
+  actor = 'person',
+): Promise<{ references: number }> {
+  const { result: count, buckets } = await ctx.dataKeys.shred(
+    [personId],
+    async (tx) => (await tx.palmReference.deleteMany({ where: { personId } })).count,
+  );
   ctx.forgetGallerySizes();
-  await audit(ctx.db.prisma, { action: 'palm.erased', actor, subject: personId, detail: { references: count, bucketsRotated: buckets } });
+  await audit(ctx.db.prisma, {
+    action: 'palm.erased',
+    actor,
+    subject: personId,
+    detail: { references: count, bucketsRotated: buckets },
+  });
   return { references: count };
 }
 
@@ -25,8 +37,15 @@ export async function erasePalmData(ctx: BiometricContext, personId: string, act
  * Deletes a person's references at one tenant (consent withdrawn). Their references at other
  * tenants move to a new data key, and the old one is destroyed as in an erasure.
  */
-export async function erasePalmDataAt(ctx: BiometricContext, personId: string, tenantId: string): Promise<{ references: number }> {
-  const { result: count } = await ctx.dataKeys.shred([personId], async (tx) => (await tx.palmReference.deleteMany({ where: { personId, tenantId } })).count);
+export async function erasePalmDataAt(
+  ctx: BiometricContext,
+  personId: string,
+  tenantId: string,
+): Promise<{ references: number }> {
+  const { result: count } = await ctx.dataKeys.shred(
+    [personId],
+    async (tx) => (await tx.palmReference.deleteMany({ where: { personId, tenantId } })).count,
+  );
   ctx.forgetGallerySizes();
   return { references: count };
 }
@@ -35,9 +54,14 @@ export async function erasePalmDataAt(ctx: BiometricContext, personId: string, t
  * Deletes references unused for longer than their tenant's retention period, with the keys that
  * opened them destroyed as in an erasure: each affected bucket is rotated once per run.
  */
-export async function purgeUnusedPalmData(ctx: BiometricContext, now = new Date()): Promise<Array<{ tenantId: string; deleted: number }>> {
+export async function purgeUnusedPalmData(
+  ctx: BiometricContext,
+  now = new Date(),
+): Promise<Array<{ tenantId: string; deleted: number }>> {
   const expired = `FROM palm_reference r JOIN tenant t ON t.id = r.tenant_id WHERE r.last_used_at < $1::timestamptz - t.retention_days * interval '1 day'`;
-  const people = await ctx.db.query<{ person_id: string }>(`SELECT DISTINCT r.person_id ${expired}`, [now.toISOString()]);
+  const people = await ctx.db.query<{ person_id: string }>(`SELECT DISTINCT r.person_id ${expired}`, [
+    now.toISOString(),
+  ]);
   if (!people.length) return [];
   const { result: deleted } = await ctx.dataKeys.shred(
     people.map((p) => p.person_id),
@@ -61,10 +85,20 @@ export async function purgeUnusedPalmData(ctx: BiometricContext, now = new Date(
     },
   );
   ctx.forgetGallerySizes();
-  const retention = new Map((await ctx.db.prisma.tenant.findMany({ select: { id: true, retentionDays: true } })).map((t) => [t.id, t.retentionDays]));
+  const retention = new Map(
+    (await ctx.db.prisma.tenant.findMany({ select: { id: true, retentionDays: true } })).map((t) => [
+      t.id,
+      t.retentionDays,
+    ]),
+  );
   const result: Array<{ tenantId: string; deleted: number }> = [];
   for (const { tenant_id, n } of deleted) {
-    await audit(ctx.db.prisma, { action: 'palm.retention_purge', actor: 'retention', subject: tenant_id, detail: { deleted: n, retentionDays: retention.get(tenant_id) } });
+    await audit(ctx.db.prisma, {
+      action: 'palm.retention_purge',
+      actor: 'retention',
+      subject: tenant_id,
+      detail: { deleted: n, retentionDays: retention.get(tenant_id) },
+    });
     result.push({ tenantId: tenant_id, deleted: n });
   }
   return result;
@@ -82,9 +116,17 @@ export async function purgeUnusedPalmData(ctx: BiometricContext, now = new Date(
  * References whose data key is gone (nothing readable left) stay behind at the old version,
  * found by no search.
  */
-export async function rekeyTenant(ctx: BiometricContext, tenantId: string): Promise<{ keyVersion: number; references: number; unreadable: number }> {
+export async function rekeyTenant(
+  ctx: BiometricContext,
+  tenantId: string,
+): Promise<{ keyVersion: number; references: number; unreadable: number }> {
   const tenant = await ctx.db.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId } });
-  const from: TenantKeying = { id: tenantId, keyVersion: tenant.keyVersion, transformSplit: tenant.transformSplit, templateProtection: tenant.templateProtection };
+  const from: TenantKeying = {
+    id: tenantId,
+    keyVersion: tenant.keyVersion,
+    transformSplit: tenant.transformSplit,
+    templateProtection: tenant.templateProtection,
+  };
   const to: TenantKeying = { ...from, keyVersion: tenant.keyVersion + 1, templateProtection: 'projection' };
   const pages: RekeyRow[][] = [];
   for await (const page of referencesForRekey(ctx.db, tenantId, from.keyVersion)) pages.push(page);
@@ -119,14 +161,23 @@ export async function rekeyTenant(ctx: BiometricContext, tenantId: string): Prom
           moved++;
         }
       }
-      await tx.tenant.update({ where: { id: tenantId, keyVersion: from.keyVersion }, data: { keyVersion: to.keyVersion, templateProtection: to.templateProtection } });
+      await tx.tenant.update({
+        where: { id: tenantId, keyVersion: from.keyVersion },
+        data: { keyVersion: to.keyVersion, templateProtection: to.templateProtection },
+      });
     },
     { timeout: 10 * 60_000, maxWait: 60_000 },
   );
   await audit(ctx.db.prisma, {
     action: 'tenant.rekeyed',
     subject: tenantId,
-    detail: { from: from.keyVersion, to: to.keyVersion, templateProtection: { from: from.templateProtection, to: to.templateProtection }, references: moved, unreadable },
+    detail: {
+      from: from.keyVersion,
+      to: to.keyVersion,
+      templateProtection: { from: from.templateProtection, to: to.templateProtection },
+      references: moved,
+      unreadable,
+    },
   });
   return { keyVersion: to.keyVersion, references: moved, unreadable };
 }

@@ -51,7 +51,9 @@ export class TenantProjection {
     const bits = PROTECTED_CODE_BITS;
     const normals = gaussians(master.derive(`palm-projection:${tenantId}:${keyVersion}:weights`), bits * dim);
     for (let i = 0; i < normals.length; i++) normals[i]! /= KERNEL_WIDTH;
-    const phase = uniforms(master.derive(`palm-projection:${tenantId}:${keyVersion}:phases`), bits).map((u) => 2 * Math.PI * u);
+    const phase = uniforms(master.derive(`palm-projection:${tenantId}:${keyVersion}:phases`), bits).map(
+      (u) => 2 * Math.PI * u,
+    );
     return new TenantProjection(dim, normals, phase);
   }
 
@@ -112,10 +114,17 @@ export class TenantTransform {
     private readonly q: Float64Array,
   ) {}
 
-  static derive(master: MasterKey, tenantId: string, keyVersion: number, dim: number, split: number | null = null): TenantTransform {
+  static derive(
+    master: MasterKey,
+    tenantId: string,
+    keyVersion: number,
+    dim: number,
+    split: number | null = null,
+  ): TenantTransform {
     const label = `palm-transform:${tenantId}:${keyVersion}`;
     if (split === null) return new TenantTransform(dim, randomOrthogonal(master.derive(label), dim));
-    if (!Number.isInteger(split) || split < 1 || split >= dim) throw new Error(`a transform split must be an integer from 1 to ${dim - 1}, not ${split}`);
+    if (!Number.isInteger(split) || split < 1 || split >= dim)
+      throw new Error(`a transform split must be an integer from 1 to ${dim - 1}, not ${split}`);
     const q = new Float64Array(dim * dim);
     const blocks = [
       { at: 0, size: split, seed: master.derive(`${label}:split-${split}:head`) },

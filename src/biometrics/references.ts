@@ -46,7 +46,12 @@ function parseVector(text: string): Float32Array {
 /** Replaces the person's reference for this tenant and hand (re-enrolment). */
 export async function saveReference(db: Database, ref: StoredReference): Promise<void> {
   await db.prisma.$transaction(async (tx) => {
-    await tx.$executeRawUnsafe(`DELETE FROM palm_reference WHERE person_id = $1 AND tenant_id = $2 AND hand = $3`, ref.personId, ref.tenantId, ref.hand);
+    await tx.$executeRawUnsafe(
+      `DELETE FROM palm_reference WHERE person_id = $1 AND tenant_id = $2 AND hand = $3`,
+      ref.personId,
+      ref.tenantId,
+      ref.hand,
+    );
     await tx.$executeRawUnsafe(
       `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, code, fine_template, samples, quality)
        VALUES ($1, $2, $3, $4, $5, $6, $7::vector, $8::bit(${PROTECTED_CODE_BITS}), $9, $10, $11)`,
@@ -92,7 +97,12 @@ export function onCoarseIndex(transformSplit: number | null): boolean {
 
 function modelLiteral(m: EmbeddingModel): string {
   // Written into SQL (a partial index is only used when the query names its predicate's value).
-  if (!/^[\w.@-]{1,100}$/.test(m.model) || !Number.isInteger(m.dimensions) || m.dimensions <= COARSE_DIMENSIONS || m.dimensions > 2000)
+  if (
+    !/^[\w.@-]{1,100}$/.test(m.model) ||
+    !Number.isInteger(m.dimensions) ||
+    m.dimensions <= COARSE_DIMENSIONS ||
+    m.dimensions > 2000
+  )
     throw new Error(`not a model name pgvector can index: ${m.model} (${m.dimensions})`);
   return `'${m.model}'`;
 }
@@ -102,11 +112,16 @@ export function embeddingIndexName(m: EmbeddingModel): string {
 }
 
 /** The indexed expression: the leading dimensions of a vector (a column, or a parameter as `$1::vector`). */
-export const coarse = (column: string) => `(subvector(${column}, 1, ${COARSE_DIMENSIONS})::vector(${COARSE_DIMENSIONS}))`;
+export const coarse = (column: string) =>
+  `(subvector(${column}, 1, ${COARSE_DIMENSIONS})::vector(${COARSE_DIMENSIONS}))`;
 
 /** The shipped build parameters are m 32, ef_construction 200 (see the migration); benchmarks may try others. */
-export function embeddingIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 }): string {
-  if (![hnsw.m, hnsw.efConstruction].every((v) => Number.isInteger(v) && v >= 2 && v <= 1000)) throw new Error('HNSW parameters must be integers from 2 to 1000');
+export function embeddingIndexSql(
+  m: EmbeddingModel,
+  hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 },
+): string {
+  if (![hnsw.m, hnsw.efConstruction].every((v) => Number.isInteger(v) && v >= 2 && v <= 1000))
+    throw new Error('HNSW parameters must be integers from 2 to 1000');
   return `CREATE INDEX "${embeddingIndexName(m)}" ON "palm_reference" USING hnsw (${coarse('"embedding"')} vector_cosine_ops) WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction}) WHERE "model" = ${modelLiteral(m)}`;
 }
 
@@ -119,8 +134,12 @@ export function codeIndexName(m: EmbeddingModel): string {
  * are not ordered by importance, so there is no prefix to index). A new model ships a migration
  * with this text; the shipped build parameters are m 32, ef_construction 200.
  */
-export function codeIndexSql(m: EmbeddingModel, hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 }): string {
-  if (![hnsw.m, hnsw.efConstruction].every((v) => Number.isInteger(v) && v >= 2 && v <= 1000)) throw new Error('HNSW parameters must be integers from 2 to 1000');
+export function codeIndexSql(
+  m: EmbeddingModel,
+  hnsw: { m: number; efConstruction: number } = { m: 32, efConstruction: 200 },
+): string {
+  if (![hnsw.m, hnsw.efConstruction].every((v) => Number.isInteger(v) && v >= 2 && v <= 1000))
+    throw new Error('HNSW parameters must be integers from 2 to 1000');
   return `CREATE INDEX "${codeIndexName(m)}" ON "palm_reference" USING hnsw ("code" bit_hamming_ops) WITH (m = ${hnsw.m}, ef_construction = ${hnsw.efConstruction}) WHERE "model" = ${modelLiteral(m)}`;
 }
 
@@ -157,7 +176,9 @@ export const STAGE_ONE_SQL = (limit: number, o: StageOneShape) => {
   const hamming = `r.code <~> $1::bit(${PROTECTED_CODE_BITS})`;
   const full = `r.embedding::vector(${d}) <=> $1::vector(${d})`;
   const filters = `r.model = ${modelLiteral(o.model)} AND r.tenant_id = $2 AND r.key_version = $3${o.excludePerson ? '\n      AND r.person_id <> $4' : ''}${
-    o.consentedOnly ? `\n      AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)` : ''
+    o.consentedOnly
+      ? `\n      AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)`
+      : ''
   }`;
   const ranked =
     o.by === 'code'
@@ -165,10 +186,10 @@ export const STAGE_ONE_SQL = (limit: number, o: StageOneShape) => {
     WHERE ${filters}
     ORDER BY ${hamming} LIMIT ${limit}`
       : o.shortlist === null
-      ? `SELECT r.id, ${full} AS distance FROM palm_reference r
+        ? `SELECT r.id, ${full} AS distance FROM palm_reference r
     WHERE ${filters}
     ORDER BY ${full} LIMIT ${limit}`
-      : `SELECT id, distance FROM (
+        : `SELECT id, distance FROM (
       SELECT r.id, ${full} AS distance FROM palm_reference r
       WHERE ${filters}
       ORDER BY ${coarse('r.embedding')} <=> ${coarse('$1::vector')} LIMIT ${Math.max(limit, o.shortlist)}
@@ -180,8 +201,14 @@ export const STAGE_ONE_SQL = (limit: number, o: StageOneShape) => {
 };
 
 /** How many references no search finds any more because a different model made them. */
-export async function referencesOfOtherModels(db: Database, current: string): Promise<{ model: string; count: number }[]> {
-  const rows = await db.query<{ model: string; count: string }>(`SELECT model, count(*) AS count FROM palm_reference WHERE model <> $1 GROUP BY model`, [current]);
+export async function referencesOfOtherModels(
+  db: Database,
+  current: string,
+): Promise<{ model: string; count: number }[]> {
+  const rows = await db.query<{ model: string; count: string }>(
+    `SELECT model, count(*) AS count FROM palm_reference WHERE model <> $1 GROUP BY model`,
+    [current],
+  );
   return rows.map((r) => ({ model: r.model, count: Number(r.count) }));
 }
 
@@ -235,7 +262,12 @@ export async function searchReferences(db: Database, o: SearchOptions): Promise<
       by: 'code' in o.probe ? 'code' : 'embedding',
       shortlist: onCoarseIndex(o.tenant.transformSplit) ? db.hnswEfSearch : null,
     }),
-    ['code' in o.probe ? bitLiteral(o.probe.code) : vectorLiteral(o.probe.embedding), o.tenant.id, o.tenant.keyVersion, ...(o.excludePersonId !== undefined ? [o.excludePersonId] : [])],
+    [
+      'code' in o.probe ? bitLiteral(o.probe.code) : vectorLiteral(o.probe.embedding),
+      o.tenant.id,
+      o.tenant.keyVersion,
+      ...(o.excludePersonId !== undefined ? [o.excludePersonId] : []),
+    ],
   );
   return rows
     .map((r) => ({
@@ -266,10 +298,21 @@ export interface RekeyRow {
   wrappedKey: Uint8Array | null;
 }
 
-export async function* referencesForRekey(db: Database, tenantId: string, keyVersion: number, pageSize = 500): AsyncGenerator<RekeyRow[]> {
+export async function* referencesForRekey(
+  db: Database,
+  tenantId: string,
+  keyVersion: number,
+  pageSize = 500,
+): AsyncGenerator<RekeyRow[]> {
   let after = '';
   for (;;) {
-    const rows = await db.query<{ id: string; person_id: string; embedding: string | null; fine_template: Uint8Array; wrapped_key: Uint8Array | null }>(
+    const rows = await db.query<{
+      id: string;
+      person_id: string;
+      embedding: string | null;
+      fine_template: Uint8Array;
+      wrapped_key: Uint8Array | null;
+    }>(
       `SELECT r.id, r.person_id, r.embedding::text AS embedding, r.fine_template, k.wrapped_key
          FROM palm_reference r LEFT JOIN person_data_key k ON k.person_id = r.person_id
         WHERE r.tenant_id = $1 AND r.key_version = $2 AND r.id > $3 ORDER BY r.id LIMIT $4`,

@@ -51,7 +51,12 @@ export interface PalmAttempt<P, R> {
 }
 
 /** Refused before comparing: a source is spending too fast, or the target (or the person) is in back-off or locked. */
-export type Throttled = { kind: 'throttled'; by: 'source' | 'target' | 'person'; locked: boolean; retryAfterSeconds?: number };
+export type Throttled = {
+  kind: 'throttled';
+  by: 'source' | 'target' | 'person';
+  locked: boolean;
+  retryAfterSeconds?: number;
+};
 
 export type PalmAttemptOutcome<R> =
   | { kind: 'matched'; personId: string; score: number; mode: Comparison['mode'] }
@@ -66,7 +71,10 @@ const throttled = (by: Throttled['by'], verdict: Exclude<LimitVerdict, { allowed
   ...(verdict.retryAfterSeconds ? { retryAfterSeconds: verdict.retryAfterSeconds } : {}),
 });
 
-export async function attemptPalmSignIn<P, R>(db: Database, attempt: PalmAttempt<P, R>): Promise<PalmAttemptOutcome<R>> {
+export async function attemptPalmSignIn<P, R>(
+  db: Database,
+  attempt: PalmAttempt<P, R>,
+): Promise<PalmAttemptOutcome<R>> {
   const prisma = db.prisma;
   const refused = attempt.precheck?.();
   if (refused) return { kind: 'unusable', rejection: refused };
@@ -94,7 +102,12 @@ export async function attemptPalmSignIn<P, R>(db: Database, attempt: PalmAttempt
     const verdict = await reserveAttempt(db, attempt.target.subject, attempt.target.policy);
     if (!verdict.allowed) {
       // The sources keep this attempt: refusals cost a source as much as failures.
-      await audit(prisma, { action: 'signin.throttled', actor: attempt.actor, subject: attempt.tenantId, detail: { ...detail, limit: 'named_person' } });
+      await audit(prisma, {
+        action: 'signin.throttled',
+        actor: attempt.actor,
+        subject: attempt.tenantId,
+        detail: { ...detail, limit: 'named_person' },
+      });
       return throttled('target', verdict);
     }
   }
@@ -102,7 +115,12 @@ export async function attemptPalmSignIn<P, R>(db: Database, attempt: PalmAttempt
   const result = await attempt.compare(capture.probe);
   const scored = { ...detail, mode: result.mode, score: Math.round(result.score * 1000) / 1000 };
   if (!result.match || !result.personId) {
-    await audit(prisma, { action: 'signin.palm_unknown', actor: attempt.actor, subject: result.personId ?? attempt.tenantId, detail: scored });
+    await audit(prisma, {
+      action: 'signin.palm_unknown',
+      actor: attempt.actor,
+      subject: result.personId ?? attempt.tenantId,
+      detail: scored,
+    });
     return { kind: 'not_matched', personId: result.personId, score: result.score };
   }
   await giveBack(1);
@@ -110,7 +128,12 @@ export async function attemptPalmSignIn<P, R>(db: Database, attempt: PalmAttempt
   // A person whose PIN is locked (guessed at readers, after their palm matched) is locked for palm sign-in too.
   const person = await targetState(db, personSubject(result.personId), LIMITS.pin);
   if (!person.allowed) {
-    await audit(prisma, { action: 'signin.throttled', actor: attempt.actor, subject: result.personId, detail: { ...detail, limit: 'person' } });
+    await audit(prisma, {
+      action: 'signin.throttled',
+      actor: attempt.actor,
+      subject: result.personId,
+      detail: { ...detail, limit: 'person' },
+    });
     return throttled('person', person);
   }
   return { kind: 'matched', personId: result.personId, score: result.score, mode: result.mode };
@@ -127,7 +150,12 @@ export async function attemptSecret(
 ): Promise<{ kind: 'accepted' } | { kind: 'wrong' } | Throttled> {
   const verdict = await reserveAttempt(db, attempt.subject, attempt.policy);
   if (!verdict.allowed) {
-    await audit(db.prisma, { action: 'signin.throttled', actor: attempt.actor, subject: attempt.personId, detail: { limit: 'person' } });
+    await audit(db.prisma, {
+      action: 'signin.throttled',
+      actor: attempt.actor,
+      subject: attempt.personId,
+      detail: { limit: 'person' },
+    });
     return throttled('person', verdict);
   }
   if (!(await check())) {
@@ -141,7 +169,15 @@ export async function attemptSecret(
 /** The audit entry of a completed palm sign-in. */
 export async function auditSignIn(
   db: Database,
-  signIn: { actor: string; personId: string; tenantId: string; channel: 'reader' | 'browser'; mode: Comparison['mode']; score: number; pin?: boolean },
+  signIn: {
+    actor: string;
+    personId: string;
+    tenantId: string;
+    channel: 'reader' | 'browser';
+    mode: Comparison['mode'];
+    score: number;
+    pin?: boolean;
+  },
 ): Promise<void> {
   await audit(db.prisma, {
     action: 'signin.palm',

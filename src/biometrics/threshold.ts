@@ -22,7 +22,7 @@ interface Calibration {
 let calibration: Calibration | undefined;
 
 function modelCalibration(): Calibration {
-  calibration ??= ((loadManifest().models[0] as unknown as { thresholds?: Calibration }).thresholds ?? {});
+  calibration ??= (loadManifest().models[0] as unknown as { thresholds?: Calibration }).thresholds ?? {};
   return calibration;
 }
 

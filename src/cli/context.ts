@@ -31,14 +31,28 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
   const shared = serverContext.getStore();
   if (shared) return fn(shared);
   const config = loadConfig();
-  const db = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, hnswEfSearch: config.hnswEfSearch });
+  const db = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: 2,
+    hnswEfSearch: config.hnswEfSearch,
+  });
   try {
     await migrate(db);
     // A generated master key file is worth a warning: the operator must know it exists.
     const log = createLogger(config.logLevel, process.stderr);
-    const master = loadMasterKey({ envValue: config.masterKey, dataDir: config.dataDir, keyStoreDir: config.keyStoreDir, embedded: db.kind === 'pglite', log });
+    const master = loadMasterKey({
+      envValue: config.masterKey,
+      dataDir: config.dataDir,
+      keyStoreDir: config.keyStoreDir,
+      embedded: db.kind === 'pglite',
+      log,
+    });
     // Commands that touch palm data use the installation's key store, as the server does.
-    const keyStore = attachKeyStore(db, KeyStore.forInstallation({ dir: config.keyStoreDir, dataDir: config.dataDir, master, log }));
+    const keyStore = attachKeyStore(
+      db,
+      KeyStore.forInstallation({ dir: config.keyStoreDir, dataDir: config.dataDir, master, log }),
+    );
     await new PersonDataKeys(db, master, keyStore).prepare(log);
     const keys = new SigningKeyStore(db.prisma, master);
     return await fn({
@@ -55,8 +69,19 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
           import('../readers/ciba.js'),
           import('../biometrics/context.js'),
         ]);
-        const ciba = cibaFeature({ bio: new BiometricContext(db, master), issuer: config.issuer, captureKeys: () => [] });
-        return createProvider({ issuer: config.issuer, db, master, signingKeys: jwks, trustProxy: config.trustProxy, ciba });
+        const ciba = cibaFeature({
+          bio: new BiometricContext(db, master),
+          issuer: config.issuer,
+          captureKeys: () => [],
+        });
+        return createProvider({
+          issuer: config.issuer,
+          db,
+          master,
+          signingKeys: jwks,
+          trustProxy: config.trustProxy,
+          ciba,
+        });
       },
     });
   } finally {

@@ -75,7 +75,8 @@ function sendCommand(file: string, argv: string[]): Promise<Reply> {
 function parseReply(data: string): Reply | undefined {
   try {
     const reply = JSON.parse(data) as Partial<Reply> | null;
-    if (reply && typeof reply.code === 'number' && typeof reply.out === 'string' && typeof reply.err === 'string') return reply as Reply;
+    if (reply && typeof reply.code === 'number' && typeof reply.out === 'string' && typeof reply.err === 'string')
+      return reply as Reply;
   } catch {
     // not (yet) JSON: the reply was cut short
   }
@@ -107,7 +108,10 @@ export async function listenForCommands(
             throw new Error('this command cannot run through the server');
           }
           log.info({ command: argv.slice(2, 4).join(' ') }, 'running a local command');
-          reply.code = await ioStorage.run({ out: (t) => void (reply.out += t), err: (t) => void (reply.err += t) }, () => run(argv));
+          reply.code = await ioStorage.run(
+            { out: (t) => void (reply.out += t), err: (t) => void (reply.err += t) },
+            () => run(argv),
+          );
         } catch (err) {
           reply.err += `palmid: ${(err as Error).message}\n`;
         }

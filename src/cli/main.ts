@@ -25,11 +25,20 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
-  for (const command of [serve, migrate, client, invite, keys, biometrics, cards, readers, palm]) command.register(program);
+  for (const command of [serve, migrate, client, invite, keys, biometrics, cards, readers, palm])
+    command.register(program);
   return program;
 }
 
-const EXPECTED_ERRORS = [UserError, ConfigError, MasterKeyError, KeyStoreError, DataDirLockedError, DatabaseError, MigrationError];
+const EXPECTED_ERRORS = [
+  UserError,
+  ConfigError,
+  MasterKeyError,
+  KeyStoreError,
+  DataDirLockedError,
+  DatabaseError,
+  MigrationError,
+];
 
 export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();

@@ -36,7 +36,11 @@ export function printTable(rows: Array<Record<string, string>>): void {
   }
   const columns = Object.keys(rows[0]!);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   print(line(columns.map((c) => c.toUpperCase())));
   for (const r of rows) print(line(columns.map((c) => r[c] ?? '')));
 }

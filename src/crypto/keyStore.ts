@@ -49,10 +49,18 @@ export class KeyStore {
   }
 
   /** The installation's store (PALMID_KEY_STORE); warns if it sits inside the data folder, where every copy of the data folder would carry it. */
-  static forInstallation(o: { dir: string; dataDir: string; master: MasterKey; log?: { warn(obj: object, msg: string): void } | undefined }): KeyStore {
+  static forInstallation(o: {
+    dir: string;
+    dataDir: string;
+    master: MasterKey;
+    log?: { warn(obj: object, msg: string): void } | undefined;
+  }): KeyStore {
     const relative = path.relative(path.resolve(o.dataDir), path.resolve(o.dir));
     if (!relative.startsWith('..') && !path.isAbsolute(relative)) {
-      o.log?.warn({ keyStore: o.dir, dataDir: o.dataDir }, 'the key store is inside the data folder: backups of the data folder then carry the keys that erasure destroys; set PALMID_KEY_STORE to a folder outside it');
+      o.log?.warn(
+        { keyStore: o.dir, dataDir: o.dataDir },
+        'the key store is inside the data folder: backups of the data folder then carry the keys that erasure destroys; set PALMID_KEY_STORE to a folder outside it',
+      );
     }
     return KeyStore.inFolder(o.dir, o.master);
   }
@@ -89,7 +97,9 @@ export class KeyStore {
   entries(): Array<{ bucket: number; version: number; key: Buffer }> {
     this.ensureLoaded();
     this.reloadIfChanged();
-    return [...this.keys].flatMap(([bucket, versions]) => [...versions].map(([version, key]) => ({ bucket, version, key })));
+    return [...this.keys].flatMap(([bucket, versions]) =>
+      [...versions].map(([version, key]) => ({ bucket, version, key })),
+    );
   }
 
   /** The highest version held for a bucket. */
@@ -195,17 +205,23 @@ export class KeyStore {
       return;
     }
     const mode = fs.statSync(file).mode & 0o777;
-    if (mode & 0o077) throw new KeyStoreError(`${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`);
+    if (mode & 0o077)
+      throw new KeyStoreError(`${file} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${file}`);
     let form: StoredForm;
     try {
       form = JSON.parse(open(this.sealingKey, sealed, AAD).toString('utf8')) as StoredForm;
     } catch {
-      throw new KeyStoreError(`${file} does not open with this master key (another installation's store, or a damaged file)`);
+      throw new KeyStoreError(
+        `${file} does not open with this master key (another installation's store, or a damaged file)`,
+      );
     }
     if (form.format !== 1) throw new KeyStoreError(`${file}: unknown format ${String(form.format)}`);
     const keys = new Map<number, Map<number, Buffer>>();
     for (const [bucket, versions] of Object.entries(form.buckets)) {
-      keys.set(Number(bucket), new Map(Object.entries(versions).map(([v, k]) => [Number(v), Buffer.from(k, 'base64')])));
+      keys.set(
+        Number(bucket),
+        new Map(Object.entries(versions).map(([v, k]) => [Number(v), Buffer.from(k, 'base64')])),
+      );
     }
     this.replaceKeys(keys);
   }

@@ -35,7 +35,8 @@ export function parseMasterKey(text: string): MasterKey {
   let bytes: Buffer;
   if (/^[0-9a-fA-F]{64}$/.test(t)) bytes = Buffer.from(t, 'hex');
   else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) bytes = Buffer.from(t.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-  else throw new MasterKeyError('PALMID_MASTER_KEY must be 32 bytes as base64 (openssl rand -base64 32) or 64 hex digits');
+  else
+    throw new MasterKeyError('PALMID_MASTER_KEY must be 32 bytes as base64 (openssl rand -base64 32) or 64 hex digits');
   return MasterKey.fromBytes(bytes);
 }
 
@@ -57,13 +58,18 @@ export interface MasterKeySource {
 export function loadMasterKey({ envValue, dataDir, keyStoreDir, embedded, log }: MasterKeySource): MasterKey {
   if (envValue) return parseMasterKey(envValue);
   if (!embedded) {
-    throw new MasterKeyError('PALMID_MASTER_KEY is required when DATABASE_URL is set (generate one with: openssl rand -base64 32)');
+    throw new MasterKeyError(
+      'PALMID_MASTER_KEY is required when DATABASE_URL is set (generate one with: openssl rand -base64 32)',
+    );
   }
   const file = path.join(keyStoreDir, 'master.key');
   const inDataFolder = path.join(dataDir, 'master.key');
   if (fs.existsSync(file)) return readKeyFile(file);
   if (fs.existsSync(inDataFolder)) {
-    log?.warn({ file: inDataFolder, moveTo: file }, 'the master key file is in the data folder, so every copy of the data folder carries it: stop palmid, move it to the key store folder (or set PALMID_MASTER_KEY)');
+    log?.warn(
+      { file: inDataFolder, moveTo: file },
+      'the master key file is in the data folder, so every copy of the data folder carries it: stop palmid, move it to the key store folder (or set PALMID_MASTER_KEY)',
+    );
     return readKeyFile(inDataFolder);
   }
   fs.mkdirSync(keyStoreDir, { recursive: true, mode: 0o700 });

@@ -69,7 +69,9 @@ export class SigningKeyStore {
     const rows = await this.prisma.signingKey.findMany({ orderBy: [{ createdAt: 'desc' }] });
     rows.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null));
     const keys = rows.map((row) => {
-      const jwk = JSON.parse(open(this.sealingKey, Buffer.from(row.encryptedJwk), `signing-key:${row.kid}`).toString()) as JWK;
+      const jwk = JSON.parse(
+        open(this.sealingKey, Buffer.from(row.encryptedJwk), `signing-key:${row.kid}`).toString(),
+      ) as JWK;
       return { ...jwk, kid: row.kid, alg: row.alg, use: row.alg === CAPTURE_KEY_ALG ? 'enc' : 'sig' };
     });
     return {
@@ -81,7 +83,9 @@ export class SigningKeyStore {
     };
   }
 
-  async list(): Promise<Array<{ kid: string; alg: string; status: 'active' | 'retired'; createdAt: Date; publishUntil: Date | null }>> {
+  async list(): Promise<
+    Array<{ kid: string; alg: string; status: 'active' | 'retired'; createdAt: Date; publishUntil: Date | null }>
+  > {
     const rows = await this.prisma.signingKey.findMany({ orderBy: { createdAt: 'asc' } });
     return rows.map((r) => ({
       kid: r.kid,
@@ -112,6 +116,8 @@ export class SigningKeyStore {
 }
 
 function publicPart(jwk: JWK): JWK {
-  const pub = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
+  const pub = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({
+    format: 'jwk',
+  }) as JWK;
   return { ...pub, kid: jwk.kid, alg: jwk.alg, use: jwk.use };
 }

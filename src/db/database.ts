@@ -63,7 +63,8 @@ export const DEFAULT_HNSW_EF_SEARCH = 200;
  */
 function sessionSettings(ef: number): Record<string, string> {
   // pgvector accepts 1 to 1000; a bad value must not reach a connection string.
-  if (!Number.isInteger(ef) || ef < 1 || ef > 1000) throw new DatabaseError(`hnsw.ef_search must be an integer from 1 to 1000, not ${ef}`);
+  if (!Number.isInteger(ef) || ef < 1 || ef > 1000)
+    throw new DatabaseError(`hnsw.ef_search must be an integer from 1 to 1000, not ${ef}`);
   return { 'hnsw.ef_search': String(ef), 'hnsw.iterative_scan': 'relaxed_order' };
 }
 
@@ -78,7 +79,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 async function openPostgres(url: string, poolSize: number, ef: number): Promise<Database> {
   const settings = sessionSettings(ef);
-  const options = Object.entries(settings).map(([k, v]) => `-c ${k}=${v}`).join(' ');
+  const options = Object.entries(settings)
+    .map(([k, v]) => `-c ${k}=${v}`)
+    .join(' ');
   const pool = new pg.Pool({ connectionString: url, max: poolSize, options });
   // A dropped idle connection must not crash the process; the next query reconnects.
   pool.on('error', () => {});

@@ -52,8 +52,18 @@ export function createApp(deps: AppDeps): Koa {
     healthRoutes({ db: deps.db, isShuttingDown: deps.isShuttingDown }),
     jwksRoutes(deps.jwks),
     staticRoutes(),
-    interactionRoutes({ provider: deps.provider, prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
-    palmLoginRoutes({ provider: deps.provider, bio: deps.bio, frames: deps.frames, bodyLimitBytes: deps.bodyLimitBytes }),
+    interactionRoutes({
+      provider: deps.provider,
+      prisma: deps.db.prisma,
+      rp: deps.rp,
+      bodyLimitBytes: deps.bodyLimitBytes,
+    }),
+    palmLoginRoutes({
+      provider: deps.provider,
+      bio: deps.bio,
+      frames: deps.frames,
+      bodyLimitBytes: deps.bodyLimitBytes,
+    }),
     kioskRoutes({ db: deps.db, bodyLimitBytes: deps.bodyLimitBytes }),
     invitationRoutes({ prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
     adminRoutes({ prisma: deps.db.prisma, rp: deps.rp, issuer: deps.issuer, bodyLimitBytes: deps.bodyLimitBytes }),
@@ -97,7 +107,16 @@ function requestLog(log: Logger) {
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       // Path only: query strings carry codes, tokens and state.
-      log.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: sentStatus(ctx), ms: Math.round(ms * 10) / 10 }, 'request');
+      log.info(
+        {
+          requestId: ctx.state.requestId,
+          method: ctx.method,
+          path: ctx.path,
+          status: sentStatus(ctx),
+          ms: Math.round(ms * 10) / 10,
+        },
+        'request',
+      );
     }
   };
 }

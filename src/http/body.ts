@@ -10,7 +10,8 @@ export async function readBody(ctx: Context, limitBytes: number): Promise<Record
       : ctx.is('application/x-www-form-urlencoded')
         ? await coBody.form(ctx.req, { limit: limitBytes })
         : {};
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'invalid_request', 'expected a JSON object');
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw new HttpError(400, 'invalid_request', 'expected a JSON object');
     return body as Record<string, unknown>;
   } catch (err) {
     if (err instanceof HttpError) throw err;
@@ -22,7 +23,8 @@ export async function readBody(ctx: Context, limitBytes: number): Promise<Record
 
 /** A camera frame sent as the raw body (image/jpeg or image/png), within the size limit. */
 export async function readImageBody(ctx: Context, limitBytes: number): Promise<Buffer> {
-  if (!ctx.is('image/jpeg', 'image/png')) throw new HttpError(415, 'invalid_request', 'send the camera frame as image/jpeg or image/png');
+  if (!ctx.is('image/jpeg', 'image/png'))
+    throw new HttpError(415, 'invalid_request', 'send the camera frame as image/jpeg or image/png');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {

@@ -51,7 +51,11 @@ export function errorHandler(log: Logger) {
       ctx.status = status;
       if (ctx.accepts('json', 'html') === 'html' && ctx.method === 'GET') {
         ctx.type = 'html';
-        ctx.body = renderView('message', { title: 'Something went wrong', message: description, detail: `Error: ${code}` });
+        ctx.body = renderView('message', {
+          title: 'Something went wrong',
+          message: description,
+          detail: `Error: ${code}`,
+        });
       } else {
         ctx.body = { error: code, error_description: description };
       }

@@ -39,7 +39,11 @@ export class Metrics {
       } finally {
         const route = routeLabel(ctx.path);
         end({ route, method: ctx.method });
-        this.httpRequests.inc({ route, method: ctx.method, status: String(ctx.respond === false ? ctx.res.statusCode : ctx.status) });
+        this.httpRequests.inc({
+          route,
+          method: ctx.method,
+          status: String(ctx.respond === false ? ctx.res.statusCode : ctx.status),
+        });
       }
     };
   }
@@ -52,7 +56,20 @@ function routeLabel(path: string): string {
   if (path.startsWith('/static/')) return '/static';
   if (path.startsWith('/admin')) return '/admin';
   if (path.startsWith('/session/end')) return '/session/end';
-  const known = ['/auth', '/token', '/me', '/jwks', '/request', '/token/introspection', '/token/revocation', '/.well-known/openid-configuration', '/healthz', '/readyz', '/metrics', '/'];
+  const known = [
+    '/auth',
+    '/token',
+    '/me',
+    '/jwks',
+    '/request',
+    '/token/introspection',
+    '/token/revocation',
+    '/.well-known/openid-configuration',
+    '/healthz',
+    '/readyz',
+    '/metrics',
+    '/',
+  ];
   return known.includes(path) ? path : 'other';
 }
 
@@ -90,7 +107,10 @@ export function metricsEndpoint(metrics: Metrics, token: string | undefined) {
       if (!presented || !timingSafeEqual(digest(presented), expected)) {
         ctx.status = 401;
         ctx.set('www-authenticate', 'Bearer realm="palmid metrics"');
-        ctx.body = { error: 'invalid_token', error_description: 'metrics need the bearer token configured as PALMID_METRICS_TOKEN' };
+        ctx.body = {
+          error: 'invalid_token',
+          error_description: 'metrics need the bearer token configured as PALMID_METRICS_TOKEN',
+        };
         return;
       }
     }
@@ -100,7 +120,10 @@ export function metricsEndpoint(metrics: Metrics, token: string | undefined) {
 }
 
 /** The metrics port: /metrics only, nothing else of palmid. */
-export async function startMetricsServer(metrics: Metrics, exposure: MetricsExposure & { port: number }): Promise<{ url: string; close(): Promise<void> }> {
+export async function startMetricsServer(
+  metrics: Metrics,
+  exposure: MetricsExposure & { port: number },
+): Promise<{ url: string; close(): Promise<void> }> {
   const app = new Koa();
   app.silent = true;
   app.use(metricsEndpoint(metrics, exposure.token));

@@ -40,7 +40,8 @@ export function permissionsPolicy() {
 export function bodyLimit(limitBytes: number) {
   return async (ctx: Context, next: Next) => {
     const length = Number(ctx.get('content-length') || 0);
-    if (length > limitBytes) throw new HttpError(413, 'invalid_request', `request body larger than ${limitBytes} bytes`);
+    if (length > limitBytes)
+      throw new HttpError(413, 'invalid_request', `request body larger than ${limitBytes} bytes`);
     await next();
   };
 }

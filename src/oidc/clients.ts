@@ -7,7 +7,12 @@ import { generateClientSecret, hashClientSecret } from './clientSecrets.js';
 import { TOKEN_EXCHANGE_GRANT } from './tokenExchange.js';
 
 /** The registry of relying parties, managed by `palmid client`. */
-export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
+export const GRANT_TYPES = [
+  'authorization_code',
+  'refresh_token',
+  'client_credentials',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 
 export interface NewClient {
@@ -53,31 +58,44 @@ export async function addClient(
   input: NewClient,
 ): Promise<{ client: ClientSummary; clientSecret: string | undefined }> {
   for (const g of input.grantTypes) {
-    if (!(GRANT_TYPES as readonly string[]).includes(g)) throw new ClientInputError(`unknown grant type ${g} (one of ${GRANT_TYPES.join(', ')})`);
+    if (!(GRANT_TYPES as readonly string[]).includes(g))
+      throw new ClientInputError(`unknown grant type ${g} (one of ${GRANT_TYPES.join(', ')})`);
   }
   if (!(AUTH_METHODS as readonly string[]).includes(input.authMethod)) {
     throw new ClientInputError(`unknown auth method ${input.authMethod} (one of ${AUTH_METHODS.join(', ')})`);
   }
   const codeFlow = input.grantTypes.includes('authorization_code');
-  if (codeFlow && input.redirectUris.length === 0) throw new ClientInputError('authorization_code needs at least one --redirect-uri');
+  if (codeFlow && input.redirectUris.length === 0)
+    throw new ClientInputError('authorization_code needs at least one --redirect-uri');
   if (input.authMethod === 'none' && input.grantTypes.includes('client_credentials')) {
     throw new ClientInputError('client_credentials needs an authenticated client (not --auth-method none)');
   }
-  if (input.grantTypes.includes('refresh_token') && !codeFlow) throw new ClientInputError('refresh_token needs authorization_code');
+  if (input.grantTypes.includes('refresh_token') && !codeFlow)
+    throw new ClientInputError('refresh_token needs authorization_code');
   const exchange = input.grantTypes.includes(TOKEN_EXCHANGE_GRANT);
   if (input.tenant !== undefined) {
-    if (!codeFlow && !exchange) throw new ClientInputError('a tenant is for palm sign-in at the browser login or token exchange: it needs authorization_code or token-exchange');
-    if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenant } }))) throw new ClientInputError(`unknown tenant ${input.tenant}`);
+    if (!codeFlow && !exchange)
+      throw new ClientInputError(
+        'a tenant is for palm sign-in at the browser login or token exchange: it needs authorization_code or token-exchange',
+      );
+    if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenant } })))
+      throw new ClientInputError(`unknown tenant ${input.tenant}`);
   }
-  const exchangeSettings = [input.exchangeAudiences, input.exchangeScopes, input.exchangeSubjectClients].some((v) => v?.length);
-  if (exchangeSettings && !exchange) throw new ClientInputError(`--exchange-* options need the ${TOKEN_EXCHANGE_GRANT} grant`);
+  const exchangeSettings = [input.exchangeAudiences, input.exchangeScopes, input.exchangeSubjectClients].some(
+    (v) => v?.length,
+  );
+  if (exchangeSettings && !exchange)
+    throw new ClientInputError(`--exchange-* options need the ${TOKEN_EXCHANGE_GRANT} grant`);
   if (exchange) {
     // Exchange is confined to one tenant's readers: no tenant, nothing to exchange.
-    if (input.tenant === undefined) throw new ClientInputError('token exchange needs --tenant: the tenant whose readers\' tokens it may exchange');
-    if (!input.exchangeAudiences?.length) throw new ClientInputError('token exchange needs at least one --exchange-audience');
+    if (input.tenant === undefined)
+      throw new ClientInputError("token exchange needs --tenant: the tenant whose readers' tokens it may exchange");
+    if (!input.exchangeAudiences?.length)
+      throw new ClientInputError('token exchange needs at least one --exchange-audience');
     for (const readerId of input.exchangeSubjectClients ?? []) {
       const reader = await db.prisma.reader.findUnique({ where: { clientId: readerId } });
-      if (!reader || reader.tenantId !== input.tenant) throw new ClientInputError(`${readerId} is not a reader of tenant ${input.tenant}`);
+      if (!reader || reader.tenantId !== input.tenant)
+        throw new ClientInputError(`${readerId} is not a reader of tenant ${input.tenant}`);
     }
   }
 
@@ -99,7 +117,11 @@ export async function addClient(
   };
   // Let oidc-provider judge the metadata now, rather than fail at the first sign-in.
   try {
-    await provider.Client.validate({ ...metadata, client_id: clientId, ...(secret ? { client_secret: secret } : {}) } as never);
+    await provider.Client.validate({
+      ...metadata,
+      client_id: clientId,
+      ...(secret ? { client_secret: secret } : {}),
+    } as never);
   } catch (err) {
     const e = err as { error_description?: string; message: string };
     throw new ClientInputError(e.error_description ?? e.message);
@@ -130,7 +152,12 @@ export async function removeClient(db: Database, clientId: string): Promise<bool
   return count === 1;
 }
 
-function summarise(row: { clientId: string; name: string; metadata: Prisma.JsonValue; createdAt: Date }): ClientSummary {
+function summarise(row: {
+  clientId: string;
+  name: string;
+  metadata: Prisma.JsonValue;
+  createdAt: Date;
+}): ClientSummary {
   const m = row.metadata as Record<string, unknown>;
   return {
     client_id: row.clientId,

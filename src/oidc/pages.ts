@@ -22,6 +22,8 @@ export async function renderLogoutSuccess(ctx: KoaContextWithOIDC): Promise<void
   ctx.type = 'html';
   ctx.body = renderView('message', {
     title: 'Signed out',
-    message: ctx.oidc.client?.clientName ? `You are signed out of palmid and ${ctx.oidc.client.clientName}.` : 'You are signed out of palmid.',
+    message: ctx.oidc.client?.clientName
+      ? `You are signed out of palmid and ${ctx.oidc.client.clientName}.`
+      : 'You are signed out of palmid.',
   });
 }

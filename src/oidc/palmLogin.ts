@@ -5,7 +5,17 @@ import { identifyProbe, type IdentifyingTenant } from '../biometrics/identificat
 import { touchReference } from '../biometrics/references.js';
 import { attemptPalmSignIn, auditSignIn, type Capture, type Comparison } from '../biometrics/signInAttempt.js';
 import { thresholdForFmr } from '../biometrics/threshold.js';
-import { CAMERA_FRAME_LIMITS, PalmImageError, checkImageHeader, bestMatch, deserializeTemplate, extractProbe, type PalmImageErrorReason, type Probe, type QualityResult } from '../palm/index.js';
+import {
+  CAMERA_FRAME_LIMITS,
+  PalmImageError,
+  checkImageHeader,
+  bestMatch,
+  deserializeTemplate,
+  extractProbe,
+  type PalmImageErrorReason,
+  type Probe,
+  type QualityResult,
+} from '../palm/index.js';
 import { LIMITS, addressSubject, clientSubject, hintedPalmSubject } from '../throttling/attemptLimits.js';
 
 /**
@@ -56,7 +66,11 @@ const GUIDANCE: Partial<Record<PalmImageErrorReason, string>> = {
 
 export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): Promise<PalmLoginOutcome> {
   const tenant = await bio.db.prisma.tenant.findUnique({ where: { id: input.tenantId } });
-  if (!tenant) return { kind: 'unavailable', message: `palm sign-in is unavailable: this application's tenant ${input.tenantId} no longer exists` };
+  if (!tenant)
+    return {
+      kind: 'unavailable',
+      message: `palm sign-in is unavailable: this application's tenant ${input.tenantId} no longer exists`,
+    };
   const loginHint = input.loginHint ? normaliseEmail(input.loginHint) : undefined;
   const outcome = await attemptPalmSignIn<Probe, FrameRejection>(bio.db, {
     channel: 'browser',
@@ -67,7 +81,9 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
       { subject: addressSubject(input.address), policy: LIMITS.browserAddress },
       { subject: clientSubject(input.clientId), policy: LIMITS.browserClient },
     ],
-    ...(loginHint ? { target: { subject: hintedPalmSubject(loginHint, input.address), policy: LIMITS.hintedPalm } } : {}),
+    ...(loginHint
+      ? { target: { subject: hintedPalmSubject(loginHint, input.address), policy: LIMITS.hintedPalm } }
+      : {}),
     precheck: () => precheckFrame(input.capture),
     read: () => readFrame(input.capture),
     compare: (probe) => (loginHint ? verify(bio, tenant, loginHint, probe) : identify(bio, tenant, probe)),
@@ -80,7 +96,14 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
     case 'not_matched':
       return { kind: 'not_recognised' };
     case 'matched':
-      await auditSignIn(bio.db, { actor: input.clientId, personId: outcome.personId, tenantId: tenant.id, channel: 'browser', mode: outcome.mode, score: outcome.score });
+      await auditSignIn(bio.db, {
+        actor: input.clientId,
+        personId: outcome.personId,
+        tenantId: tenant.id,
+        channel: 'browser',
+        mode: outcome.mode,
+        score: outcome.score,
+      });
       return { kind: 'signed_in', personId: outcome.personId, score: outcome.score, mode: outcome.mode };
   }
 }
@@ -121,7 +144,15 @@ async function readFrame(capture: Uint8Array): Promise<Capture<Probe, FrameRejec
       hints: quality.reasons.filter((r) => r.score < 1).map((r) => r.message),
     };
     const worst = [...quality.reasons].sort((a, b) => a.score - b.score)[0]!;
-    return { usable: false, rejection: { kind: 'retry', reason: 'low_quality', message: `Not clear enough yet: ${worst.message}.`, quality: feedback } };
+    return {
+      usable: false,
+      rejection: {
+        kind: 'retry',
+        reason: 'low_quality',
+        message: `Not clear enough yet: ${worst.message}.`,
+        quality: feedback,
+      },
+    };
   }
   return { usable: true, probe };
 }
@@ -136,7 +167,12 @@ async function identify(bio: BiometricContext, tenant: IdentifyingTenant, probe:
  * threshold. Someone unknown, not consenting or not enrolled here simply does not match (the
  * answer does not reveal which).
  */
-async function verify(bio: BiometricContext, tenant: IdentifyingTenant, loginHint: string, probe: Probe): Promise<Comparison> {
+async function verify(
+  bio: BiometricContext,
+  tenant: IdentifyingTenant,
+  loginHint: string,
+  probe: Probe,
+): Promise<Comparison> {
   const miss = (personId: string | null): Comparison => ({ mode: 'verify', match: false, personId, score: 0 });
   const person = await bio.db.prisma.person.findUnique({ where: { email: loginHint }, select: { id: true } });
   if (!person) return miss(null);
@@ -151,7 +187,11 @@ async function verify(bio: BiometricContext, tenant: IdentifyingTenant, loginHin
   const key = references.length ? await bio.dataKeys.find(person.id) : null;
   if (!key) return miss(person.id);
   const threshold = thresholdForFmr(tenant.targetFmr, 1);
-  const found = await bestMatch(probe, references.map((r) => deserializeTemplate(new Uint8Array(openTemplate(key, r.fine_template, r.id)))), threshold);
+  const found = await bestMatch(
+    probe,
+    references.map((r) => deserializeTemplate(new Uint8Array(openTemplate(key, r.fine_template, r.id)))),
+    threshold,
+  );
   const best = { score: found.score, id: references[found.index]?.id ?? '' };
   const match = found.index >= 0 && best.score >= threshold;
   if (match) await touchReference(bio.db, best.id);

@@ -87,7 +87,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       devInteractions: { enabled: false },
       // A client may introspect and revoke only what was issued to it; anything else reads as
       // inactive (introspection) or is refused (revocation).
-      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       clientCredentials: { enabled: true },
@@ -103,18 +106,38 @@ export function createProvider(deps: ProviderDeps): Provider {
       //   and whose readers' tokens it may exchange.
       // palmid_exchange_scopes / palmid_exchange_subject_clients: what it may exchange for, and from
       //   which readers only (src/oidc/tokenExchange.ts).
-      properties: ['palmid_require_pin', 'palmid_exchange_audiences', 'palmid_tenant', 'palmid_exchange_scopes', 'palmid_exchange_subject_clients'],
+      properties: [
+        'palmid_require_pin',
+        'palmid_exchange_audiences',
+        'palmid_tenant',
+        'palmid_exchange_scopes',
+        'palmid_exchange_subject_clients',
+      ],
       validator(_ctx, key, value) {
         if (key === 'palmid_require_pin' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('palmid_require_pin must be a boolean');
         }
-        if (key === 'palmid_exchange_audiences' && value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))) {
+        if (
+          key === 'palmid_exchange_audiences' &&
+          value !== undefined &&
+          (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))
+        ) {
           throw new errors.InvalidClientMetadata('palmid_exchange_audiences must be an array of strings');
         }
-        if (key === 'palmid_exchange_scopes' && value !== undefined && (!Array.isArray(value) || !value.every((v) => EXCHANGEABLE_SCOPES.includes(v as string)))) {
-          throw new errors.InvalidClientMetadata(`palmid_exchange_scopes must be an array of ${EXCHANGEABLE_SCOPES.join(', ')}`);
+        if (
+          key === 'palmid_exchange_scopes' &&
+          value !== undefined &&
+          (!Array.isArray(value) || !value.every((v) => EXCHANGEABLE_SCOPES.includes(v as string)))
+        ) {
+          throw new errors.InvalidClientMetadata(
+            `palmid_exchange_scopes must be an array of ${EXCHANGEABLE_SCOPES.join(', ')}`,
+          );
         }
-        if (key === 'palmid_exchange_subject_clients' && value !== undefined && (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))) {
+        if (
+          key === 'palmid_exchange_subject_clients' &&
+          value !== undefined &&
+          (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && v.length > 0))
+        ) {
           throw new errors.InvalidClientMetadata('palmid_exchange_subject_clients must be an array of client ids');
         }
         if (key === 'palmid_tenant' && value !== undefined && (typeof value !== 'string' || value.length === 0)) {
@@ -128,11 +151,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     // Refresh tokens rotate on every use; a replayed old one revokes the grant (oidc-provider).
     rotateRefreshToken: true,
     issueRefreshToken: async (_ctx, client, code) =>
-      client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || code.scope?.includes('offline_access') === true),
-    pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(pairwiseSalt, String(client.sectorIdentifier ?? client.clientId), accountId),
+      client.grantTypeAllowed('refresh_token') &&
+      (code.scopes.has('offline_access') || code.scope?.includes('offline_access') === true),
+    pairwiseIdentifier: async (_ctx, accountId, client) =>
+      pairwiseSubject(pairwiseSalt, String(client.sectorIdentifier ?? client.clientId), accountId),
     async findAccount(_ctx, id) {
       // Every token and userinfo request asks: plain SQL rather than a Prisma model query.
-      const [person] = await deps.db.query<{ id: string; email: string; name: string | null }>(`SELECT id, email, name FROM person WHERE id = $1`, [id], 'person_for_account');
+      const [person] = await deps.db.query<{ id: string; email: string; name: string | null }>(
+        `SELECT id, email, name FROM person WHERE id = $1`,
+        [id],
+        'person_for_account',
+      );
       if (!person) return undefined;
       return {
         accountId: person.id,
@@ -155,7 +184,11 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.trustProxy;
-  registerTokenExchange(provider, { db: deps.db, issuer: deps.issuer, signingKey: () => deps.signingKeys.find((k) => k.alg === 'ES256') });
+  registerTokenExchange(provider, {
+    db: deps.db,
+    issuer: deps.issuer,
+    signingKey: () => deps.signingKeys.find((k) => k.alg === 'ES256'),
+  });
 
   const secretHashes = provider.Client.prototype as unknown as {
     clientSecret?: string;

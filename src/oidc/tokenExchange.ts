@@ -73,21 +73,29 @@ export class ExchangeRefused extends Error {
 
 /** The rules: throws ExchangeRefused when `client` may not turn `subject` into a token for `requested`. */
 export function checkExchange(client: ExchangingClient, subject: SubjectToken, requested: string[]): void {
-  if (!client.tenant) throw new ExchangeRefused('unauthorized_client', 'the client has no tenant, so may exchange no tokens');
-  if (subject.tenant !== client.tenant) throw new ExchangeRefused('invalid_grant', 'subject_token was issued in another tenant');
+  if (!client.tenant)
+    throw new ExchangeRefused('unauthorized_client', 'the client has no tenant, so may exchange no tokens');
+  if (subject.tenant !== client.tenant)
+    throw new ExchangeRefused('invalid_grant', 'subject_token was issued in another tenant');
   if (client.subjectClients && !client.subjectClients.includes(subject.clientId)) {
     throw new ExchangeRefused('invalid_grant', 'subject_token was issued to a reader this client may not act for');
   }
   const unknown = requested.filter((s) => !EXCHANGEABLE_SCOPES.includes(s));
-  if (unknown.length) throw new ExchangeRefused('invalid_scope', 'scopes not available by token exchange', unknown.join(' '));
+  if (unknown.length)
+    throw new ExchangeRefused('invalid_scope', 'scopes not available by token exchange', unknown.join(' '));
   const notAllowed = requested.filter((s) => !client.scopes.includes(s));
-  if (notAllowed.length) throw new ExchangeRefused('invalid_scope', "scopes beyond this client's exchange scopes", notAllowed.join(' '));
+  if (notAllowed.length)
+    throw new ExchangeRefused('invalid_scope', "scopes beyond this client's exchange scopes", notAllowed.join(' '));
   const notGranted = requested.filter((s) => CARRIED_SCOPES.includes(s) && !subject.scopes.includes(s));
-  if (notGranted.length) throw new ExchangeRefused('invalid_scope', "scopes beyond the subject token's scope", notGranted.join(' '));
+  if (notGranted.length)
+    throw new ExchangeRefused('invalid_scope', "scopes beyond the subject token's scope", notGranted.join(' '));
   for (const scope of requested) {
     const acrs = EXCHANGE_ONLY_SCOPES[scope];
     if (acrs && !(subject.acr && acrs.includes(subject.acr))) {
-      throw new ExchangeRefused('invalid_grant', `${scope} needs a subject token from a ${scope === 'payment' ? 'palm + PIN' : 'palm'} sign-in`);
+      throw new ExchangeRefused(
+        'invalid_grant',
+        `${scope} needs a subject token from a ${scope === 'payment' ? 'palm + PIN' : 'palm'} sign-in`,
+      );
     }
   }
 }
@@ -96,7 +104,10 @@ export function checkExchange(client: ExchangingClient, subject: SubjectToken, r
  * oidc-provider's extraTokenClaims: an access token remembers how the person authenticated
  * (acr), which opaque tokens otherwise lose; exchange decides on it.
  */
-export function authenticationContextClaims(ctx: KoaContextWithOIDC | undefined, token: { kind: string }): Record<string, unknown> | undefined {
+export function authenticationContextClaims(
+  ctx: KoaContextWithOIDC | undefined,
+  token: { kind: string },
+): Record<string, unknown> | undefined {
   if (token.kind !== 'AccessToken' || !ctx?.oidc) return undefined;
   const e = ctx.oidc.entities as Record<string, { acr?: string } | undefined>;
   const acr = (e.BackchannelAuthenticationRequest ?? e.AuthorizationCode ?? e.RefreshToken)?.acr;
@@ -136,35 +147,52 @@ export function registerTokenExchange(
           action: 'token.exchange_refused',
           actor: client.clientId,
           subject: subjectAccount ?? null,
-          detail: { error: refusal.error, reason: refusal.reason, ...(refusal.scope ? { refused_scope: refusal.scope } : {}), audience: params.audience ?? null, scope: requested },
+          detail: {
+            error: refusal.error,
+            reason: refusal.reason,
+            ...(refusal.scope ? { refused_scope: refusal.scope } : {}),
+            audience: params.audience ?? null,
+            scope: requested,
+          },
         });
         throw oauthError(refusal);
       };
 
-      if (params.subject_token_type !== ACCESS_TOKEN_TYPE) throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+      if (params.subject_token_type !== ACCESS_TOKEN_TYPE)
+        throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
       if (params.requested_token_type && params.requested_token_type !== ACCESS_TOKEN_TYPE) {
         throw new errors.InvalidRequest('only access tokens can be requested');
       }
       if (!params.subject_token) throw new errors.InvalidRequest('subject_token is required');
       const allowed = clientMetadata<string[]>(client, 'palmid_exchange_audiences') ?? [];
       if (!params.audience) throw new errors.InvalidTarget('audience is required');
-      if (!allowed.includes(params.audience)) return refuse(new ExchangeRefused('invalid_target', 'this client may not exchange tokens for that audience'));
+      if (!allowed.includes(params.audience))
+        return refuse(new ExchangeRefused('invalid_target', 'this client may not exchange tokens for that audience'));
 
       // find() answers nothing for an unknown or revoked token; expired ones are checked here.
       const subject = await ctx.oidc.provider.AccessToken.find(params.subject_token);
-      if (!subject || subject.isExpired) return refuse(new ExchangeRefused('invalid_grant', 'subject_token is not an active access token'));
+      if (!subject || subject.isExpired)
+        return refuse(new ExchangeRefused('invalid_grant', 'subject_token is not an active access token'));
       subjectAccount = subject.accountId;
       // oidc-provider records how a token came to be in `gty` ('ciba' for a reader sign-in).
       if (subject.gty?.split(' ')[0] !== 'ciba' || !subject.accountId) {
         return refuse(new ExchangeRefused('invalid_grant', 'subject_token was not issued from a palm sign-in'));
       }
       const reader = await deps.db.prisma.reader.findUnique({ where: { clientId: subject.clientId } });
-      if (!reader || reader.revokedAt) return refuse(new ExchangeRefused('invalid_grant', 'subject_token was not issued to an active reader'));
+      if (!reader || reader.revokedAt)
+        return refuse(new ExchangeRefused('invalid_grant', 'subject_token was not issued to an active reader'));
       const acr = (subject.extra as Record<string, unknown> | undefined)?.acr;
       try {
         checkExchange(
           exchangingClient(client),
-          { clientId: reader.clientId, tenant: reader.tenantId, scopes: String(subject.scope ?? '').split(' ').filter(Boolean), acr: typeof acr === 'string' ? acr : undefined },
+          {
+            clientId: reader.clientId,
+            tenant: reader.tenantId,
+            scopes: String(subject.scope ?? '')
+              .split(' ')
+              .filter(Boolean),
+            acr: typeof acr === 'string' ? acr : undefined,
+          },
           requested,
         );
       } catch (err) {
@@ -172,14 +200,30 @@ export function registerTokenExchange(
         throw err;
       }
 
-      const claims: Record<string, unknown> = { scope: requested.join(' '), client_id: client.clientId, act: { sub: client.clientId }, acr };
+      const claims: Record<string, unknown> = {
+        scope: requested.join(' '),
+        client_id: client.clientId,
+        act: { sub: client.clientId },
+        acr,
+      };
       if (requested.includes('loyalty')) {
-        const loyalty = await deps.db.prisma.loyaltyNumber.findUnique({ where: { personId_tenantId: { personId: subject.accountId, tenantId: reader.tenantId } } });
+        const loyalty = await deps.db.prisma.loyaltyNumber.findUnique({
+          where: { personId_tenantId: { personId: subject.accountId, tenantId: reader.tenantId } },
+        });
         claims.loyalty_number = loyalty?.number ?? null;
       }
       if (requested.includes('payment')) {
-        const cards = await deps.db.prisma.paymentCard.findMany({ where: { personId: subject.accountId }, orderBy: { createdAt: 'asc' } });
-        claims.payment_cards = cards.map((c) => ({ brand: c.brand, last4: c.last4, vault_token: c.vaultToken, exp_month: c.expMonth, exp_year: c.expYear }));
+        const cards = await deps.db.prisma.paymentCard.findMany({
+          where: { personId: subject.accountId },
+          orderBy: { createdAt: 'asc' },
+        });
+        claims.payment_cards = cards.map((c) => ({
+          brand: c.brand,
+          last4: c.last4,
+          vault_token: c.vaultToken,
+          exp_month: c.expMonth,
+          exp_year: c.expYear,
+        }));
       }
       const key = deps.signingKey();
       if (!key) throw new Error('no ES256 signing key');
@@ -207,6 +251,15 @@ export function registerTokenExchange(
         ...(requested.length ? { scope: requested.join(' ') } : {}),
       };
     },
-    ['subject_token', 'subject_token_type', 'audience', 'resource', 'scope', 'requested_token_type', 'actor_token', 'actor_token_type'],
+    [
+      'subject_token',
+      'subject_token_type',
+      'audience',
+      'resource',
+      'scope',
+      'requested_token_type',
+      'actor_token',
+      'actor_token_type',
+    ],
   );
 }

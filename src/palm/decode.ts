@@ -63,7 +63,8 @@ export const JPEG_MAX_PIXELS_PER_BYTE = 512;
 export const DEFLATE_MAX_RATIO = 1032;
 
 export function sniffFormat(bytes: Uint8Array): ImageFormat | null {
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47)
+    return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   if (bytes.length >= 2 && bytes[0] === 0x42 && bytes[1] === 0x4d) return 'bmp';
   return null;
@@ -100,7 +101,8 @@ interface PngInfo extends Header {
 
 function pngInfo(b: Uint8Array): PngInfo {
   if (b.length < 33) throw new PalmImageError('truncated', 'PNG file ends inside its header');
-  if (String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!) !== 'IHDR') throw new PalmImageError('corrupt', 'PNG without IHDR');
+  if (String.fromCharCode(b[12]!, b[13]!, b[14]!, b[15]!) !== 'IHDR')
+    throw new PalmImageError('corrupt', 'PNG without IHDR');
   const info: PngInfo = {
     width: u32be(b, 16),
     height: u32be(b, 20),
@@ -142,11 +144,15 @@ const ADAM7 = [
 /** Bytes the PNG's zlib stream must inflate to: its scanlines, each with a filter byte. */
 function pngInflatedSize(p: PngInfo): number {
   const channels = PNG_CHANNELS[p.colourType];
-  if (!channels || ![1, 2, 4, 8, 16].includes(p.bitDepth)) throw new PalmImageError('corrupt', 'PNG with an invalid colour type or bit depth');
+  if (!channels || ![1, 2, 4, 8, 16].includes(p.bitDepth))
+    throw new PalmImageError('corrupt', 'PNG with an invalid colour type or bit depth');
   const bits = channels * p.bitDepth;
   const scanlines = (w: number, h: number) => (w > 0 && h > 0 ? h * (1 + Math.ceil((w * bits) / 8)) : 0);
   if (!p.interlaced) return scanlines(p.width, p.height);
-  return ADAM7.reduce((sum, [x0, y0, dx, dy]) => sum + scanlines(Math.ceil((p.width - x0) / dx), Math.ceil((p.height - y0) / dy)), 0);
+  return ADAM7.reduce(
+    (sum, [x0, y0, dx, dy]) => sum + scanlines(Math.ceil((p.width - x0) / dx), Math.ceil((p.height - y0) / dy)),
+    0,
+  );
 }
 
 /**
@@ -172,7 +178,11 @@ async function checkPngInflation(p: PngInfo, expected: number): Promise<void> {
     for (const part of p.idat) inflate.write(part);
     inflate.end();
   });
-  if (size > expected) throw new PalmImageError('too_large', `PNG data inflates past the ${expected} bytes its ${p.width}x${p.height} raster needs`);
+  if (size > expected)
+    throw new PalmImageError(
+      'too_large',
+      `PNG data inflates past the ${expected} bytes its ${p.width}x${p.height} raster needs`,
+    );
   if (size < expected) throw new PalmImageError('truncated', 'PNG data ends before its raster does');
 }
 
@@ -234,14 +244,23 @@ function checkDims(h: Header, lim: Required<DecodeLimits>): void {
   if (h.width * h.height > lim.maxPixels)
     throw new PalmImageError('too_large', `image is ${h.width}x${h.height}, over the limit of ${lim.maxPixels} pixels`);
   if (Math.max(h.width, h.height) > lim.maxSide)
-    throw new PalmImageError('too_large', `image is ${h.width}x${h.height}; the longer side may be at most ${lim.maxSide} px`);
+    throw new PalmImageError(
+      'too_large',
+      `image is ${h.width}x${h.height}; the longer side may be at most ${lim.maxSide} px`,
+    );
   if (Math.min(h.width, h.height) < lim.minSide)
-    throw new PalmImageError('too_small', `image is ${h.width}x${h.height}; the shorter side must be at least ${lim.minSide} px`);
+    throw new PalmImageError(
+      'too_small',
+      `image is ${h.width}x${h.height}; the shorter side must be at least ${lim.minSide} px`,
+    );
 }
 
 /** A header that claims more than the file's data can encode is a size lie: refused undecoded. */
 function sizeLie(h: Header, what: string, bytes: number): PalmImageError {
-  return new PalmImageError('too_large', `${what} claims ${h.width}x${h.height} pixels, more than its ${bytes} bytes of data can encode`);
+  return new PalmImageError(
+    'too_large',
+    `${what} claims ${h.width}x${h.height} pixels, more than its ${bytes} bytes of data can encode`,
+  );
 }
 
 sharp.concurrency(1);
@@ -355,14 +374,16 @@ function readHeader(bytes: Uint8Array, lim: Required<DecodeLimits>): CheckedHead
   if (format === 'jpeg') {
     const header = jpegHeader(bytes);
     checkDims(header, lim);
-    if (header.width * header.height > JPEG_MAX_PIXELS_PER_BYTE * bytes.length) throw sizeLie(header, 'JPEG', bytes.length);
+    if (header.width * header.height > JPEG_MAX_PIXELS_PER_BYTE * bytes.length)
+      throw sizeLie(header, 'JPEG', bytes.length);
     if (!jpegComplete(bytes)) throw new PalmImageError('truncated', 'JPEG file ends before its end-of-image marker');
     return { format, header };
   }
   const header = bmpHeader(bytes);
   if (header.compression !== 0 && !(header.compression === 3 && header.bpp === 32))
     throw new PalmImageError('unsupported_format', `compressed BMP (method ${header.compression}) is not supported`);
-  if (![8, 24, 32].includes(header.bpp)) throw new PalmImageError('unsupported_format', `${header.bpp}-bit BMP is not supported`);
+  if (![8, 24, 32].includes(header.bpp))
+    throw new PalmImageError('unsupported_format', `${header.bpp}-bit BMP is not supported`);
   checkDims(header, lim);
   if (bytes.length < header.dataOffset + header.rowBytes * header.height)
     throw new PalmImageError('truncated', 'BMP file ends before its pixel data does');
@@ -370,7 +391,10 @@ function readHeader(bytes: Uint8Array, lim: Required<DecodeLimits>): CheckedHead
 }
 
 /** Decode PNG / JPEG / BMP bytes into a raster, or throw PalmImageError with a reason. */
-export async function decodeImage(bytes: Uint8Array, limits: DecodeLimits = {}): Promise<RasterImage & { format: ImageFormat }> {
+export async function decodeImage(
+  bytes: Uint8Array,
+  limits: DecodeLimits = {},
+): Promise<RasterImage & { format: ImageFormat }> {
   const lim = { ...DEFAULT_LIMITS, ...limits };
   const checked = readHeader(bytes, lim);
   const { format } = checked;

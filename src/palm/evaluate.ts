@@ -61,7 +61,11 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
   // warm-up (model load, JIT) outside the timings
   if (files.length) {
     try {
-      await probesFromSamples([await prepareSample(readFileSync(files[0]!.file), { kind: opts.kind })], variants, method);
+      await probesFromSamples(
+        [await prepareSample(readFileSync(files[0]!.file), { kind: opts.kind })],
+        variants,
+        method,
+      );
     } catch {
       /* counted below */
     }

@@ -35,8 +35,22 @@ export function prepareImage(img: RasterImage, opts: ExtractOptions = {}): Prepa
   const quality = assessQuality(roi.roi, roi.confidence, roi.sourceSide);
   if (opts.minQuality !== undefined && quality.score < opts.minQuality) {
     const worst = [...quality.reasons].sort((a, b) => a.score - b.score)[0]!;
-    const reason = worst.factor === 'focus' ? 'too_blurred' : worst.factor === 'exposure' ? (worst.value < 128 ? 'too_dark' : 'too_bright') : worst.factor === 'palmSize' ? 'too_small' : worst.factor === 'contrast' ? 'low_contrast' : 'no_hand';
-    throw new PalmImageError(reason, `sample quality ${quality.score.toFixed(2)} under ${opts.minQuality}: ${worst.message}`);
+    const reason =
+      worst.factor === 'focus'
+        ? 'too_blurred'
+        : worst.factor === 'exposure'
+          ? worst.value < 128
+            ? 'too_dark'
+            : 'too_bright'
+          : worst.factor === 'palmSize'
+            ? 'too_small'
+            : worst.factor === 'contrast'
+              ? 'low_contrast'
+              : 'no_hand';
+    throw new PalmImageError(
+      reason,
+      `sample quality ${quality.score.toFixed(2)} under ${opts.minQuality}: ${worst.message}`,
+    );
   }
   return { roi, quality };
 }
@@ -46,7 +60,10 @@ export async function prepareSample(bytes: Uint8Array, opts: ExtractOptions = {}
 }
 
 /** Run the feature model on prepared samples (batched) and build templates. */
-export async function templatesFromSamples(samples: PreparedSample[], method: CodeMethod = 'palm'): Promise<PalmTemplate[]> {
+export async function templatesFromSamples(
+  samples: PreparedSample[],
+  method: CodeMethod = 'palm',
+): Promise<PalmTemplate[]> {
   if (samples.length === 0) return [];
   const model = await getFeatureModel();
   const inputs = samples.map((s) => {

@@ -24,7 +24,15 @@ export type { CodeMethod } from './code.js';
 export { extractTemplate, prepareSample, prepareImage, templatesFromSamples } from './extract.js';
 export type { ExtractOptions, Extraction, PreparedSample } from './extract.js';
 export { compare, embeddingSimilarity, fuse } from './compare.js';
-export { extractProbe, probesFromSamples, compareProbe, bestMatch, reposeSquare, Probe, PROBE_VARIANTS } from './probe.js';
+export {
+  extractProbe,
+  probesFromSamples,
+  compareProbe,
+  bestMatch,
+  reposeSquare,
+  Probe,
+  PROBE_VARIANTS,
+} from './probe.js';
 export type { ProbeVariant } from './probe.js';
 export type { CompareOptions } from './compare.js';
 export { matchCodes } from './matcher.js';

@@ -93,7 +93,14 @@ export function setSimd(on: boolean): void {
   useSimd = on;
 }
 
-function matchSimd(k: SimdKernel, a: Int32Array, b: Int32Array, planes: number, mode: SearchMode, guide: [number, number]): CodeMatch {
+function matchSimd(
+  k: SimdKernel,
+  a: Int32Array,
+  b: Int32Array,
+  planes: number,
+  mode: SearchMode,
+  guide: [number, number],
+): CodeMatch {
   k.a.set(a);
   k.b.set(b);
   const hd = k.raw;
@@ -136,7 +143,16 @@ function matchSimd(k: SimdKernel, a: Int32Array, b: Int32Array, planes: number, 
     for (let sx = -2; sx <= 2; sx += 2) {
       if (sx === 0 && sy === 0) continue;
       seen[(sy + MAX_SHIFT) * 7 + sx + MAX_SHIFT] = 1;
-      const d = hd(pa, pb, OFF_A[sx + MAX_SHIFT]!, OFF_B[sx + MAX_SHIFT]!, OFF_A[sy + MAX_SHIFT]!, OFF_B[sy + MAX_SHIFT]!, np, MASK);
+      const d = hd(
+        pa,
+        pb,
+        OFF_A[sx + MAX_SHIFT]!,
+        OFF_B[sx + MAX_SHIFT]!,
+        OFF_A[sy + MAX_SHIFT]!,
+        OFF_B[sy + MAX_SHIFT]!,
+        np,
+        MASK,
+      );
       if (d < best) {
         best = d;
         bdx = sx;
@@ -155,7 +171,16 @@ function matchSimd(k: SimdKernel, a: Int32Array, b: Int32Array, planes: number, 
         const i = (sy + MAX_SHIFT) * 7 + sx + MAX_SHIFT;
         if (seen[i]) continue;
         seen[i] = 1;
-        const d = hd(pa, pb, OFF_A[sx + MAX_SHIFT]!, OFF_B[sx + MAX_SHIFT]!, OFF_A[sy + MAX_SHIFT]!, OFF_B[sy + MAX_SHIFT]!, np, MASK);
+        const d = hd(
+          pa,
+          pb,
+          OFF_A[sx + MAX_SHIFT]!,
+          OFF_B[sx + MAX_SHIFT]!,
+          OFF_A[sy + MAX_SHIFT]!,
+          OFF_B[sy + MAX_SHIFT]!,
+          np,
+          MASK,
+        );
         if (d < best) {
           best = d;
           bdx = sx;
@@ -165,7 +190,17 @@ function matchSimd(k: SimdKernel, a: Int32Array, b: Int32Array, planes: number, 
     }
     if (bdx === cx && bdy === cy) break;
   }
-  if (guided) best = hd(A, B, OFF_A[bdx + MAX_SHIFT]!, OFF_B[bdx + MAX_SHIFT]!, OFF_A[bdy + MAX_SHIFT]!, OFF_B[bdy + MAX_SHIFT]!, planes, MASK);
+  if (guided)
+    best = hd(
+      A,
+      B,
+      OFF_A[bdx + MAX_SHIFT]!,
+      OFF_B[bdx + MAX_SHIFT]!,
+      OFF_A[bdy + MAX_SHIFT]!,
+      OFF_B[bdy + MAX_SHIFT]!,
+      planes,
+      MASK,
+    );
   return { distance: best / full, dx: bdx, dy: bdy };
 }
 

@@ -86,18 +86,31 @@ function reposed(sample: PreparedSample, variants: readonly ProbeVariant[]): Pre
 }
 
 /** Probes of prepared samples with their variants made now (one model run for all of them). */
-export async function probesFromSamples(samples: PreparedSample[], variants: readonly ProbeVariant[] = PROBE_VARIANTS, method: CodeMethod = 'palm'): Promise<Probe[]> {
-  const templates = await templatesFromSamples(samples.flatMap((s) => [s, ...reposed(s, variants)]), method);
+export async function probesFromSamples(
+  samples: PreparedSample[],
+  variants: readonly ProbeVariant[] = PROBE_VARIANTS,
+  method: CodeMethod = 'palm',
+): Promise<Probe[]> {
+  const templates = await templatesFromSamples(
+    samples.flatMap((s) => [s, ...reposed(s, variants)]),
+    method,
+  );
   const per = 1 + variants.length;
   return samples.map((_, i) => new Probe(templates[i * per]!, templates.slice(i * per + 1, (i + 1) * per)));
 }
 
 /** Decode, locate, check and extract one capture as a probe (variants when first needed). Throws PalmImageError on rejection. */
-export async function extractProbe(bytes: Uint8Array, opts: ExtractOptions = {}): Promise<{ probe: Probe; quality: QualityResult }> {
+export async function extractProbe(
+  bytes: Uint8Array,
+  opts: ExtractOptions = {},
+): Promise<{ probe: Probe; quality: QualityResult }> {
   const sample = prepareImage(await decodeImage(bytes, opts.limits), opts);
   const method = opts.method ?? 'palm';
   const [template] = await templatesFromSamples([sample], method);
-  return { probe: new Probe(template!, () => templatesFromSamples(reposed(sample, PROBE_VARIANTS), method)), quality: sample.quality };
+  return {
+    probe: new Probe(template!, () => templatesFromSamples(reposed(sample, PROBE_VARIANTS), method)),
+    quality: sample.quality,
+  };
 }
 
 /**
@@ -127,7 +140,11 @@ function variantScore(asTaken: number, variants: PalmTemplate[], reference: Palm
  * reaches the threshold is therefore exactly as if every variant had been tried (so the
  * calibration of compareProbe holds); only the work differs.
  */
-export async function bestMatch(probe: Probe, references: PalmTemplate[], threshold: number): Promise<{ index: number; score: number }> {
+export async function bestMatch(
+  probe: Probe,
+  references: PalmTemplate[],
+  threshold: number,
+): Promise<{ index: number; score: number }> {
   const asTaken = references.map((r) => compare(probe.template, r));
   const pick = (scores: number[]) =>
     scores.reduce((best, score, index) => (score > best.score ? { index, score } : best), { index: -1, score: 0 });

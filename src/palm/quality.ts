@@ -60,7 +60,10 @@ export function focusMeasure(img: GreyImage): number {
     }
   }
   const box = (x: number, y: number, r: number) =>
-    (S[(y + r + 1) * W + x + r + 1]! - S[(y - r) * W + x + r + 1]! - S[(y + r + 1) * W + x - r]! + S[(y - r) * W + x - r]!) /
+    (S[(y + r + 1) * W + x + r + 1]! -
+      S[(y - r) * W + x + r + 1]! -
+      S[(y + r + 1) * W + x - r]! +
+      S[(y - r) * W + x - r]!) /
     ((2 * r + 1) * (2 * r + 1));
   let fine = 0;
   let mid = 0;
@@ -107,14 +110,20 @@ export function assessQuality(roi: GreyImage, roiConfidence: number, sourceSide:
     factor: 'exposure',
     score: exposure,
     value: mean,
-    message: exposure < 1 ? (mean < 128 ? 'palm is dark: add light' : 'palm is too bright or saturated') : 'exposure ok',
+    message:
+      exposure < 1 ? (mean < 128 ? 'palm is dark: add light' : 'palm is too bright or saturated') : 'exposure ok',
   });
   // Orientation codes ignore global contrast: on synthetic palms whose contrast was scaled down
   // (ROI grey std 17.6 -> 8.8 -> 6.2) the lowest genuine score moved 0.411 -> 0.404 -> 0.405
   // and the highest impostor 0.286 -> 0.288 -> 0.294. So std 6 earns the full score; below it
   // the score falls to the hard limit (minStd).
   const contrast = ramp(std, QUALITY_LIMITS.minStd, 6);
-  reasons.push({ factor: 'contrast', score: contrast, value: std, message: contrast < 1 ? 'low contrast' : 'contrast ok' });
+  reasons.push({
+    factor: 'contrast',
+    score: contrast,
+    value: std,
+    message: contrast < 1 ? 'low contrast' : 'contrast ok',
+  });
   const focusScore = ramp(focus, QUALITY_LIMITS.minFocus, 0.26);
   reasons.push({
     factor: 'focus',

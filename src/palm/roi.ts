@@ -578,7 +578,8 @@ export function locateHandRoi(img: RasterImage, size = ROI_SIZE): RoiResult {
   const by0 = Math.max(0, Math.floor(Math.min(...corners.map((p) => p.y))) - 2);
   const bx1 = Math.min(img.width, Math.ceil(Math.max(...corners.map((p) => p.x))) + 3);
   const by1 = Math.min(img.height, Math.ceil(Math.max(...corners.map((p) => p.y))) + 3);
-  if (bx1 - bx0 < 4 || by1 - by0 < 4) throw new PalmImageError('no_hand', 'no usable palm found: the palm square is outside the image');
+  if (bx1 - bx0 < 4 || by1 - by0 < 4)
+    throw new PalmImageError('no_hand', 'no usable palm found: the palm square is outside the image');
   const grey = greyCrop(img, bx0, by0, bx1 - bx0, by1 - by0);
   const step = side / size;
   const tl = sq(0, 0);
@@ -612,7 +613,9 @@ function greyCrop(img: RasterImage, x0: number, y0: number, w: number, h: number
   for (let y = 0; y < h; y++) {
     let p = (y0 + y) * img.width + x0;
     if (img.channels === 1) for (let x = 0; x < w; x++, p++) out[y * w + x] = d[p]!;
-    else for (let x = 0; x < w; x++, p++) out[y * w + x] = 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
+    else
+      for (let x = 0; x < w; x++, p++)
+        out[y * w + x] = 0.299 * d[p * 3]! + 0.587 * d[p * 3 + 1]! + 0.114 * d[p * 3 + 2]!;
   }
   return { width: w, height: h, data: out };
 }

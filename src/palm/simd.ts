@@ -81,7 +81,8 @@ export function buildKernel(): Uint8Array<ArrayBuffer> {
     body.push(...lget(9), ...simd(OP.load), 0, ...uleb(16 * k), ...lget(2), ...simd(OP.shru32));
     body.push(...lget(10), ...simd(OP.load), 0, ...uleb(16 * k), ...lget(3), ...simd(OP.shru32));
     body.push(...simd(OP.xor), ...lget(13), ...simd(OP.and));
-    if (k === chunks - 1 && rest < 4) body.push(...v128c([0, 1, 2, 3].map((l) => (l < rest ? -1 : 0))), ...simd(OP.and));
+    if (k === chunks - 1 && rest < 4)
+      body.push(...v128c([0, 1, 2, 3].map((l) => (l < rest ? -1 : 0))), ...simd(OP.and));
     body.push(...simd(OP.popcnt8), ...lget(11), ...simd(OP.add8), ...lset(11));
   }
   body.push(...lget(12), ...lget(11), ...simd(OP.extadd8u), ...simd(OP.add16), ...lset(12));
@@ -100,7 +101,13 @@ export function buildKernel(): Uint8Array<ArrayBuffer> {
     ...section(1, vec([[0x60, ...vec(Array.from({ length: 8 }, () => [0x7f])), ...vec([[0x7f]])]])),
     ...section(3, vec([[0]])),
     ...section(5, vec([[0x00, 1]])),
-    ...section(7, vec([[...name('hd'), 0x00, 0], [...name('mem'), 0x02, 0]])),
+    ...section(
+      7,
+      vec([
+        [...name('hd'), 0x00, 0],
+        [...name('mem'), 0x02, 0],
+      ]),
+    ),
     ...section(10, vec([[...uleb(func.length), ...func]])),
   ];
   const out = new Uint8Array(new ArrayBuffer(bytes.length));
@@ -140,7 +147,8 @@ export function simdKernel(): SimdKernel | null {
       a: new Int32Array(ex.mem.buffer, A, 480),
       b: new Int32Array(ex.mem.buffer, B, 480),
       hd: (ax, bx, ay, by, planes, mask) => hd(A, B, ax, bx, ay, by, planes, mask),
-      hdFrom: (first, ax, bx, ay, by, planes, mask) => hd(A + first * 128, B + first * 128, ax, bx, ay, by, planes, mask),
+      hdFrom: (first, ax, bx, ay, by, planes, mask) =>
+        hd(A + first * 128, B + first * 128, ax, bx, ay, by, planes, mask),
     };
   } catch {
     kernel = null;

@@ -61,7 +61,10 @@ function bezier(c: [number, number][], t: number): [number, number] {
   const b = 3 * u * u * t;
   const d = 3 * u * t * t;
   const e = t * t * t;
-  return [a * c[0]![0] + b * c[1]![0] + d * c[2]![0] + e * c[3]![0], a * c[0]![1] + b * c[1]![1] + d * c[2]![1] + e * c[3]![1]];
+  return [
+    a * c[0]![0] + b * c[1]![0] + d * c[2]![0] + e * c[3]![0],
+    a * c[0]![1] + b * c[1]![1] + d * c[2]![1] + e * c[3]![1],
+  ];
 }
 
 function drawCurve(field: Float32Array, c: Curve): void {
@@ -219,7 +222,8 @@ function warpAt(c: Capture, u: number, v: number): [number, number] {
   const fy = gy - y0;
   const at = (k: number, x: number, y: number) => c.warp[k * 64 + y * 8 + x]!;
   const f = (k: number) =>
-    (at(k, x0, y0) * (1 - fx) + at(k, x0 + 1, y0) * fx) * (1 - fy) + (at(k, x0, y0 + 1) * (1 - fx) + at(k, x0 + 1, y0 + 1) * fx) * fy;
+    (at(k, x0, y0) * (1 - fx) + at(k, x0 + 1, y0) * fx) * (1 - fy) +
+    (at(k, x0, y0 + 1) * (1 - fx) + at(k, x0 + 1, y0 + 1) * fx) * fy;
   return [f(0), f(1)];
 }
 
@@ -238,13 +242,15 @@ function gaussianBlur(data: Float32Array, w: number, h: number, channels: number
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++) {
         let s = 0;
-        for (let i = -r; i <= r; i++) s += k[i + r]! * data[(y * w + Math.min(w - 1, Math.max(0, x + i))) * channels + c]!;
+        for (let i = -r; i <= r; i++)
+          s += k[i + r]! * data[(y * w + Math.min(w - 1, Math.max(0, x + i))) * channels + c]!;
         tmp[(y * w + x) * channels + c] = s / ks;
       }
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++) {
         let s = 0;
-        for (let i = -r; i <= r; i++) s += k[i + r]! * tmp[(Math.min(h - 1, Math.max(0, y + i)) * w + x) * channels + c]!;
+        for (let i = -r; i <= r; i++)
+          s += k[i + r]! * tmp[(Math.min(h - 1, Math.max(0, y + i)) * w + x) * channels + c]!;
         data[(y * w + x) * channels + c] = s / ks;
       }
   }
@@ -351,7 +357,8 @@ export function synthHand(id: number, s: number, opts: SynthOptions): RasterImag
     }
   gaussianBlur(img, W, H, 3, cap.blur);
   const out = new Uint8Array(W * H * 3);
-  for (let i = 0; i < out.length; i++) out[i] = Math.max(0, Math.min(255, Math.round(img[i]! + gaussRand(r) * cap.noise)));
+  for (let i = 0; i < out.length; i++)
+    out[i] = Math.max(0, Math.min(255, Math.round(img[i]! + gaussRand(r) * cap.noise)));
   return { width: W, height: H, channels: 3, data: out };
 }
 

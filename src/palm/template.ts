@@ -74,7 +74,10 @@ export function deserializeTemplate(bytes: Uint8Array): PalmTemplate {
   if (dv.getUint32(0, true) !== TEMPLATE_MAGIC) throw new PalmTemplateError('bad_magic', 'not a palm template');
   const version = dv.getUint16(4, true);
   if (version !== TEMPLATE_VERSION)
-    throw new PalmTemplateError('unsupported_version', `template version ${version} is not supported (expected ${TEMPLATE_VERSION})`);
+    throw new PalmTemplateError(
+      'unsupported_version',
+      `template version ${version} is not supported (expected ${TEMPLATE_VERSION})`,
+    );
   const method = METHODS[dv.getUint8(6)];
   if (!method) throw new PalmTemplateError('incompatible', `unknown code method ${dv.getUint8(6)}`);
   const planes = dv.getUint8(7);

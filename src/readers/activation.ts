@@ -33,16 +33,16 @@ export function newActivationCode(): string {
 
 /** Typed on a tablet: case, dashes and spaces do not matter, and O/I/L read as 0/1/1. */
 export function hashActivationCode(code: string): string {
-  const normalised = code
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  const normalised = code.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
   return createHash('sha256').update(`palmid-kiosk-activation:${normalised}`).digest('hex');
 }
 
 /** A fresh code for a reader (replacing any earlier one that was not used). */
-export async function issueActivationCode(db: Database, clientId: string, now = new Date()): Promise<{ code: string; expiresAt: Date }> {
+export async function issueActivationCode(
+  db: Database,
+  clientId: string,
+  now = new Date(),
+): Promise<{ code: string; expiresAt: Date }> {
   const code = newActivationCode();
   const expiresAt = new Date(now.getTime() + ACTIVATION_TTL_SECONDS * 1000);
   const { count } = await db.prisma.reader.updateMany({
@@ -50,7 +50,11 @@ export async function issueActivationCode(db: Database, clientId: string, now = 
     data: { activationCodeHash: hashActivationCode(code), activationExpiresAt: expiresAt },
   });
   if (count === 0) throw new ActivationError('unknown_reader', `no active reader ${clientId}`);
-  await audit(db.prisma, { action: 'reader.activation_code', subject: clientId, detail: { expiresAt: expiresAt.toISOString() } });
+  await audit(db.prisma, {
+    action: 'reader.activation_code',
+    subject: clientId,
+    detail: { expiresAt: expiresAt.toISOString() },
+  });
   return { code, expiresAt };
 }
 
@@ -62,7 +66,10 @@ export interface ActivatedReader {
 }
 
 /** Consumes the code and installs the kiosk's public key as the reader's only key. */
-export async function activateReader(db: Database, input: { code: string; publicKey: unknown }): Promise<ActivatedReader> {
+export async function activateReader(
+  db: Database,
+  input: { code: string; publicKey: unknown },
+): Promise<ActivatedReader> {
   const key = await publicSigningKey(input.publicKey);
   const hash = hashActivationCode(String(input.code ?? ''));
   const activated = await db.prisma.$transaction(async (tx) => {
@@ -77,10 +84,17 @@ export async function activateReader(db: Database, input: { code: string; public
     if (!reader) return undefined;
     const client = await tx.oidcClient.findUniqueOrThrow({ where: { clientId: reader.client_id } });
     const metadata = { ...(client.metadata as Record<string, unknown>), jwks: { keys: [key] } };
-    await tx.oidcClient.update({ where: { clientId: reader.client_id }, data: { metadata: metadata as Prisma.InputJsonValue } });
+    await tx.oidcClient.update({
+      where: { clientId: reader.client_id },
+      data: { metadata: metadata as Prisma.InputJsonValue },
+    });
     return reader;
   });
-  if (!activated) throw new ActivationError('invalid_code', 'This activation code is unknown, already used or expired. Ask for a new one (palmid reader activation <reader id>).');
+  if (!activated)
+    throw new ActivationError(
+      'invalid_code',
+      'This activation code is unknown, already used or expired. Ask for a new one (palmid reader activation <reader id>).',
+    );
   await announceClientChange(db, activated.client_id);
   await audit(db.prisma, { action: 'reader.activated', subject: activated.client_id, detail: { kid: key.kid } });
   return { client_id: activated.client_id, tenant: activated.tenant_id, name: activated.name, kid: key.kid as string };
@@ -91,9 +105,13 @@ async function publicSigningKey(value: unknown): Promise<JWK> {
   const jwk = (value ?? {}) as Record<string, unknown>;
   const coordinate = (v: unknown) => typeof v === 'string' && /^[A-Za-z0-9_-]{43}$/.test(v);
   if (jwk.kty !== 'EC' || jwk.crv !== 'P-256' || !coordinate(jwk.x) || !coordinate(jwk.y)) {
-    throw new ActivationError('invalid_key', 'the reader key must be a P-256 public key (JWK with kty EC, crv P-256, x, y)');
+    throw new ActivationError(
+      'invalid_key',
+      'the reader key must be a P-256 public key (JWK with kty EC, crv P-256, x, y)',
+    );
   }
-  if ('d' in jwk) throw new ActivationError('invalid_key', 'send only the public key: the private key stays on the device');
+  if ('d' in jwk)
+    throw new ActivationError('invalid_key', 'send only the public key: the private key stays on the device');
   const publicJwk: JWK = { kty: 'EC', crv: 'P-256', x: jwk.x as string, y: jwk.y as string };
   try {
     await importJWK(publicJwk, 'ES256'); // rejects a point that is not on the curve

@@ -3,10 +3,24 @@ import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provid
 import { audit } from '../audit/audit.js';
 import type { BiometricContext } from '../biometrics/context.js';
 import { identifyProbe, identifyingTenant, type IdentifyingTenant } from '../biometrics/identification.js';
-import { attemptPalmSignIn, attemptSecret, auditSignIn, type Capture, type Comparison, type Throttled } from '../biometrics/signInAttempt.js';
+import {
+  attemptPalmSignIn,
+  attemptSecret,
+  auditSignIn,
+  type Capture,
+  type Comparison,
+  type Throttled,
+} from '../biometrics/signInAttempt.js';
 import { clientMetadata } from '../oidc/clientMetadata.js';
 import { ACR_PALM, ACR_PALM_PIN } from '../oidc/policy.js';
-import { CAMERA_FRAME_LIMITS, PalmImageError, checkImageHeader, extractProbe, type ImageKind, type Probe } from '../palm/index.js';
+import {
+  CAMERA_FRAME_LIMITS,
+  PalmImageError,
+  checkImageHeader,
+  extractProbe,
+  type ImageKind,
+  type Probe,
+} from '../palm/index.js';
 import { LIMITS, personSubject, readerSubject } from '../throttling/attemptLimits.js';
 import { EnvelopeError, openEnvelope } from './envelope.js';
 import { verifyPin } from './pin.js';
@@ -56,7 +70,9 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     deliveryModes: ['poll', 'ping'],
 
     async processLoginHint() {
-      throw new errors.InvalidRequest('readers identify people by their palm: send the capture envelope as login_hint_token');
+      throw new errors.InvalidRequest(
+        'readers identify people by their palm: send the capture envelope as login_hint_token',
+      );
     },
 
     async validateBindingMessage(_ctx, bindingMessage) {
@@ -67,7 +83,8 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     },
 
     async validateRequestContext(_ctx, requestContext) {
-      if (requestContext !== undefined && String(requestContext).length > 500) throw new errors.InvalidRequest('request_context is too long');
+      if (requestContext !== undefined && String(requestContext).length > 500)
+        throw new errors.InvalidRequest('request_context is too long');
     },
 
     async processLoginHintToken(ctx, token) {
@@ -105,11 +122,24 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         // could not be notified still gets its tokens by asking; only the ping is lost.
         const saved = await provider.BackchannelAuthenticationRequest.find(request.jti, { ignoreExpiration: true });
         if (!saved?.grantId) throw err;
-        await audit(prisma, { action: 'signin.ping_failed', actor: signIn.readerId, subject: account.accountId, detail: { error: (err as Error).message } });
+        await audit(prisma, {
+          action: 'signin.ping_failed',
+          actor: signIn.readerId,
+          subject: account.accountId,
+          detail: { error: (err as Error).message },
+        });
       }
       // The request is complete before the reader hears back: poll after the shortest interval allowed.
       (ctx.body as Record<string, unknown>).interval = 1;
-      await auditSignIn(deps.bio.db, { actor: signIn.readerId, personId: account.accountId, tenantId: signIn.tenantId, channel: 'reader', mode: 'identify', score: signIn.score, pin: signIn.pin });
+      await auditSignIn(deps.bio.db, {
+        actor: signIn.readerId,
+        personId: account.accountId,
+        tenantId: signIn.tenantId,
+        channel: 'reader',
+        mode: 'identify',
+        score: signIn.score,
+        pin: signIn.pin,
+      });
     },
   };
 
@@ -120,7 +150,8 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       [client.clientId],
       'reader_by_client',
     );
-    if (!reader || reader.revokedAt) throw new errors.UnauthorizedClient('only registered readers may send palm captures');
+    if (!reader || reader.revokedAt)
+      throw new errors.UnauthorizedClient('only registered readers may send palm captures');
 
     let claims;
     try {
@@ -170,7 +201,13 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         case 'not_matched':
           throw new errors.UnknownUserId('palm not recognised');
         case 'matched':
-          (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = { personId: outcome.personId, tenantId: reader.tenantId, readerId: reader.clientId, score: outcome.score, pin: false };
+          (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = {
+            personId: outcome.personId,
+            tenantId: reader.tenantId,
+            readerId: reader.clientId,
+            score: outcome.score,
+            pin: false,
+          };
           return outcome.personId;
       }
     } finally {
@@ -213,7 +250,8 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     let best: Comparison = { mode: 'identify', match: false, personId: null, score: 0 };
     for (const probe of probes) {
       const r = await identifyProbe(deps.bio, tenant, probe);
-      if (r.match || r.score > best.score) best = { mode: 'identify', match: r.match, personId: r.match ? r.personId : null, score: r.score };
+      if (r.match || r.score > best.score)
+        best = { mode: 'identify', match: r.match, personId: r.match ? r.personId : null, score: r.score };
       if (r.match) break;
     }
     return best;
@@ -227,7 +265,12 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     }
     const checked = await attemptSecret(
       deps.bio.db,
-      { subject: personSubject(account.accountId), policy: LIMITS.pin, actor: signIn.readerId, personId: account.accountId },
+      {
+        subject: personSubject(account.accountId),
+        policy: LIMITS.pin,
+        actor: signIn.readerId,
+        personId: account.accountId,
+      },
       () => verifyPin(prisma, account.accountId, userCode),
     );
     if (checked.kind === 'throttled') throttleError(checked, 'person');

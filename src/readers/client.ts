@@ -21,13 +21,25 @@ export async function fitForEnvelope(images: Uint8Array[], kind: 'roi' | 'hand')
     images.map(async (bytes) => {
       if (bytes.length <= budget) return bytes;
       const raster = await decodeImage(bytes);
-      const input = () => sharp(Buffer.from(raster.data), { raw: { width: raster.width, height: raster.height, channels: raster.channels as 1 | 3 | 4 } });
+      const input = () =>
+        sharp(Buffer.from(raster.data), {
+          raw: { width: raster.width, height: raster.height, channels: raster.channels as 1 | 3 | 4 },
+        });
       if (kind === 'roi') {
         const png = await input().png({ compressionLevel: 9 }).toBuffer();
         if (png.length <= budget) return png;
       }
-      for (const [width, quality] of [[640, 80], [640, 70], [512, 70], [448, 70], [400, 65]] as const) {
-        const jpeg = await input().resize({ width: Math.min(width, raster.width) }).jpeg({ quality, mozjpeg: true }).toBuffer();
+      for (const [width, quality] of [
+        [640, 80],
+        [640, 70],
+        [512, 70],
+        [448, 70],
+        [400, 65],
+      ] as const) {
+        const jpeg = await input()
+          .resize({ width: Math.min(width, raster.width) })
+          .jpeg({ quality, mozjpeg: true })
+          .toBuffer();
         if (jpeg.length <= budget) return jpeg;
       }
       throw new Error('a capture is too large for an envelope even scaled down; send fewer images');
@@ -125,7 +137,9 @@ export async function readerSignIn(input: {
     // once; polling at the announced interval is the fallback for a provider that does not.
     let tokens;
     try {
-      tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', { auth_req_id: started.auth_req_id });
+      tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', {
+        auth_req_id: started.auth_req_id,
+      });
     } catch (err) {
       if ((err as { error?: string }).error !== 'authorization_pending') throw err;
       tokens = await oidc.pollBackchannelAuthenticationGrant(config, started);
@@ -135,11 +149,30 @@ export async function readerSignIn(input: {
     // The email comes from userinfo when the email scope was asked for (it is not in the ID token).
     const scopes = (input.scope ?? 'openid email').split(' ');
     if (!email && scopes.includes('email') && tokens.access_token) {
-      email = (await oidc.fetchUserInfo(config, tokens.access_token, claims.sub).catch(() => undefined))?.email as string | undefined;
+      email = (await oidc.fetchUserInfo(config, tokens.access_token, claims.sub).catch(() => undefined))?.email as
+        | string
+        | undefined;
     }
-    return { ok: true, sub: claims.sub, ...(email ? { email } : {}), acr: claims.acr as string, amr: claims.amr as string[], ms: ms() };
+    return {
+      ok: true,
+      sub: claims.sub,
+      ...(email ? { email } : {}),
+      acr: claims.acr as string,
+      amr: claims.amr as string[],
+      ms: ms(),
+    };
   } catch (err) {
-    const e = err as { error?: string; error_description?: string; message: string; cause?: { error?: string; error_description?: string } };
-    return { ok: false, error: e.error ?? e.cause?.error ?? 'request_failed', error_description: e.error_description ?? e.cause?.error_description ?? e.message, ms: ms() };
+    const e = err as {
+      error?: string;
+      error_description?: string;
+      message: string;
+      cause?: { error?: string; error_description?: string };
+    };
+    return {
+      ok: false,
+      error: e.error ?? e.cause?.error ?? 'request_failed',
+      error_description: e.error_description ?? e.cause?.error_description ?? e.message,
+      ms: ms(),
+    };
   }
 }

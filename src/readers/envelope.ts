@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { CompactEncrypt, CompactSign, compactDecrypt, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import {
+  CompactEncrypt,
+  CompactSign,
+  compactDecrypt,
+  compactVerify,
+  decodeProtectedHeader,
+  importJWK,
+  type JWK,
+} from 'jose';
 
 /**
  * The capture envelope a reader sends as CIBA `login_hint_token`: a JWS signed by the reader's
@@ -106,14 +114,16 @@ export async function openEnvelope(
   input: { captureKeys: JWK[]; readerId: string; readerKeys: JWK[]; issuer: string; now?: number },
 ): Promise<CaptureClaims> {
   if (token.length > MAX_ENVELOPE_BYTES) throw new EnvelopeError('too_large', 'the capture envelope is too large');
-  if (token.split('.').length !== 5) throw new EnvelopeError('not_encrypted', 'the capture envelope must be a JWE encrypted to the capture key');
+  if (token.split('.').length !== 5)
+    throw new EnvelopeError('not_encrypted', 'the capture envelope must be a JWE encrypted to the capture key');
   let header;
   try {
     header = decodeProtectedHeader(token);
   } catch {
     throw new EnvelopeError('malformed', 'the capture envelope is not a JWE');
   }
-  if (header.alg !== 'ECDH-ES' || header.enc !== 'A256GCM') throw new EnvelopeError('not_encrypted', 'the capture envelope must use ECDH-ES with A256GCM');
+  if (header.alg !== 'ECDH-ES' || header.enc !== 'A256GCM')
+    throw new EnvelopeError('not_encrypted', 'the capture envelope must use ECDH-ES with A256GCM');
 
   let jws: string | undefined;
   for (const key of orderByKid(input.captureKeys, header.kid)) {
@@ -133,7 +143,8 @@ export async function openEnvelope(
   } catch {
     throw new EnvelopeError('malformed', 'the capture envelope does not contain a signed capture');
   }
-  if (signedHeader.alg !== 'ES256' || signedHeader.typ !== ENVELOPE_TYPE) throw new EnvelopeError('malformed', 'the signed capture has the wrong type or algorithm');
+  if (signedHeader.alg !== 'ES256' || signedHeader.typ !== ENVELOPE_TYPE)
+    throw new EnvelopeError('malformed', 'the signed capture has the wrong type or algorithm');
   for (const key of orderByKid(input.readerKeys, signedHeader.kid)) {
     try {
       payload = (await compactVerify(jws, await importOnce(key, 'ES256'))).payload;
@@ -150,16 +161,27 @@ export async function openEnvelope(
   } catch {
     throw new EnvelopeError('malformed', 'the signed capture is not JSON');
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new EnvelopeError('malformed', 'the signed capture is not a JSON object');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new EnvelopeError('malformed', 'the signed capture is not a JSON object');
   const claims = parsed as CaptureClaims;
   const now = input.now ?? Math.floor(Date.now() / 1000);
-  if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128) throw new EnvelopeError('malformed', 'jti missing');
-  if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp)) throw new EnvelopeError('malformed', 'iat and exp are required');
+  if (typeof claims.jti !== 'string' || claims.jti.length < 8 || claims.jti.length > 128)
+    throw new EnvelopeError('malformed', 'jti missing');
+  if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp))
+    throw new EnvelopeError('malformed', 'iat and exp are required');
   if (claims.iss !== input.readerId) throw new EnvelopeError('wrong_reader', 'the capture was made for another reader');
-  if (claims.aud !== input.issuer) throw new EnvelopeError('wrong_audience', 'the capture is addressed to another provider');
-  if (claims.exp - claims.iat > MAX_ENVELOPE_LIFETIME_SECONDS) throw new EnvelopeError('lifetime_too_long', `an envelope may live at most ${MAX_ENVELOPE_LIFETIME_SECONDS} s`);
-  if (claims.exp <= now || claims.iat > now + MAX_CLOCK_SKEW_SECONDS) throw new EnvelopeError('expired', 'the capture envelope has expired or is not valid yet');
-  if (!Array.isArray(claims.images) || claims.images.length === 0 || claims.images.length > MAX_IMAGES || !claims.images.every((i) => typeof i === 'string')) {
+  if (claims.aud !== input.issuer)
+    throw new EnvelopeError('wrong_audience', 'the capture is addressed to another provider');
+  if (claims.exp - claims.iat > MAX_ENVELOPE_LIFETIME_SECONDS)
+    throw new EnvelopeError('lifetime_too_long', `an envelope may live at most ${MAX_ENVELOPE_LIFETIME_SECONDS} s`);
+  if (claims.exp <= now || claims.iat > now + MAX_CLOCK_SKEW_SECONDS)
+    throw new EnvelopeError('expired', 'the capture envelope has expired or is not valid yet');
+  if (
+    !Array.isArray(claims.images) ||
+    claims.images.length === 0 ||
+    claims.images.length > MAX_IMAGES ||
+    !claims.images.every((i) => typeof i === 'string')
+  ) {
     throw new EnvelopeError('malformed', `an envelope carries 1 to ${MAX_IMAGES} images`);
   }
   if (claims.kind !== 'roi' && claims.kind !== 'hand') throw new EnvelopeError('malformed', 'kind must be roi or hand');

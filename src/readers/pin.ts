@@ -8,7 +8,10 @@ export class PinError extends Error {
 
 export async function setPin(prisma: PrismaClient, personId: string, pin: string): Promise<void> {
   if (!/^\d{4,12}$/.test(pin)) throw new PinError('a PIN has 4 to 12 digits');
-  await prisma.person.update({ where: { id: personId }, data: { pinHash: await argon2.hash(pin, { type: argon2.argon2id }) } });
+  await prisma.person.update({
+    where: { id: personId },
+    data: { pinHash: await argon2.hash(pin, { type: argon2.argon2id }) },
+  });
 }
 
 export async function verifyPin(prisma: PrismaClient, personId: string, pin: unknown): Promise<boolean> {

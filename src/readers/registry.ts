@@ -35,9 +35,11 @@ export interface ReaderCredentials {
 }
 
 export async function addReader(db: Database, provider: Provider, input: NewReader): Promise<ReaderCredentials> {
-  if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenantId } }))) throw new ReaderError(`unknown tenant ${input.tenantId}`);
+  if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenantId } })))
+    throw new ReaderError(`unknown tenant ${input.tenantId}`);
   const mode = input.deliveryMode ?? 'poll';
-  if (mode === 'ping' && !input.notificationEndpoint) throw new ReaderError('ping delivery needs a notification endpoint');
+  if (mode === 'ping' && !input.notificationEndpoint)
+    throw new ReaderError('ping delivery needs a notification endpoint');
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const kid = randomUUID();
   const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' };
@@ -66,7 +68,9 @@ export async function addReader(db: Database, provider: Provider, input: NewRead
   }
   await db.prisma.$transaction([
     db.prisma.oidcClient.create({ data: { clientId, name: input.name, metadata: metadata as Prisma.InputJsonValue } }),
-    db.prisma.reader.create({ data: { clientId, tenantId: input.tenantId, name: input.name, location: input.location ?? null } }),
+    db.prisma.reader.create({
+      data: { clientId, tenantId: input.tenantId, name: input.name, location: input.location ?? null },
+    }),
   ]);
   await audit(db.prisma, { action: 'reader.added', subject: clientId, detail: { tenant: input.tenantId, mode } });
   return { client_id: clientId, tenant: input.tenantId, key: privateJwk };
@@ -77,7 +81,10 @@ export async function listReaders(db: Database) {
 }
 
 export async function revokeReader(db: Database, clientId: string): Promise<boolean> {
-  const { count } = await db.prisma.reader.updateMany({ where: { clientId, revokedAt: null }, data: { revokedAt: new Date() } });
+  const { count } = await db.prisma.reader.updateMany({
+    where: { clientId, revokedAt: null },
+    data: { revokedAt: new Date() },
+  });
   if (count === 0) return false;
   await announceClientChange(db, clientId);
   await db.query(`DELETE FROM oidc_payload WHERE payload->>'clientId' = $1`, [clientId]);

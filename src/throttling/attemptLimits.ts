@@ -55,8 +55,10 @@ export const readerSubject = (readerId: string) => `reader:${readerId}`;
 export const clientSubject = (clientId: string) => `client:${clientId}`;
 export const addressSubject = (address: string) => `address:${addressPrefix(address)}`;
 /** A person named by login_hint, from one address; the email is hashed so the table names nobody. */
-const hintedPalmPrefix = (email: string) => `palm-hint:${createHash('sha256').update(email).digest('base64url').slice(0, 22)}:`;
-export const hintedPalmSubject = (email: string, address: string) => `${hintedPalmPrefix(email)}${addressPrefix(address)}`;
+const hintedPalmPrefix = (email: string) =>
+  `palm-hint:${createHash('sha256').update(email).digest('base64url').slice(0, 22)}:`;
+export const hintedPalmSubject = (email: string, address: string) =>
+  `${hintedPalmPrefix(email)}${addressPrefix(address)}`;
 
 export type LimitVerdict = { allowed: true } | { allowed: false; locked: boolean; retryAfterSeconds?: number };
 
@@ -65,7 +67,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const waitSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /** Takes `cost` attempts from a source's bucket, if it holds them. */
-export async function takeFromSource(db: Db, subject: string, policy: RatePolicy, cost = 1, now = Date.now()): Promise<LimitVerdict> {
+export async function takeFromSource(
+  db: Db,
+  subject: string,
+  policy: RatePolicy,
+  cost = 1,
+  now = Date.now(),
+): Promise<LimitVerdict> {
   const costMs = cost * policy.refillMs;
   const capacityMs = policy.burst * policy.refillMs;
   const taken = await db.query(
@@ -77,18 +85,34 @@ export async function takeFromSource(db: Db, subject: string, policy: RatePolicy
     'attempt_rate_take',
   );
   if (taken.length) return { allowed: true };
-  const [row] = await db.query<{ refilledAt: Date }>(`SELECT refilled_at AS "refilledAt" FROM attempt_rate WHERE key = $1`, [subject]);
+  const [row] = await db.query<{ refilledAt: Date }>(
+    `SELECT refilled_at AS "refilledAt" FROM attempt_rate WHERE key = $1`,
+    [subject],
+  );
   const refilledAt = row ? new Date(row.refilledAt).getTime() : now;
-  return { allowed: false, locked: false, retryAfterSeconds: waitSeconds(Math.max(refilledAt, now) + costMs - (now + capacityMs)) };
+  return {
+    allowed: false,
+    locked: false,
+    retryAfterSeconds: waitSeconds(Math.max(refilledAt, now) + costMs - (now + capacityMs)),
+  };
 }
 
 /** Gives back what an attempt did not use (all of it after a success). */
 export async function giveBackToSource(db: Db, subject: string, policy: RatePolicy, cost = 1): Promise<void> {
-  await db.query(`UPDATE attempt_rate SET refilled_at = refilled_at - $2::float8 * interval '1 millisecond' WHERE key = $1`, [subject, cost * policy.refillMs], 'attempt_rate_give_back');
+  await db.query(
+    `UPDATE attempt_rate SET refilled_at = refilled_at - $2::float8 * interval '1 millisecond' WHERE key = $1`,
+    [subject, cost * policy.refillMs],
+    'attempt_rate_give_back',
+  );
 }
 
 /** Counts an attempt at a target before it is evaluated, if the target's count allows one now. */
-export async function reserveAttempt(db: Db, subject: string, policy: ConsecutivePolicy, now = Date.now()): Promise<LimitVerdict> {
+export async function reserveAttempt(
+  db: Db,
+  subject: string,
+  policy: ConsecutivePolicy,
+  now = Date.now(),
+): Promise<LimitVerdict> {
   const expiresAt = policy.forgetAfterMs ? iso(now + policy.forgetAfterMs) : null;
   const reserved = await db.query(
     `INSERT INTO attempt_throttle AS t (subject, failures, last_failure_at, expires_at) VALUES ($1, 1, $2::timestamptz, $3::timestamptz)
@@ -104,13 +128,19 @@ export async function reserveAttempt(db: Db, subject: string, policy: Consecutiv
 }
 
 /** Whether a target's count allows an attempt now, without counting one. */
-export async function targetState(db: Db, subject: string, policy: ConsecutivePolicy, now = Date.now()): Promise<LimitVerdict> {
+export async function targetState(
+  db: Db,
+  subject: string,
+  policy: ConsecutivePolicy,
+  now = Date.now(),
+): Promise<LimitVerdict> {
   const [row] = await db.query<{ failures: number; lastFailureAt: Date | null; expiresAt: Date | null }>(
     `SELECT failures, last_failure_at AS "lastFailureAt", expires_at AS "expiresAt" FROM attempt_throttle WHERE subject = $1`,
     [subject],
     'attempt_throttle_state',
   );
-  if (!row || row.failures < policy.free || (row.expiresAt && new Date(row.expiresAt).getTime() <= now)) return { allowed: true };
+  if (!row || row.failures < policy.free || (row.expiresAt && new Date(row.expiresAt).getTime() <= now))
+    return { allowed: true };
   if (row.failures >= policy.hardLimit) return { allowed: false, locked: true };
   const wait = (row.lastFailureAt ? new Date(row.lastFailureAt).getTime() : 0) + policy.backoffMs - now;
   return wait > 0 ? { allowed: false, locked: false, retryAfterSeconds: waitSeconds(wait) } : { allowed: true };

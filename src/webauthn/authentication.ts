@@ -27,7 +27,11 @@ export async function startAuthentication(
   rp: RelyingParty,
   ceremonyId: string,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
-  const options = await generateAuthenticationOptions({ rpID: rp.id, userVerification: 'required', allowCredentials: [] });
+  const options = await generateAuthenticationOptions({
+    rpID: rp.id,
+    userVerification: 'required',
+    allowCredentials: [],
+  });
   await storeChallenge(prisma, { id: ceremonyId, purpose: 'authentication', challenge: options.challenge });
   return options;
 }
@@ -63,7 +67,11 @@ export async function finishAuthentication(
       },
     });
   } catch (err) {
-    await audit(prisma, { action: 'passkey.rejected', subject: passkey.personId, detail: { reason: (err as Error).message } });
+    await audit(prisma, {
+      action: 'passkey.rejected',
+      subject: passkey.personId,
+      detail: { reason: (err as Error).message },
+    });
     throw new WebauthnError('passkey_rejected', `The passkey could not be verified: ${(err as Error).message}`);
   }
   if (!verification.verified) throw new WebauthnError('passkey_rejected', 'The passkey could not be verified.');

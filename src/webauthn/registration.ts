@@ -36,7 +36,10 @@ export async function startRegistration(
   const existing = await prisma.person.findUnique({ where: { email }, include: { passkeys: true } });
   if (existing && invitation.email !== email) {
     // Only an invitation addressed to this email may add a passkey to an existing account.
-    throw new WebauthnError('invalid_request', 'An account with this email already exists; ask an administrator for an invitation to add a passkey.');
+    throw new WebauthnError(
+      'invalid_request',
+      'An account with this email already exists; ask an administrator for an invitation to add a passkey.',
+    );
   }
   const webauthnId = existing?.webauthnId ?? randomBytes(32).toString('base64url');
   const publicKey = await generateRegistrationOptions({
@@ -90,14 +93,18 @@ export async function finishRegistration(
   const role = invitation.role as Role;
   const personId = await prisma.$transaction(async (tx) => {
     // Redeem exactly once, even with two tabs racing.
-    const redeemed = await tx.invitation.updateMany({ where: { id: invitation.id, usedAt: null }, data: { usedAt: new Date() } });
+    const redeemed = await tx.invitation.updateMany({
+      where: { id: invitation.id, usedAt: null },
+      data: { usedAt: new Date() },
+    });
     if (redeemed.count !== 1) throw new WebauthnError('invalid_invitation', 'This invitation has already been used.');
     const person =
       (await tx.person.findUnique({ where: { email: data.email } })) ??
       (await tx.person.create({
         data: { id: randomUUID(), email: data.email, name: data.name, role, webauthnId: data.webauthnId },
       }));
-    if (role === 'admin' && person.role !== 'admin') await tx.person.update({ where: { id: person.id }, data: { role: 'admin' } });
+    if (role === 'admin' && person.role !== 'admin')
+      await tx.person.update({ where: { id: person.id }, data: { role: 'admin' } });
     await tx.passkey.create({
       data: {
         id: credential.id,
@@ -111,6 +118,11 @@ export async function finishRegistration(
     });
     return person.id;
   });
-  await audit(prisma, { action: 'passkey.registered', actor: personId, subject: personId, detail: { invitation: invitation.id, role } });
+  await audit(prisma, {
+    action: 'passkey.registered',
+    actor: personId,
+    subject: personId,
+    detail: { invitation: invitation.id, role },
+  });
   return { personId, role };
 }

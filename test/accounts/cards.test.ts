@@ -99,7 +99,16 @@ describe('palmid card link / loyalty', () => {
       expect(run.stdout + run.stderr).not.toContain('5555555555554444');
       const tenant = await palmid(env, 'tenant', 'add', '--id', 'club', '--name', 'Club');
       expect(tenant.code).toBe(0);
-      const loyalty = await palmid(env, 'loyalty', '--person', 'ana@example.org', '--tenant', 'club', '--number', 'CLUB-1234');
+      const loyalty = await palmid(
+        env,
+        'loyalty',
+        '--person',
+        'ana@example.org',
+        '--tenant',
+        'club',
+        '--number',
+        'CLUB-1234',
+      );
       expect(loyalty.code, loyalty.stderr).toBe(0);
       const bad = await palmid(env, 'loyalty', '--person', 'ana@example.org', '--tenant', 'club', '--number', 'x');
       expect(bad.code).not.toBe(0);

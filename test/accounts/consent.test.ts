@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson } from '../../src/accounts/people.js';
-import { TenantError, addTenant, currentNotice, hasActiveConsent, recordConsent, withdrawConsent } from '../../src/accounts/tenants.js';
+import {
+  TenantError,
+  addTenant,
+  currentNotice,
+  hasActiveConsent,
+  recordConsent,
+  withdrawConsent,
+} from '../../src/accounts/tenants.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
 

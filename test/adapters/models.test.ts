@@ -34,7 +34,14 @@ describe.each(databaseKinds)('oidc-provider adapter on Prisma ($name)', (kind) =
   it.each(MODELS)('stores, finds, consumes and destroys %s', async (model) => {
     const adapter = new Adapter(model);
     const id = `${model}-1`;
-    const payload = { jti: id, kind: model, grantId: `grant-${model}`, uid: `uid-${model}`, userCode: `CODE-${model}`, nested: { a: [1, 2] } };
+    const payload = {
+      jti: id,
+      kind: model,
+      grantId: `grant-${model}`,
+      uid: `uid-${model}`,
+      userCode: `CODE-${model}`,
+      nested: { a: [1, 2] },
+    };
     await adapter.upsert(id, payload, 60);
     expect(await adapter.find(id)).toEqual(payload);
     expect(await adapter.findByUid!(`uid-${model}`)).toEqual(payload);
@@ -55,12 +62,24 @@ describe.each(databaseKinds)('oidc-provider adapter on Prisma ($name)', (kind) =
 
   it('revokes everything issued under a grant, whatever the model', async () => {
     const grantId = 'grant-shared';
-    for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']) {
+    for (const model of [
+      'AccessToken',
+      'RefreshToken',
+      'AuthorizationCode',
+      'DeviceCode',
+      'BackchannelAuthenticationRequest',
+    ]) {
       await new Adapter(model).upsert(`${model}-g`, { jti: `${model}-g`, grantId }, 60);
     }
     await new Adapter('AccessToken').upsert('other', { jti: 'other', grantId: 'grant-other' }, 60);
     await new Adapter('AccessToken').revokeByGrantId!(grantId);
-    for (const model of ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest']) {
+    for (const model of [
+      'AccessToken',
+      'RefreshToken',
+      'AuthorizationCode',
+      'DeviceCode',
+      'BackchannelAuthenticationRequest',
+    ]) {
       expect(await new Adapter(model).find(`${model}-g`)).toBeUndefined();
     }
     expect(await new Adapter('AccessToken').find('other')).toBeDefined();

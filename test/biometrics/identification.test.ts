@@ -21,7 +21,8 @@ const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const TONGJI = path.join(DATA, 'tongji-roi');
 const haveData = fs.existsSync(TONGJI);
 
-const sample = (palm: number, s: number) => fs.readFileSync(path.join(TONGJI, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
+const sample = (palm: number, s: number) =>
+  fs.readFileSync(path.join(TONGJI, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
 
 describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification on tongji-roi ($name)', (kind) => {
   let t: TestDatabase;
@@ -40,7 +41,13 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     }
     // Palms 1–7 enrolled from their first three samples; 8–10 never enrolled.
     for (let palm = 1; palm <= 7; palm++) {
-      await enrolPalm(bio, { personId: people[palm - 1]!, tenantId: 'office', hand: 'right', captures: [1, 2, 3].map((s) => sample(palm, s)), kind: 'roi' });
+      await enrolPalm(bio, {
+        personId: people[palm - 1]!,
+        tenantId: 'office',
+        hand: 'right',
+        captures: [1, 2, 3].map((s) => sample(palm, s)),
+        kind: 'roi',
+      });
     }
   }, 300_000);
   afterAll(async () => t?.dispose());
@@ -59,10 +66,16 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
         const r = await identifyPalm(bio, { tenantId: 'office', capture: sample(palm, s), kind: 'roi' });
         if (r.match && r.personId !== people[palm - 1]) wrongPerson.push(`${palm}_${s} → ${r.personId}`);
         else if (!r.match) missed.push(`${palm}_${s} (score ${r.score.toFixed(3)} < ${r.threshold.toFixed(3)})`);
-        if (r.score - r.threshold < narrowest.margin) narrowest = { margin: r.score - r.threshold, probe: `${palm}_${s} ${r.score.toFixed(3)} vs ${r.threshold.toFixed(3)}` };
+        if (r.score - r.threshold < narrowest.margin)
+          narrowest = {
+            margin: r.score - r.threshold,
+            probe: `${palm}_${s} ${r.score.toFixed(3)} vs ${r.threshold.toFixed(3)}`,
+          };
       }
     }
-    console.info(`tongji-roi: ${probes - missed.length}/${probes} genuine probes found; narrowest: ${narrowest.probe}${missed.length ? `; missed: ${missed.join(', ')}` : ''}`);
+    console.info(
+      `tongji-roi: ${probes - missed.length}/${probes} genuine probes found; narrowest: ${narrowest.probe}${missed.length ? `; missed: ${missed.join(', ')}` : ''}`,
+    );
     expect(wrongPerson).toEqual([]);
     expect(missed).toEqual([]);
   }, 300_000);
@@ -82,12 +95,24 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
   }, 300_000);
 
   it('refuses a palm already enrolled to someone else, and requires consent', async () => {
-    const err = await enrolPalm(bio, { personId: people[7]!, tenantId: 'office', hand: 'left', captures: [4, 5, 6].map((s) => sample(1, s)), kind: 'roi' }).catch((e) => e);
+    const err = await enrolPalm(bio, {
+      personId: people[7]!,
+      tenantId: 'office',
+      hand: 'left',
+      captures: [4, 5, 6].map((s) => sample(1, s)),
+      kind: 'roi',
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(BiometricError);
     expect((err as BiometricError).reason).toBe('duplicate_enrolment');
 
     const stranger = await createPerson(t.db.prisma, { email: 'stranger@example.org', role: 'user' });
-    const noConsent = await enrolPalm(bio, { personId: stranger.id, tenantId: 'office', hand: 'left', captures: [1, 2, 3].map((s) => sample(9, s)), kind: 'roi' }).catch((e) => e);
+    const noConsent = await enrolPalm(bio, {
+      personId: stranger.id,
+      tenantId: 'office',
+      hand: 'left',
+      captures: [1, 2, 3].map((s) => sample(9, s)),
+      kind: 'roi',
+    }).catch((e) => e);
     expect((noConsent as BiometricError).reason).toBe('consent_required');
     expect(await t.db.prisma.palmReference.count({ where: { personId: stranger.id } })).toBe(0);
   });
@@ -98,14 +123,27 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     expect(r.match).toBe(false);
     // Withdrawing consent deleted the reference; re-consent and re-enrol to restore.
     await recordConsent(t.db.prisma, people[1]!, 'office', 1);
-    const again = await enrolPalm(bio, { personId: people[1]!, tenantId: 'office', hand: 'right', captures: [1, 2, 3].map((s) => sample(2, s)), kind: 'roi' });
+    const again = await enrolPalm(bio, {
+      personId: people[1]!,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [1, 2, 3].map((s) => sample(2, s)),
+      kind: 'roi',
+    });
     expect(again.replaced).toBe(false);
-    expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(2, 12), kind: 'roi' })).personId).toBe(people[1]);
+    expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(2, 12), kind: 'roi' })).personId).toBe(
+      people[1],
+    );
   });
 
   it('stores only the keyed code, and keeps working after a re-key that protects the sealed embedding again', async () => {
     const codeOf = async () =>
-      (await t.db.query<{ code: string | null; embedding: string | null }>(`SELECT code::text AS code, embedding::text AS embedding FROM palm_reference WHERE person_id = $1`, [people[2]]))[0]!;
+      (
+        await t.db.query<{ code: string | null; embedding: string | null }>(
+          `SELECT code::text AS code, embedding::text AS embedding FROM palm_reference WHERE person_id = $1`,
+          [people[2]],
+        )
+      )[0]!;
     const before = await codeOf();
     expect(before.embedding).toBeNull();
     expect(before.code).toMatch(new RegExp(`^[01]{${PROTECTED_CODE_BITS}}$`));
@@ -116,7 +154,9 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     // A new code, unrelated to the old one: about half the bits differ.
     const differing = [...after.code!].filter((bit, i) => bit !== before.code![i]).length / PROTECTED_CODE_BITS;
     expect(differing).toBeGreaterThan(0.4);
-    expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(3, 15), kind: 'roi' })).personId).toBe(people[2]);
+    expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(3, 15), kind: 'roi' })).personId).toBe(
+      people[2],
+    );
     expect((await identifyPalm(bio, { tenantId: 'office', capture: sample(8, 15), kind: 'roi' })).match).toBe(false);
   });
 
@@ -127,10 +167,22 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     await t.db.query(`UPDATE tenant SET transform_split = NULL, template_protection = 'transform' WHERE id = 'legacy'`);
     for (const palm of [5, 6]) {
       await recordConsent(t.db.prisma, people[palm - 1]!, 'legacy', 1);
-      await enrolPalm(bio, { personId: people[palm - 1]!, tenantId: 'legacy', hand: 'right', captures: [1, 2, 3].map((s) => sample(palm, s)), kind: 'roi' });
+      await enrolPalm(bio, {
+        personId: people[palm - 1]!,
+        tenantId: 'legacy',
+        hand: 'right',
+        captures: [1, 2, 3].map((s) => sample(palm, s)),
+        kind: 'roi',
+      });
     }
     const rows = () =>
-      t.db.query<{ id: string; person_id: string; code: string | null; embedding: string | null; fine_template: Uint8Array }>(
+      t.db.query<{
+        id: string;
+        person_id: string;
+        code: string | null;
+        embedding: string | null;
+        fine_template: Uint8Array;
+      }>(
         `SELECT id, person_id, code::text AS code, embedding::text AS embedding, fine_template FROM palm_reference WHERE tenant_id = 'legacy' ORDER BY person_id`,
       );
     expect((await rows()).every((r) => r.code === null && r.embedding !== null)).toBe(true);
@@ -138,25 +190,42 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     // Palm 5's template sealed as enrolment sealed it before the codes: without the embedding.
     const old = (await rows()).find((r) => r.person_id === people[4])!;
     const key = (await bio.dataKeys.find(people[4]!))!;
-    const bare = serializeTemplate({ ...deserializeTemplate(new Uint8Array(openTemplate(key, old.fine_template, old.id))), embedding: new Float32Array(0) });
-    await t.db.query(`UPDATE palm_reference SET fine_template = $1 WHERE id = $2`, [new Uint8Array(sealTemplate(key, bare, old.id)), old.id]);
-    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(5, 14), kind: 'roi' })).personId).toBe(people[4]);
+    const bare = serializeTemplate({
+      ...deserializeTemplate(new Uint8Array(openTemplate(key, old.fine_template, old.id))),
+      embedding: new Float32Array(0),
+    });
+    await t.db.query(`UPDATE palm_reference SET fine_template = $1 WHERE id = $2`, [
+      new Uint8Array(sealTemplate(key, bare, old.id)),
+      old.id,
+    ]);
+    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(5, 14), kind: 'roi' })).personId).toBe(
+      people[4],
+    );
     expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(7, 14), kind: 'roi' })).match).toBe(false);
 
     await rekeyTenant(bio, 'legacy');
-    expect((await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: 'legacy' } })).templateProtection).toBe('projection');
+    expect((await t.db.prisma.tenant.findUniqueOrThrow({ where: { id: 'legacy' } })).templateProtection).toBe(
+      'projection',
+    );
     expect(await tenantsToConvert(t.db)).toEqual([]);
     const converted = await rows();
     expect(converted.every((r) => r.code !== null && r.embedding === null)).toBe(true);
     // Every sealed template now carries the embedding, so the next re-key can protect it again.
     for (const r of converted) {
-      const fine = deserializeTemplate(new Uint8Array(openTemplate((await bio.dataKeys.find(r.person_id))!, r.fine_template, r.id)));
+      const fine = deserializeTemplate(
+        new Uint8Array(openTemplate((await bio.dataKeys.find(r.person_id))!, r.fine_template, r.id)),
+      );
       expect(fine.embedding.length).toBe(128);
     }
-    for (const palm of [5, 6]) expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(palm, 14), kind: 'roi' })).personId).toBe(people[palm - 1]);
+    for (const palm of [5, 6])
+      expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(palm, 14), kind: 'roi' })).personId).toBe(
+        people[palm - 1],
+      );
     expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(7, 14), kind: 'roi' })).match).toBe(false);
     await rekeyTenant(bio, 'legacy');
-    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(5, 14), kind: 'roi' })).personId).toBe(people[4]);
+    expect((await identifyPalm(bio, { tenantId: 'legacy', capture: sample(5, 14), kind: 'roi' })).personId).toBe(
+      people[4],
+    );
     await t.db.query(`DELETE FROM palm_reference WHERE tenant_id = 'legacy'`);
   });
 
@@ -199,7 +268,14 @@ describe.skipIf(!fs.existsSync(COEP))('enrolment and 1:N identification on coep-
       await recordConsent(t.db.prisma, person.id, 'stadium', 1);
       people.set(id, person.id);
       const files = byId.get(id)!;
-      await enrolPalm(bio, { personId: person.id, tenantId: 'stadium', hand: 'right', captures: files.slice(0, 2).map((f) => fs.readFileSync(f)), kind: 'hand', minCaptures: 2 });
+      await enrolPalm(bio, {
+        personId: person.id,
+        tenantId: 'stadium',
+        hand: 'right',
+        captures: files.slice(0, 2).map((f) => fs.readFileSync(f)),
+        kind: 'hand',
+        minCaptures: 2,
+      });
     }
   }, 600_000);
   afterAll(async () => t?.dispose());

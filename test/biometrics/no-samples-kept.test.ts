@@ -38,7 +38,18 @@ describe.skipIf(!haveData)('what enrolment and identification leave behind', () 
     for (const args of [
       ['tenant', 'add', '--id', 'shop', '--name', 'Shop'],
       ['consent', '--person', 'ana@example.org', '--tenant', 'shop', '--accept'],
-      ['enroll', '--person', 'ana@example.org', '--palm', 'left', '--tenant', 'shop', '--kind', 'roi', ...images.slice(0, 3)],
+      [
+        'enroll',
+        '--person',
+        'ana@example.org',
+        '--palm',
+        'left',
+        '--tenant',
+        'shop',
+        '--kind',
+        'roi',
+        ...images.slice(0, 3),
+      ],
       ['identify', '--tenant', 'shop', '--kind', 'roi', '--json', images[3]!],
     ]) {
       const run = await palmid(env, ...args);
@@ -56,15 +67,22 @@ describe.skipIf(!haveData)('what enrolment and identification leave behind', () 
     const db = await openDatabase({ dataDir });
     try {
       let dump = '';
-      for (const { table_name } of await db.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)) {
-        dump += (await db.query<{ r: string }>(`SELECT t::text AS r FROM "${table_name}" t`)).map((r) => r.r).join('\n');
+      for (const { table_name } of await db.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`,
+      )) {
+        dump += (await db.query<{ r: string }>(`SELECT t::text AS r FROM "${table_name}" t`))
+          .map((r) => r.r)
+          .join('\n');
       }
       // Control: the stored (sealed) template is visible in this dump.
-      const [stored] = await db.query<{ hex: string }>(`SELECT encode(substr(fine_template, 1, 24), 'hex') AS hex FROM palm_reference`);
+      const [stored] = await db.query<{ hex: string }>(
+        `SELECT encode(substr(fine_template, 1, 24), 'hex') AS hex FROM palm_reference`,
+      );
       expect(dump).toContain(stored!.hex);
       for (const image of images) {
         const bytes = fs.readFileSync(image);
-        for (const offset of [1200, 5000, 9000, 15000]) expect(dump).not.toContain(bytes.subarray(offset, offset + 24).toString('hex'));
+        for (const offset of [1200, 5000, 9000, 15000])
+          expect(dump).not.toContain(bytes.subarray(offset, offset + 24).toString('hex'));
       }
     } finally {
       await db.close();
@@ -79,7 +97,11 @@ describe.skipIf(!haveData)('what enrolment and identification leave behind', () 
       const bytes = fs.readFileSync(image);
       for (const offset of [1200, 5000, 9000, 15000]) {
         const chunk = bytes.subarray(offset, offset + 24);
-        for (const needle of [chunk, Buffer.from(chunk.toString('hex')), Buffer.from(chunk.toString('base64').slice(0, 24))]) {
+        for (const needle of [
+          chunk,
+          Buffer.from(chunk.toString('hex')),
+          Buffer.from(chunk.toString('base64').slice(0, 24)),
+        ]) {
           expect(haystacks.some((h) => h.includes(needle))).toBe(false);
         }
       }

@@ -12,7 +12,14 @@ import { TenantTransform } from '../../src/biometrics/protection.js';
 import { codeIndexName, STAGE_ONE_SQL, tenantsToConvert, vectorLiteral } from '../../src/biometrics/references.js';
 import { MasterKey } from '../../src/crypto/masterKey.js';
 import { defaultMigrationsDir, migrate, readMigrations } from '../../src/db/migrate.js';
-import { fuse, prepareImage, probesFromSamples, serializeTemplate, synthRoi, templatesFromSamples } from '../../src/palm/index.js';
+import {
+  fuse,
+  prepareImage,
+  probesFromSamples,
+  serializeTemplate,
+  synthRoi,
+  templatesFromSamples,
+} from '../../src/palm/index.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
 
 const CODES_MIGRATION = '20261129120000_protected_codes';
@@ -34,7 +41,8 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
     t = await createTestDatabase(kind);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-migrations-'));
     fs.cpSync(defaultMigrationsDir, dir, { recursive: true });
-    for (const m of readMigrations(dir)) if (m.name >= CODES_MIGRATION) fs.rmSync(path.join(dir, m.name), { recursive: true });
+    for (const m of readMigrations(dir))
+      if (m.name >= CODES_MIGRATION) fs.rmSync(path.join(dir, m.name), { recursive: true });
     await migrate(t.db, dir);
     const master = MasterKey.fromBytes(randomBytes(32));
     bio = new BiometricContext(t.db, master);
@@ -43,7 +51,10 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
     for (const palm of [1, 2]) {
       const person = await createPerson(t.db.prisma, { email: `p${palm}@example.org`, role: 'user' });
       personIds.push(person.id);
-      await t.db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ($1, $2, 'old', 1)`, [randomUUID(), person.id]);
+      await t.db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ($1, $2, 'old', 1)`, [
+        randomUUID(),
+        person.id,
+      ]);
       const reference = fuse(await templatesFromSamples([0, 1, 2].map((s) => roi(palm, s))));
       const id = randomUUID();
       const key = await bio.dataKeys.getOrCreate(person.id);
@@ -75,7 +86,9 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
   };
 
   it('keeps tenants with references on the transform, with a warning, and moves the others to codes', async () => {
-    const tenants = await t.db.query<{ id: string; template_protection: string }>(`SELECT id, template_protection FROM tenant ORDER BY id`);
+    const tenants = await t.db.query<{ id: string; template_protection: string }>(
+      `SELECT id, template_protection FROM tenant ORDER BY id`,
+    );
     expect(tenants).toEqual([
       { id: 'empty', template_protection: 'projection' },
       { id: 'old', template_protection: 'transform' },
@@ -104,11 +117,10 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
     const [row] = await t.db.query<{ model: string }>(`SELECT model FROM palm_reference LIMIT 1`);
     const model = { model: row!.model, dimensions: 128 };
     await t.db.query('SET enable_seqscan = off');
-    const plan = await t.db.query<Record<string, string>>(`EXPLAIN ${STAGE_ONE_SQL(20, { consentedOnly: true, excludePerson: false, model, by: 'code', shortlist: 100 })}`, [
-      '0'.repeat(2048),
-      'old',
-      1,
-    ]);
+    const plan = await t.db.query<Record<string, string>>(
+      `EXPLAIN ${STAGE_ONE_SQL(20, { consentedOnly: true, excludePerson: false, model, by: 'code', shortlist: 100 })}`,
+      ['0'.repeat(2048), 'old', 1],
+    );
     await t.db.query('SET enable_seqscan = on');
     expect(plan.map((r) => Object.values(r)[0]).join('\n')).toContain(codeIndexName(model));
   });

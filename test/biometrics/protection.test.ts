@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MasterKey } from '../../src/crypto/masterKey.js';
-import { bitLiteral, hammingFraction, PROTECTED_CODE_BITS, TenantProjection, TenantTransform } from '../../src/biometrics/protection.js';
+import {
+  bitLiteral,
+  hammingFraction,
+  PROTECTED_CODE_BITS,
+  TenantProjection,
+  TenantTransform,
+} from '../../src/biometrics/protection.js';
 
 const DIM = 128;
 
@@ -35,12 +41,16 @@ function palms(count: number, seed: number, genuine = 0.9): { a: Float32Array; b
 }
 
 /** A code as ±1 values, the form a linear attack works on. */
-const signs = (code: Uint8Array) => Float64Array.from({ length: code.length * 8 }, (_, i) => ((code[i >> 3]! >> (7 - (i & 7))) & 1 ? 1 : -1));
+const signs = (code: Uint8Array) =>
+  Float64Array.from({ length: code.length * 8 }, (_, i) => ((code[i >> 3]! >> (7 - (i & 7))) & 1 ? 1 : -1));
 
 /** Minimum-norm least squares from rows of X to rows of Y, applied to x (X has fewer rows than columns). */
 function leastSquares(X: ArrayLike<number>[], Y: ArrayLike<number>[]): (x: ArrayLike<number>) => Float64Array {
   const k = X.length;
-  const a = X.map((r, i) => [...X.map((c, j) => dot(r, c) + (i === j ? 1e-9 : 0)), ...Array.from({ length: k }, (_, j) => (i === j ? 1 : 0))]);
+  const a = X.map((r, i) => [
+    ...X.map((c, j) => dot(r, c) + (i === j ? 1e-9 : 0)),
+    ...Array.from({ length: k }, (_, j) => (i === j ? 1 : 0)),
+  ]);
   for (let c = 0; c < k; c++) {
     const p = a[c]![c]!;
     for (let j = 0; j < 2 * k; j++) a[c]![j]! /= p;
@@ -48,7 +58,12 @@ function leastSquares(X: ArrayLike<number>[], Y: ArrayLike<number>[]): (x: Array
   }
   const inv = a.map((r) => r.slice(k));
   return (x) => {
-    const c = inv.map((row) => dot(row, X.map((r) => dot(r, x))));
+    const c = inv.map((row) =>
+      dot(
+        row,
+        X.map((r) => dot(r, x)),
+      ),
+    );
     const out = new Float64Array(Y[0]!.length);
     c.forEach((w, j) => {
       for (let d = 0; d < out.length; d++) out[d]! += w * Y[j]![d]!;
@@ -67,7 +82,9 @@ describe('tenant template protection: keyed bit codes', () => {
   it('keeps the same palm near and different palms far, as search needs', () => {
     const people = palms(50, 1);
     const genuine = people.map((p) => hammingFraction(office.protect(p.a), office.protect(p.b)));
-    const impostor = people.map((p, i) => hammingFraction(office.protect(p.a), office.protect(people[(i + 1) % people.length]!.b)));
+    const impostor = people.map((p, i) =>
+      hammingFraction(office.protect(p.a), office.protect(people[(i + 1) % people.length]!.b)),
+    );
     expect(office.protect(people[0]!.a).length * 8).toBe(PROTECTED_CODE_BITS);
     // Every genuine pair is closer than every impostor pair.
     expect(Math.max(...genuine)).toBeLessThan(Math.min(...impostor));
@@ -99,15 +116,22 @@ describe('tenant template protection: keyed bit codes', () => {
     const anchors = palms(16, 3);
     const shared = palms(50, 4);
     const others = palms(500, 5).map((p) => p.a);
-    const stadiumRows = [...shared.map((p) => signs(stadium.protect(p.b))), ...others.map((e) => signs(stadium.protect(e)))];
-    const anchorCodes = { office: anchors.map((x) => signs(office.protect(x.a))), stadium: anchors.map((x) => signs(stadium.protect(x.b))) };
+    const stadiumRows = [
+      ...shared.map((p) => signs(stadium.protect(p.b))),
+      ...others.map((e) => signs(stadium.protect(e))),
+    ];
+    const anchorCodes = {
+      office: anchors.map((x) => signs(office.protect(x.a))),
+      stadium: anchors.map((x) => signs(stadium.protect(x.b))),
+    };
     // The best linear map the anchors give from one deployment's codes to the other's.
     const map = leastSquares(anchorCodes.office, anchorCodes.stadium);
     // And each person's profile of similarities to the anchors, which any distance-keeping scheme keeps.
     const profile = (code: Float64Array, at: 'office' | 'stadium') => anchorCodes[at].map((x) => dot(code, x));
     const stadiumProfiles = stadiumRows.map((r) => profile(r, 'stadium'));
     const linked = (guess: (i: number) => number) => shared.filter((_, i) => guess(i) === i).length;
-    const nearest = (v: ArrayLike<number>, rows: ArrayLike<number>[]) => rows.reduce((best, r, j) => (cosine(v, r) > cosine(v, rows[best]!) ? j : best), 0);
+    const nearest = (v: ArrayLike<number>, rows: ArrayLike<number>[]) =>
+      rows.reduce((best, r, j) => (cosine(v, r) > cosine(v, rows[best]!) ? j : best), 0);
     const officeRows = shared.map((p) => signs(office.protect(p.a)));
     expect(linked((i) => nearest(map(officeRows[i]!), stadiumRows))).toBeLessThanOrEqual(2);
     expect(linked((i) => nearest(profile(officeRows[i]!, 'office'), stadiumProfiles))).toBeLessThanOrEqual(2);

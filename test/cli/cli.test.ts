@@ -17,7 +17,9 @@ import { TEST_MASTER_KEY, createTestDatabase, databaseKinds, type TestDatabase }
 function expectOneLineError(run: Run, pattern: RegExp) {
   expect(run.code).not.toBe(0);
   expect(run.stdout).toBe('');
-  const lines = run.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('{"level":') && !l.startsWith('(run with --help'));
+  const lines = run.stderr
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('{"level":') && !l.startsWith('(run with --help'));
   expect(lines, run.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
   expect(run.stderr).not.toMatch(/\n\s+at\s|node_modules|\.ts:\d+/);
@@ -61,7 +63,18 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
   it('prints usage for --help of every command and exits 0', async () => {
     const paths = commandPaths(buildProgram());
     expect(paths.map((p) => p.join(' '))).toEqual(
-      expect.arrayContaining(['serve', 'migrate', 'client', 'client add', 'client list', 'client remove', 'invite', 'keys', 'keys rotate', 'keys list']),
+      expect.arrayContaining([
+        'serve',
+        'migrate',
+        'client',
+        'client add',
+        'client list',
+        'client remove',
+        'invite',
+        'keys',
+        'keys rotate',
+        'keys list',
+      ]),
     );
     for (const p of [[], ...paths]) {
       const run = await palmid(env, ...p, '--help');
@@ -86,31 +99,48 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
     expect(JSON.parse(json.stdout)).toMatchObject({ applied: [], alreadyApplied: all });
   });
 
-  it.runIf(kind.name === 'pglite')('generates a master key file with mode 0600, outside the data folder, and warns about it', async () => {
-    const file = path.join(`${dataDir}-keys`, 'master.key'); // the default key store folder
-    expect(fs.existsSync(file)).toBe(false);
-    const run = await palmid(env, 'client', 'list', '--json');
-    expect(run.code).toBe(0);
-    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
-    expect(Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64')).toHaveLength(32);
-    expect(run.stderr).toMatch(/generated a master key file/);
-    expect(run.stderr).toContain('"level":40'); // a warning
-    expect(JSON.parse(run.stdout)).toEqual([]); // stdout stays clean JSON
-    // A key file others can read is refused.
-    fs.chmodSync(file, 0o644);
-    expectOneLineError(await palmid(env, 'client', 'list'), /master\.key is readable by others/);
-    fs.chmodSync(file, 0o600);
-  });
+  it.runIf(kind.name === 'pglite')(
+    'generates a master key file with mode 0600, outside the data folder, and warns about it',
+    async () => {
+      const file = path.join(`${dataDir}-keys`, 'master.key'); // the default key store folder
+      expect(fs.existsSync(file)).toBe(false);
+      const run = await palmid(env, 'client', 'list', '--json');
+      expect(run.code).toBe(0);
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      expect(Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64')).toHaveLength(32);
+      expect(run.stderr).toMatch(/generated a master key file/);
+      expect(run.stderr).toContain('"level":40'); // a warning
+      expect(JSON.parse(run.stdout)).toEqual([]); // stdout stays clean JSON
+      // A key file others can read is refused.
+      fs.chmodSync(file, 0o644);
+      expectOneLineError(await palmid(env, 'client', 'list'), /master\.key is readable by others/);
+      fs.chmodSync(file, 0o600);
+    },
+  );
 
   it.runIf(kind.name === 'postgres')('refuses to run on PostgreSQL without PALMID_MASTER_KEY', async () => {
-    expectOneLineError(await palmid({ ...env, PALMID_MASTER_KEY: undefined }, 'client', 'list'), /PALMID_MASTER_KEY is required/);
+    expectOneLineError(
+      await palmid({ ...env, PALMID_MASTER_KEY: undefined }, 'client', 'list'),
+      /PALMID_MASTER_KEY is required/,
+    );
   });
 
   let keptClient: { client_id: string; client_secret: string };
   let invitationToken: string;
 
   it('client add / list / remove', async () => {
-    const add = await palmid(env, 'client', 'add', '--name', 'Wiki', '--redirect-uri', 'https://wiki.example/cb', '--redirect-uri', 'https://wiki.example/cb2', '--json');
+    const add = await palmid(
+      env,
+      'client',
+      'add',
+      '--name',
+      'Wiki',
+      '--redirect-uri',
+      'https://wiki.example/cb',
+      '--redirect-uri',
+      'https://wiki.example/cb2',
+      '--json',
+    );
     expect(add.code, add.stderr).toBe(0);
     const created = JSON.parse(add.stdout) as Record<string, unknown>;
     expect(created).toMatchObject({
@@ -123,7 +153,17 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
     expect(created.client_secret).toMatch(/^[\w-]{40,}$/);
     keptClient = created as typeof keptClient;
 
-    const text = await palmid(env, 'client', 'add', '--name', 'SPA', '--redirect-uri', 'http://localhost:5173/cb', '--auth-method', 'none');
+    const text = await palmid(
+      env,
+      'client',
+      'add',
+      '--name',
+      'SPA',
+      '--redirect-uri',
+      'http://localhost:5173/cb',
+      '--auth-method',
+      'none',
+    );
     expect(text.code, text.stderr).toBe(0);
     const spaId = /client_id:\s+(\S+)/.exec(text.stdout)![1]!;
     expect(text.stdout).not.toContain('client_secret');
@@ -139,7 +179,10 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
     const remove = await palmid(env, 'client', 'remove', spaId, '--json');
     expect(remove.code).toBe(0);
     expect(JSON.parse(remove.stdout)).toEqual({ client_id: spaId, removed: true });
-    expectOneLineError(await palmid(env, 'client', 'remove', spaId), new RegExp(`^palmid: no client with id ${spaId}$`));
+    expectOneLineError(
+      await palmid(env, 'client', 'remove', spaId),
+      new RegExp(`^palmid: no client with id ${spaId}$`),
+    );
 
     const table = await palmid(env, 'client', 'list');
     expect(table.stdout).toContain(keptClient.client_id);
@@ -148,9 +191,15 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
 
   it('refuses bad input with a non-zero exit and one clear line', async () => {
     const uri = ['--redirect-uri', 'https://x.example/cb'];
-    expectOneLineError(await palmid(env, 'client', 'add', '--name', 'X', ...uri, '--grant-types', 'authorization_code,password'), /unknown grant type password/);
+    expectOneLineError(
+      await palmid(env, 'client', 'add', '--name', 'X', ...uri, '--grant-types', 'authorization_code,password'),
+      /unknown grant type password/,
+    );
     expectOneLineError(await palmid(env, 'client', 'add', '--name', 'X', ...uri, '--auth-method', 'bogus'), /bogus/);
-    expectOneLineError(await palmid(env, 'client', 'add', '--name', 'X', '--grant-types', 'authorization_code'), /authorization_code needs at least one --redirect-uri/);
+    expectOneLineError(
+      await palmid(env, 'client', 'add', '--name', 'X', '--grant-types', 'authorization_code'),
+      /authorization_code needs at least one --redirect-uri/,
+    );
     expectOneLineError(await palmid(env, 'client', 'add', ...uri), /--name/);
     expectOneLineError(await palmid(env, 'invite', '--email', 'not-an-email'), /invalid email not-an-email/);
     expectOneLineError(await palmid(env, 'invite', '--expires', 'tomorrow'), /invalid duration "tomorrow"/);
@@ -174,18 +223,44 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
   });
 
   it('keys rotate, then keys list shows the new keys active and the old ones retired', async () => {
-    const before = JSON.parse((await palmid(env, 'keys', 'list', '--json')).stdout) as Array<{ kid: string; status: string }>;
+    const before = JSON.parse((await palmid(env, 'keys', 'list', '--json')).stdout) as Array<{
+      kid: string;
+      status: string;
+    }>;
     expect(before.map((k) => k.status)).toEqual(['active', 'active', 'active']);
     const rotate = await palmid(env, 'keys', 'rotate', '--json');
     expect(rotate.code, rotate.stderr).toBe(0);
-    const result = JSON.parse(rotate.stdout) as { retired: string[]; created: string[]; retired_published_for_seconds: number };
+    const result = JSON.parse(rotate.stdout) as {
+      retired: string[];
+      created: string[];
+      retired_published_for_seconds: number;
+    };
     expect(result.retired.sort()).toEqual(before.map((k) => k.kid).sort());
     expect(result.created).toHaveLength(3);
     expect(result.retired_published_for_seconds).toBeGreaterThan(0);
-    const list = JSON.parse((await palmid(env, 'keys', 'list', '--json')).stdout) as Array<{ kid: string; status: string; alg: string }>;
-    expect(list.filter((k) => k.status === 'active').map((k) => k.kid).sort()).toEqual(result.created.sort());
-    expect(list.filter((k) => k.status === 'retired').map((k) => k.kid).sort()).toEqual(result.retired.sort());
-    expect(list.filter((k) => k.status === 'active').map((k) => k.alg).sort()).toEqual(['ECDH-ES', 'ES256', 'RS256']);
+    const list = JSON.parse((await palmid(env, 'keys', 'list', '--json')).stdout) as Array<{
+      kid: string;
+      status: string;
+      alg: string;
+    }>;
+    expect(
+      list
+        .filter((k) => k.status === 'active')
+        .map((k) => k.kid)
+        .sort(),
+    ).toEqual(result.created.sort());
+    expect(
+      list
+        .filter((k) => k.status === 'retired')
+        .map((k) => k.kid)
+        .sort(),
+    ).toEqual(result.retired.sort());
+    expect(
+      list
+        .filter((k) => k.status === 'active')
+        .map((k) => k.alg)
+        .sort(),
+    ).toEqual(['ECDH-ES', 'ES256', 'RS256']);
   });
 
   it('stored what the commands said: an argon2id hash, a redeemable invitation, an audit trail', async () => {
@@ -196,30 +271,90 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
       expect(JSON.stringify(row.metadata)).not.toContain(keptClient.client_secret);
       const invitation = await findRedeemableInvitation(db.prisma, invitationToken);
       expect(invitation).toMatchObject({ email: 'bo@example.org', role: 'user', usedAt: null });
-      expect(await findRedeemableInvitation(db.prisma, `${invitationToken.slice(0, -1)}${invitationToken.endsWith('A') ? 'B' : 'A'}`)).toBeNull();
+      expect(
+        await findRedeemableInvitation(
+          db.prisma,
+          `${invitationToken.slice(0, -1)}${invitationToken.endsWith('A') ? 'B' : 'A'}`,
+        ),
+      ).toBeNull();
       const actions = (await db.prisma.auditEvent.findMany({ where: { actor: 'cli' } })).map((e) => e.action);
       expect(actions).toEqual(expect.arrayContaining(['invitation.created', 'keys.rotated']));
     });
   });
 
   it('client add for token exchange: needs a tenant; records its scopes and the readers it may act for', async () => {
-    const exchange = ['--grant-types', 'urn:ietf:params:oauth:grant-type:token-exchange', '--exchange-audience', 'https://loyalty.example/api'];
+    const exchange = [
+      '--grant-types',
+      'urn:ietf:params:oauth:grant-type:token-exchange',
+      '--exchange-audience',
+      'https://loyalty.example/api',
+    ];
     expect((await palmid(env, 'tenant', 'add', '--id', 'office', '--name', 'Office')).code).toBe(0);
     expect((await palmid(env, 'tenant', 'add', '--id', 'stadium', '--name', 'Stadium')).code).toBe(0);
-    const reader = JSON.parse((await palmid(env, 'reader', 'add', '--tenant', 'office', '--name', 'Gate', '--json')).stdout) as { client_id: string };
-    expectOneLineError(await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--exchange-scope', 'loyalty'), /token exchange needs --tenant/);
-    expectOneLineError(await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--tenant', 'office', '--exchange-scope', 'admin'), /palmid_exchange_scopes/);
+    const reader = JSON.parse(
+      (await palmid(env, 'reader', 'add', '--tenant', 'office', '--name', 'Gate', '--json')).stdout,
+    ) as { client_id: string };
     expectOneLineError(
-      await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--tenant', 'stadium', '--exchange-from', reader.client_id),
+      await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--exchange-scope', 'loyalty'),
+      /token exchange needs --tenant/,
+    );
+    expectOneLineError(
+      await palmid(
+        env,
+        'client',
+        'add',
+        '--name',
+        'Loyalty',
+        ...exchange,
+        '--tenant',
+        'office',
+        '--exchange-scope',
+        'admin',
+      ),
+      /palmid_exchange_scopes/,
+    );
+    expectOneLineError(
+      await palmid(
+        env,
+        'client',
+        'add',
+        '--name',
+        'Loyalty',
+        ...exchange,
+        '--tenant',
+        'stadium',
+        '--exchange-from',
+        reader.client_id,
+      ),
       new RegExp(`${reader.client_id} is not a reader of tenant stadium`),
     );
-    const add = await palmid(env, 'client', 'add', '--name', 'Loyalty', ...exchange, '--tenant', 'office', '--exchange-scope', 'loyalty', '--exchange-scope', 'payment', '--exchange-from', reader.client_id, '--json');
+    const add = await palmid(
+      env,
+      'client',
+      'add',
+      '--name',
+      'Loyalty',
+      ...exchange,
+      '--tenant',
+      'office',
+      '--exchange-scope',
+      'loyalty',
+      '--exchange-scope',
+      'payment',
+      '--exchange-from',
+      reader.client_id,
+      '--json',
+    );
     expect(add.code, add.stderr).toBe(0);
     const { client_id: clientId, tenant } = JSON.parse(add.stdout) as { client_id: string; tenant: string };
     expect(tenant).toBe('office');
     await withDb(async (db) => {
       const row = await db.prisma.oidcClient.findUniqueOrThrow({ where: { clientId } });
-      expect(row.metadata).toMatchObject({ palmid_tenant: 'office', palmid_exchange_scopes: ['loyalty', 'payment'], palmid_exchange_subject_clients: [reader.client_id] });
+      expect(row.metadata).toMatchObject({
+        palmid_tenant: 'office',
+        palmid_exchange_scopes: ['loyalty', 'payment'],
+        palmid_exchange_subject_clients: [reader.client_id],
+      });
     });
   });
 });

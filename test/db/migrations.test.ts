@@ -27,11 +27,17 @@ interface ExpectedColumn {
 }
 
 type RuntimeDataModel = {
-  models: Record<string, { dbName: string | null; fields: Array<{ name: string; kind: string; type: string; dbName?: string | null }> }>;
+  models: Record<
+    string,
+    { dbName: string | null; fields: Array<{ name: string; kind: string; type: string; dbName?: string | null }> }
+  >;
 };
 
 function clientModel(prisma: PrismaClient): Map<string, ExpectedColumn[]> {
-  const internals = prisma as unknown as { _runtimeDataModel: RuntimeDataModel; _engineConfig: { inlineSchema: string } };
+  const internals = prisma as unknown as {
+    _runtimeDataModel: RuntimeDataModel;
+    _engineConfig: { inlineSchema: string };
+  };
   const runtime = internals._runtimeDataModel;
   const schema = internals._engineConfig.inlineSchema;
   expect(Object.keys(runtime.models).length).toBeGreaterThan(0);
@@ -112,24 +118,31 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
 
   it("has the shipped model's own coarse HNSW index, used by identification's stage one", async () => {
     const man = loadManifest().models[0]!;
-    const model = { model: `${man.name}@${man.version}`, dimensions: Number(man.outputs.find((o) => o.name === 'embedding')!.shape[1]) };
-    const [index] = await test.db.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE indexname = $1`, [embeddingIndexName(model)]);
+    const model = {
+      model: `${man.name}@${man.version}`,
+      dimensions: Number(man.outputs.find((o) => o.name === 'embedding')!.shape[1]),
+    };
+    const [index] = await test.db.query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE indexname = $1`, [
+      embeddingIndexName(model),
+    ]);
     expect(index, `a migration must create ${embeddingIndexName(model)} for ${model.model}`).toBeDefined();
     expect(index!.indexdef).toContain(`subvector(embedding, 1, ${COARSE_DIMENSIONS})`);
     expect(index!.indexdef).toContain(`vector(${COARSE_DIMENSIONS})`);
     expect(index!.indexdef).toContain(`'${model.model}'`);
     const shape = { consentedOnly: true, excludePerson: false, model, by: 'embedding' as const, shortlist: 200 };
     // The planner uses it for the stage-one statement (with the model and cast written in).
-    const plan = await test.db.query<Record<string, string>>(
-      `EXPLAIN ${STAGE_ONE_SQL(20, shape)}`,
-      [`[${Array(model.dimensions).fill(0.1).join(',')}]`, 'tenant', 1],
-    );
+    const plan = await test.db.query<Record<string, string>>(`EXPLAIN ${STAGE_ONE_SQL(20, shape)}`, [
+      `[${Array(model.dimensions).fill(0.1).join(',')}]`,
+      'tenant',
+      1,
+    ]);
     // With an empty table the planner may still choose the index only when scans are costed out.
     await test.db.query('SET enable_seqscan = off');
-    const forced = await test.db.query<Record<string, string>>(
-      `EXPLAIN ${STAGE_ONE_SQL(20, shape)}`,
-      [`[${Array(model.dimensions).fill(0.1).join(',')}]`, 'tenant', 1],
-    );
+    const forced = await test.db.query<Record<string, string>>(`EXPLAIN ${STAGE_ONE_SQL(20, shape)}`, [
+      `[${Array(model.dimensions).fill(0.1).join(',')}]`,
+      'tenant',
+      1,
+    ]);
     await test.db.query('SET enable_seqscan = on');
     expect([...plan, ...forced].map((r) => Object.values(r)[0]).join('\n')).toContain(embeddingIndexName(model));
   });
@@ -138,12 +151,19 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     await test.db.query('SET enable_seqscan = off');
     const plan = await test.db.query<Record<string, string>>(`EXPLAIN ${GALLERY_SIZE_SQL}`, ['tenant', 1, 'model@1']);
     await test.db.query('SET enable_seqscan = on');
-    expect(plan.map((r) => Object.values(r)[0]).join('\n')).toMatch(/Index Only Scan using palm_reference_tenant_id_key_version_model_idx/);
+    expect(plan.map((r) => Object.values(r)[0]).join('\n')).toMatch(
+      /Index Only Scan using palm_reference_tenant_id_key_version_model_idx/,
+    );
   });
 
   it('has exactly the tables and columns the Prisma models expect, with their nullability and types', async () => {
     const expected = clientModel(test.db.prisma);
-    const rows = await test.db.query<{ table_name: string; column_name: string; is_nullable: 'YES' | 'NO'; data_type: string }>(
+    const rows = await test.db.query<{
+      table_name: string;
+      column_name: string;
+      is_nullable: 'YES' | 'NO';
+      data_type: string;
+    }>(
       `select table_name, column_name, is_nullable, data_type from information_schema.columns
         where table_schema = current_schema() and table_name <> '_prisma_migrations'`,
     );
@@ -153,7 +173,9 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     expect([...actual.keys()].sort()).toEqual([...expected.keys()].sort());
     for (const [table, columns] of expected) {
       const present = actual.get(table)!;
-      expect(present.map((c) => c.column_name).sort(), `columns of ${table}`).toEqual(columns.map((c) => c.column).sort());
+      expect(present.map((c) => c.column_name).sort(), `columns of ${table}`).toEqual(
+        columns.map((c) => c.column).sort(),
+      );
       for (const column of columns) {
         const row = present.find((c) => c.column_name === column.column)!;
         if (column.list) {
@@ -170,8 +192,17 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
   it('round-trips a fully populated row of each core model through the client', async () => {
     const p = test.db.prisma;
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const person = await p.person.create({ data: { id: 'p1', email: 'p1@example.org', name: 'P', role: 'admin', webauthnId: 'w1', createdAt: now } });
-    expect(person).toMatchObject({ id: 'p1', email: 'p1@example.org', name: 'P', role: 'admin', webauthnId: 'w1', createdAt: now });
+    const person = await p.person.create({
+      data: { id: 'p1', email: 'p1@example.org', name: 'P', role: 'admin', webauthnId: 'w1', createdAt: now },
+    });
+    expect(person).toMatchObject({
+      id: 'p1',
+      email: 'p1@example.org',
+      name: 'P',
+      role: 'admin',
+      webauthnId: 'w1',
+      createdAt: now,
+    });
     const passkey = await p.passkey.create({
       data: {
         id: 'c1',
@@ -191,20 +222,71 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     expect(passkey.transports).toEqual(['internal', 'hybrid']);
 
     const invitation = await p.invitation.create({
-      data: { id: 'i1', tokenHash: 'h1', email: 'x@example.org', role: 'user', createdById: 'p1', expiresAt: now, usedAt: now, createdAt: now },
+      data: {
+        id: 'i1',
+        tokenHash: 'h1',
+        email: 'x@example.org',
+        role: 'user',
+        createdById: 'p1',
+        expiresAt: now,
+        usedAt: now,
+        createdAt: now,
+      },
     });
-    expect(await p.invitation.findUniqueOrThrow({ where: { id: 'i1' }, include: { createdBy: true } })).toMatchObject({ ...invitation, createdBy: person });
-    const client = await p.oidcClient.create({ data: { clientId: 'rp1', name: 'RP', metadata: { a: [1, { b: null }] }, secretHash: '$argon2id$x', createdAt: now } });
+    expect(await p.invitation.findUniqueOrThrow({ where: { id: 'i1' }, include: { createdBy: true } })).toMatchObject({
+      ...invitation,
+      createdBy: person,
+    });
+    const client = await p.oidcClient.create({
+      data: {
+        clientId: 'rp1',
+        name: 'RP',
+        metadata: { a: [1, { b: null }] },
+        secretHash: '$argon2id$x',
+        createdAt: now,
+      },
+    });
     expect(await p.oidcClient.findUniqueOrThrow({ where: { clientId: 'rp1' } })).toEqual(client);
-    const key = await p.signingKey.create({ data: { kid: 'k1', alg: 'ES256', encryptedJwk: new Uint8Array([9]), createdAt: now, retiredAt: now, publishUntil: now } });
+    const key = await p.signingKey.create({
+      data: {
+        kid: 'k1',
+        alg: 'ES256',
+        encryptedJwk: new Uint8Array([9]),
+        createdAt: now,
+        retiredAt: now,
+        publishUntil: now,
+      },
+    });
     expect(await p.signingKey.findUniqueOrThrow({ where: { kid: 'k1' } })).toEqual(key);
-    const challenge = await p.webauthnChallenge.create({ data: { id: 'ch1', purpose: 'registration', challenge: 'c', invitationId: 'i1', data: { email: 'x' }, expiresAt: now } });
+    const challenge = await p.webauthnChallenge.create({
+      data: {
+        id: 'ch1',
+        purpose: 'registration',
+        challenge: 'c',
+        invitationId: 'i1',
+        data: { email: 'x' },
+        expiresAt: now,
+      },
+    });
     expect(await p.webauthnChallenge.findUniqueOrThrow({ where: { id: 'ch1' } })).toEqual(challenge);
     const payload = await p.oidcPayload.create({
-      data: { type: 'Session', id: 's1', payload: { uid: 'u' }, grantId: 'g', userCode: 'uc', uid: 'u', expiresAt: now, consumedAt: now },
+      data: {
+        type: 'Session',
+        id: 's1',
+        payload: { uid: 'u' },
+        grantId: 'g',
+        userCode: 'uc',
+        uid: 'u',
+        expiresAt: now,
+        consumedAt: now,
+      },
     });
-    expect(await p.oidcPayload.findUniqueOrThrow({ where: { type_id: { type: 'Session', id: 's1' } } })).toEqual(payload);
-    const event = await p.auditEvent.create({ data: { at: now, actor: 'a', action: 'test', subject: 's', detail: { k: 1 } } });
+    expect(await p.oidcPayload.findUniqueOrThrow({ where: { type_id: { type: 'Session', id: 's1' } } })).toEqual(
+      payload,
+    );
+    const event = await p.auditEvent.create({
+      data: { at: now, actor: 'a', action: 'test', subject: 's', detail: { k: 1 } },
+    });
     expect(typeof event.id).toBe('bigint');
     expect(await p.auditEvent.findUniqueOrThrow({ where: { id: event.id } })).toEqual(event);
 
@@ -224,7 +306,9 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     await audit(test.db.prisma, { action: 'test.append', actor: 'me', detail: { n: 1 } });
     const row = await test.db.prisma.auditEvent.findFirstOrThrow({ where: { action: 'test.append' } });
     const count = await test.db.prisma.auditEvent.count();
-    await expect(test.db.prisma.auditEvent.update({ where: { id: row.id }, data: { action: 'rewritten' } })).rejects.toThrow(/append-only/);
+    await expect(
+      test.db.prisma.auditEvent.update({ where: { id: row.id }, data: { action: 'rewritten' } }),
+    ).rejects.toThrow(/append-only/);
     await expect(test.db.prisma.auditEvent.delete({ where: { id: row.id } })).rejects.toThrow(/append-only/);
     await expect(test.db.prisma.auditEvent.deleteMany({})).rejects.toThrow(/append-only/);
     await expect(test.db.query('UPDATE audit_event SET actor = $1', ['x'])).rejects.toThrow(/append-only/);
@@ -238,7 +322,11 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     const Adapter = createOidcAdapter(test.db);
     const tokens = new Adapter('AccessToken');
     const sessions = new Adapter('Session');
-    const payload = (extra: Partial<AdapterPayload> = {}): AdapterPayload => ({ jti: 'x', kind: 'AccessToken', ...extra });
+    const payload = (extra: Partial<AdapterPayload> = {}): AdapterPayload => ({
+      jti: 'x',
+      kind: 'AccessToken',
+      ...extra,
+    });
 
     await tokens.upsert('live', payload({ grantId: 'g1' }), 600);
     await tokens.upsert('expired', payload({ grantId: 'g2' }), 600);
@@ -246,8 +334,14 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
     await tokens.upsert('forever', payload(), 0);
     await sessions.upsert('live', { uid: 'session-uid', kind: 'Session' } as AdapterPayload, 600);
     const at = (seconds: number) => new Date(Date.now() + seconds * 1000);
-    await prisma.oidcPayload.update({ where: { type_id: { type: 'AccessToken', id: 'expired' } }, data: { expiresAt: at(-3600) } });
-    await prisma.oidcPayload.update({ where: { type_id: { type: 'AccessToken', id: 'recently-expired' } }, data: { expiresAt: at(-10) } });
+    await prisma.oidcPayload.update({
+      where: { type_id: { type: 'AccessToken', id: 'expired' } },
+      data: { expiresAt: at(-3600) },
+    });
+    await prisma.oidcPayload.update({
+      where: { type_id: { type: 'AccessToken', id: 'recently-expired' } },
+      data: { expiresAt: at(-10) },
+    });
 
     expect(await tokens.find('live')).toMatchObject({ jti: 'x', grantId: 'g1' });
     expect(await tokens.find('expired')).toBeUndefined();
@@ -267,11 +361,18 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
 
     // Purge with a grace period leaves rows that expired only recently.
     expect(await purgeExpiredPayloads(test.db, 60)).toBe(1);
-    expect(await prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AccessToken', id: 'expired' } } })).toBeNull();
-    expect(await prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AccessToken', id: 'recently-expired' } } })).not.toBeNull();
+    expect(
+      await prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AccessToken', id: 'expired' } } }),
+    ).toBeNull();
+    expect(
+      await prisma.oidcPayload.findUnique({ where: { type_id: { type: 'AccessToken', id: 'recently-expired' } } }),
+    ).not.toBeNull();
     expect(await purgeExpiredPayloads(test.db)).toBe(1);
     expect(await purgeExpiredPayloads(test.db)).toBe(0);
-    const left = await prisma.oidcPayload.findMany({ select: { type: true, id: true }, orderBy: [{ type: 'asc' }, { id: 'asc' }] });
+    const left = await prisma.oidcPayload.findMany({
+      select: { type: true, id: true },
+      orderBy: [{ type: 'asc' }, { id: 'asc' }],
+    });
     expect(left).toEqual([
       { type: 'AccessToken', id: 'forever' },
       { type: 'AccessToken', id: 'live' },
@@ -294,10 +395,15 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
 
       // A new migration that fails half-way leaves nothing behind.
       fs.mkdirSync(path.join(dir, '99990101000000_broken'));
-      fs.writeFileSync(path.join(dir, '99990101000000_broken', 'migration.sql'), 'CREATE TABLE half_done (id int);\nSELECT 1/0;\n');
+      fs.writeFileSync(
+        path.join(dir, '99990101000000_broken', 'migration.sql'),
+        'CREATE TABLE half_done (id int);\nSELECT 1/0;\n',
+      );
       await expect(migrate(test.db, dir)).rejects.toBeInstanceOf(MigrationError);
       expect(await test.db.query(`select 1 from information_schema.tables where table_name = 'half_done'`)).toEqual([]);
-      expect(await test.db.query(`select 1 from "_prisma_migrations" where migration_name = '99990101000000_broken'`)).toEqual([]);
+      expect(
+        await test.db.query(`select 1 from "_prisma_migrations" where migration_name = '99990101000000_broken'`),
+      ).toEqual([]);
       fs.rmSync(path.join(dir, '99990101000000_broken'), { recursive: true });
 
       fs.appendFileSync(file, '\n-- edited afterwards\n');

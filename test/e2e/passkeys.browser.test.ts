@@ -14,7 +14,8 @@ import { discoverRp } from '../support/oidc.js';
  */
 const CHROMIUM = process.env.PALMID_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = fs.existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`[e2e] ${CHROMIUM} not found: skipping the browser passkey test (apt-get install -y chromium)`);
+if (!haveChromium)
+  console.warn(`[e2e] ${CHROMIUM} not found: skipping the browser passkey test (apt-get install -y chromium)`);
 
 const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
 const WAIT = 30_000;
@@ -62,7 +63,15 @@ describe.skipIf(!haveChromium)('passkeys in a real browser (Chromium, virtual au
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
   });
 
@@ -73,7 +82,9 @@ describe.skipIf(!haveChromium)('passkeys in a real browser (Chromium, virtual au
     await server?.stop();
   });
 
-  it('sets up the first administrator, invites a person who registers and signs in to a relying party', { timeout: 60_000 }, async () => {
+  it('sets up the first administrator, invites a person who registers and signs in to a relying party', {
+    timeout: 60_000,
+  }, async () => {
     // a. The first administrator registers a passkey through the setup link.
     const adminContext = await browser.newContext();
     const admin = await withAuthenticator(adminContext);
@@ -132,7 +143,10 @@ describe.skipIf(!haveChromium)('passkeys in a real browser (Chromium, virtual au
     expect(callbacks.some((c) => c.startsWith('/cb?'))).toBe(true);
     expect(callbackUrl.searchParams.get('code')).toBeTruthy();
 
-    const tokens = await oidc.authorizationCodeGrant(rp, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
+    const tokens = await oidc.authorizationCodeGrant(rp, callbackUrl, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
     const claims = tokens.claims()!;
     expect(claims.sub).toBe(bea.id);
     expect(claims.acr).toBe('phr');

@@ -23,7 +23,9 @@ describe('admin console', () => {
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    expect((await registerPasskey(new UserAgent(), server.setupLink!, adminKey, { email: 'root@example.org' })).status).toBe(200);
+    expect(
+      (await registerPasskey(new UserAgent(), server.setupLink!, adminKey, { email: 'root@example.org' })).status,
+    ).toBe(200);
   });
   afterAll(async () => server?.stop());
 
@@ -51,11 +53,16 @@ describe('admin console', () => {
     expect(created.status).toBe(200);
     const link = /<output id="invite-link">([^<]+)<\/output>/.exec(await created.text())![1]!;
     const token = link.split('/invite/')[1]!;
-    expect(await findRedeemableInvitation(server.db.prisma, token)).toMatchObject({ email: 'bea@example.org', role: 'user' });
+    expect(await findRedeemableInvitation(server.db.prisma, token)).toMatchObject({
+      email: 'bea@example.org',
+      role: 'user',
+    });
 
     const bea = new SoftAuthenticator();
     expect((await registerPasskey(new UserAgent(), link, bea, { email: 'ignored@example.org' })).status).toBe(200);
-    expect(await server.db.prisma.person.findUnique({ where: { email: 'bea@example.org' } })).toMatchObject({ role: 'user' });
+    expect(await server.db.prisma.person.findUnique({ where: { email: 'bea@example.org' } })).toMatchObject({
+      role: 'user',
+    });
     expect(await findRedeemableInvitation(server.db.prisma, token)).toBeNull();
 
     // A person who is not an administrator cannot open the console.

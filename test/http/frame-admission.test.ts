@@ -20,8 +20,10 @@ import { databaseKinds, startTestServer, type TestServer } from '../support/serv
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm');
 const haveData = fs.existsSync(path.join(DATA, 'coep-hands')) && fs.existsSync(path.join(DATA, 'tongji-roi'));
-const photo = (id: number, s: number) => fs.readFileSync(path.join(DATA, 'coep-hands', `${String(id).padStart(3, '0')}_0${s}.jpg`));
-const roi = (id: number, s: number) => fs.readFileSync(path.join(DATA, 'tongji-roi', `${String(id).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
+const photo = (id: number, s: number) =>
+  fs.readFileSync(path.join(DATA, 'coep-hands', `${String(id).padStart(3, '0')}_0${s}.jpg`));
+const roi = (id: number, s: number) =>
+  fs.readFileSync(path.join(DATA, 'tongji-roi', `${String(id).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
 const frame = (bytes: Buffer) => sharp(bytes).resize({ width: 640 }).jpeg({ quality: 85 }).toBuffer();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,11 +49,24 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
     const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
     await recordConsent(prisma, ana.id, 'office', 1);
-    await enrolPalm(bio, { personId: ana.id, tenantId: 'office', hand: 'right', captures: [photo(2, 1), photo(2, 2)], kind: 'hand', minCaptures: 2 });
+    await enrolPalm(bio, {
+      personId: ana.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [photo(2, 1), photo(2, 2)],
+      kind: 'hand',
+      minCaptures: 2,
+    });
     const bo = await createPerson(prisma, { email: 'bo@example.org', role: 'user' });
     boId = bo.id;
     await recordConsent(prisma, bo.id, 'office', 1);
-    await enrolPalm(bio, { personId: bo.id, tenantId: 'office', hand: 'right', captures: [1, 2, 3].map((s) => roi(5, s)), kind: 'roi' });
+    await enrolPalm(bio, {
+      personId: bo.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [1, 2, 3].map((s) => roi(5, s)),
+      kind: 'roi',
+    });
     client = await server.addClient({ name: 'Office portal', redirectUris: [redirectUri], tenant: 'office' });
     gate = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Gate 1' });
   }, 180_000);
@@ -70,7 +85,11 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
     return { agent, uid: /\/interaction\/([^/?#]+)$/.exec(page)![1]! };
   }
   const sendFrame = (login: { agent: UserAgent; uid: string }, image: Buffer) =>
-    login.agent.fetch(`${server.issuer}/interaction/${login.uid}/palm`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(image) });
+    login.agent.fetch(`${server.issuer}/interaction/${login.uid}/palm`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: new Uint8Array(image),
+    });
 
   it('browser login: a burst beyond the pool gets 503 + Retry-After; the admitted frames, and the refused ones sent again, sign in', async () => {
     const image = await frame(photo(2, 3));
@@ -81,7 +100,10 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
     const refused = first.filter((r) => r.status === 503);
     expect(refused.length, statuses.join(',')).toBeGreaterThan(0);
     expect(statuses.filter((s) => s === 200).length, statuses.join(',')).toBeGreaterThanOrEqual(2); // one running, one waiting
-    expect(statuses.every((s) => s === 200 || s === 503), statuses.join(',')).toBe(true);
+    expect(
+      statuses.every((s) => s === 200 || s === 503),
+      statuses.join(','),
+    ).toBe(true);
     for (const r of refused) {
       expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(await r.json()).toMatchObject({ error: 'temporarily_unavailable' });
@@ -107,11 +129,15 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
     expect(response.status).toBeLessThan(500);
   });
 
-  const captureKey = async () => ((await (await fetch(`${server.url}/jwks`)).json()) as { keys: JWK[] }).keys.find((k) => k.use === 'enc')!;
+  const captureKey = async () =>
+    ((await (await fetch(`${server.url}/jwks`)).json()) as { keys: JWK[] }).keys.find((k) => k.use === 'enc')!;
 
   /** The backchannel authentication request, as a reader sends it (private_key_jwt). */
   async function cibaRequest(loginHintToken: string): Promise<Response> {
-    const meta = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    const meta = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      string
+    >;
     const now = Math.floor(Date.now() / 1000);
     const assertion = await new SignJWT({})
       .setProtectedHeader({ alg: 'ES256', kid: gate.key.kid })
@@ -138,7 +164,16 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
   it('reader: a burst beyond the pool gets 503 temporarily_unavailable + Retry-After, and the same envelope sent again is accepted', async () => {
     const key = await captureKey();
     const envelopes = await Promise.all(
-      [...Array(6).keys()].map(() => sealEnvelope({ readerId: gate.client_id, issuer: server.issuer, readerKey: gate.key, captureKey: key, images: [roi(5, 18)], kind: 'roi' })),
+      [...Array(6).keys()].map(() =>
+        sealEnvelope({
+          readerId: gate.client_id,
+          issuer: server.issuer,
+          readerKey: gate.key,
+          captureKey: key,
+          images: [roi(5, 18)],
+          kind: 'roi',
+        }),
+      ),
     );
     const first = await Promise.all(envelopes.map((e) => cibaRequest(e)));
     const statuses = first.map((r) => r.status);
@@ -161,8 +196,12 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
   it('reader: an envelope whose signed payload is JSON null (or not an object) is invalid_request, not a server error', async () => {
     const key = await captureKey();
     for (const payload of ['null', '[1]', '7']) {
-      const jws = await new CompactSign(Buffer.from(payload)).setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid: gate.key.kid }).sign(await importJWK(gate.key, 'ES256'));
-      const token = await new CompactEncrypt(Buffer.from(jws)).setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: key.kid }).encrypt(await importJWK(key, 'ECDH-ES'));
+      const jws = await new CompactSign(Buffer.from(payload))
+        .setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid: gate.key.kid })
+        .sign(await importJWK(gate.key, 'ES256'));
+      const token = await new CompactEncrypt(Buffer.from(jws))
+        .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: key.kid })
+        .encrypt(await importJWK(key, 'ECDH-ES'));
       const response = await cibaRequest(token);
       expect(response.status, payload).toBe(400);
       expect(await response.json()).toMatchObject({ error: 'invalid_request' });
@@ -171,10 +210,20 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
 
   it('reader: a capture whose header lies about its size is refused as a capture, at once', async () => {
     const key = await captureKey();
-    const envelope = await sealEnvelope({ readerId: gate.client_id, issuer: server.issuer, readerKey: gate.key, captureKey: key, images: [await jpegSizeLie(5000, 5000)], kind: 'hand' });
+    const envelope = await sealEnvelope({
+      readerId: gate.client_id,
+      issuer: server.issuer,
+      readerKey: gate.key,
+      captureKey: key,
+      images: [await jpegSizeLie(5000, 5000)],
+      kind: 'hand',
+    });
     const response = await cibaRequest(envelope);
     expect(response.status).toBe(400);
-    expect(await response.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/capture rejected/) });
+    expect(await response.json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/capture rejected/),
+    });
     await server.db.prisma.attemptThrottle.deleteMany();
   });
 });

@@ -5,7 +5,8 @@ import { startTestServer, type TestServer } from '../support/server.js';
 const TOKEN = 'm'.repeat(16) + 'e'.repeat(16) + 't';
 const PROMETHEUS = /^# HELP palmid_http_requests_total/m;
 
-const scrape = (url: string, token?: string) => fetch(`${url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+const scrape = (url: string, token?: string) =>
+  fetch(`${url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
 
 /** /metrics is for the operator's scraper: never public, only with a token or on a port of its own. */
 describe('Prometheus metrics exposure', () => {
@@ -24,7 +25,10 @@ describe('Prometheus metrics exposure', () => {
 
   describe('with PALMID_METRICS_TOKEN', () => {
     let server: TestServer;
-    beforeAll(async () => (server = await startTestServer({ name: 'pglite' }, { PALMID_METRICS_TOKEN: TOKEN })), 60_000);
+    beforeAll(
+      async () => (server = await startTestServer({ name: 'pglite' }, { PALMID_METRICS_TOKEN: TOKEN })),
+      60_000,
+    );
     afterAll(async () => server?.stop());
 
     it('refuses a scrape without the token, or with another one', async () => {
@@ -46,7 +50,11 @@ describe('Prometheus metrics exposure', () => {
 
   describe('with PALMID_METRICS_PORT', () => {
     let server: TestServer;
-    beforeAll(async () => (server = await startTestServer({ name: 'pglite' }, { PALMID_METRICS_PORT: '0', PALMID_METRICS_TOKEN: TOKEN })), 60_000);
+    beforeAll(
+      async () =>
+        (server = await startTestServer({ name: 'pglite' }, { PALMID_METRICS_PORT: '0', PALMID_METRICS_TOKEN: TOKEN })),
+      60_000,
+    );
     afterAll(async () => server?.stop());
 
     it('serves them on the metrics port (loopback) only, not on the public one, even with the token', async () => {
@@ -72,7 +80,9 @@ describe('Prometheus metrics exposure', () => {
 
 describe('the warning about an untrusted TLS proxy', () => {
   it('warns when the issuer is https and PALMID_TRUST_PROXY is off', () => {
-    expect(untrustedProxyWarning({ issuer: 'https://id.example.org', trustProxy: false })).toMatch(/PALMID_TRUST_PROXY.*Secure/s);
+    expect(untrustedProxyWarning({ issuer: 'https://id.example.org', trustProxy: false })).toMatch(
+      /PALMID_TRUST_PROXY.*Secure/s,
+    );
   });
   it('stays quiet when the proxy is trusted, or when palmid is reached over plain http', () => {
     expect(untrustedProxyWarning({ issuer: 'https://id.example.org', trustProxy: true })).toBeUndefined();

@@ -49,17 +49,35 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const ana = await createPerson(prisma, { email: 'ana@example.org', name: 'Ana', role: 'user' });
     anaId = ana.id;
     await recordConsent(prisma, ana.id, 'office', 1);
-    await enrolPalm(bio, { personId: ana.id, tenantId: 'office', hand: 'right', captures: [photo(2, 1), photo(2, 2)], kind: 'hand', minCaptures: 2 });
+    await enrolPalm(bio, {
+      personId: ana.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [photo(2, 1), photo(2, 2)],
+      kind: 'hand',
+      minCaptures: 2,
+    });
     // Bo consented to the stadium only: the office never searches him.
     const bo = await createPerson(prisma, { email: 'bo@example.org', role: 'user' });
     await recordConsent(prisma, bo.id, 'stadium', 1);
-    await enrolPalm(bio, { personId: bo.id, tenantId: 'stadium', hand: 'right', captures: [photo(5, 1), photo(5, 2)], kind: 'hand', minCaptures: 2 });
+    await enrolPalm(bio, {
+      personId: bo.id,
+      tenantId: 'stadium',
+      hand: 'right',
+      captures: [photo(5, 1), photo(5, 2)],
+      kind: 'hand',
+      minCaptures: 2,
+    });
     officeClient = await server.addClient({ name: 'Office portal', redirectUris: [redirectUri], tenant: 'office' });
     plainClient = await server.addClient({ name: 'No palms here', redirectUris: [redirectUri] });
   }, 180_000);
   afterAll(async () => server?.stop());
 
-  async function startLogin(client: { client_id: string; client_secret: string | undefined }, params: Record<string, string> = {}, address = freshAddress()) {
+  async function startLogin(
+    client: { client_id: string; client_secret: string | undefined },
+    params: Record<string, string> = {},
+    address = freshAddress(),
+  ) {
     const rp = await discoverRp(server, client);
     const verifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(rp, {
@@ -91,7 +109,11 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
   async function finish(login: Awaited<ReturnType<typeof startLogin>>, redirectTo: string) {
     let { response, url } = await login.agent.follow(redirectTo, server.issuer);
     if ((await response.text()).includes('/confirm"')) {
-      ({ url } = await login.agent.follow(`${server.issuer}/interaction/${/\/interaction\/([^/?#]+)/.exec(url)![1]}/confirm`, server.issuer, { method: 'POST' }));
+      ({ url } = await login.agent.follow(
+        `${server.issuer}/interaction/${/\/interaction\/([^/?#]+)/.exec(url)![1]}/confirm`,
+        server.issuer,
+        { method: 'POST' },
+      ));
     }
     expect(url.startsWith(redirectUri)).toBe(true);
     return oidc.authorizationCodeGrant(login.rp, new URL(url), { pkceCodeVerifier: login.verifier });
@@ -105,7 +127,10 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     expect(plain.html).not.toContain('id="palm"');
     const refused = await sendFrame(plain.agent, plain.uid, await frame(photo(2, 3)));
     expect(refused.status).toBe(403);
-    expect(await refused.json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/not offered/) });
+    expect(await refused.json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/not offered/),
+    });
   });
 
   it('identifies an enrolled person among the tenant’s consented people: acr palm, amr [palm]', async () => {
@@ -115,7 +140,10 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const { redirectTo } = (await response.json()) as { redirectTo: string };
     const tokens = await finish(login, redirectTo);
     expect(tokens.claims()).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
-    const event = await server.db.prisma.auditEvent.findFirst({ where: { action: 'signin.palm', subject: anaId }, orderBy: { id: 'desc' } });
+    const event = await server.db.prisma.auditEvent.findFirst({
+      where: { action: 'signin.palm', subject: anaId },
+      orderBy: { id: 'desc' },
+    });
     expect(event?.detail).toMatchObject({ channel: 'browser', tenant: 'office', mode: 'identify' });
   });
 
@@ -125,7 +153,10 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     expect(response.status).toBe(200);
     const tokens = await finish(login, ((await response.json()) as { redirectTo: string }).redirectTo);
     expect(tokens.claims()).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
-    const verified = await server.db.prisma.auditEvent.findFirst({ where: { action: 'signin.palm', subject: anaId }, orderBy: { id: 'desc' } });
+    const verified = await server.db.prisma.auditEvent.findFirst({
+      where: { action: 'signin.palm', subject: anaId },
+      orderBy: { id: 'desc' },
+    });
     expect(verified?.detail).toMatchObject({ mode: 'verify' });
 
     const impostor = await startLogin(officeClient, { login_hint: 'ana@example.org' });
@@ -134,7 +165,9 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     expect(await refused.json()).toEqual({ error: 'not_recognised', error_description: 'Palm not recognised.' });
     // A failed attempt at Ana's account counts against Ana named from this address, not against Ana.
     expect(await server.db.prisma.attemptThrottle.findUnique({ where: { subject: `person:${anaId}` } })).toBeNull();
-    expect(await server.db.prisma.attemptThrottle.findMany({ where: { subject: { startsWith: 'palm-hint:' } } })).toEqual([expect.objectContaining({ failures: 1 })]);
+    expect(
+      await server.db.prisma.attemptThrottle.findMany({ where: { subject: { startsWith: 'palm-hint:' } } }),
+    ).toEqual([expect.objectContaining({ failures: 1 })]);
     await forgetAttempts();
   });
 
@@ -142,7 +175,11 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const stranger = await startLogin(officeClient);
     const unknown = await sendFrame(stranger.agent, stranger.uid, await frame(photo(30, 2)));
     expect(unknown.status).toBe(401);
-    expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm_unknown', actor: officeClient.client_id } })).toBeGreaterThan(0);
+    expect(
+      await server.db.prisma.auditEvent.count({
+        where: { action: 'signin.palm_unknown', actor: officeClient.client_id },
+      }),
+    ).toBeGreaterThan(0);
 
     const bo = await startLogin(officeClient);
     const elsewhere = await sendFrame(bo.agent, bo.uid, await frame(photo(5, 3)));
@@ -155,16 +192,26 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
 
   it('answers a frame it cannot use with guidance, and refuses malformed, oversize and mistyped bodies', async () => {
     const login = await startLogin(officeClient);
-    const dark = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    const dark = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 3, g: 3, b: 3 } } })
+      .jpeg()
+      .toBuffer();
     const rejected = await sendFrame(login.agent, login.uid, dark);
     expect(rejected.status).toBe(422);
-    expect(await rejected.json()).toMatchObject({ error: 'capture_rejected', reason: expect.any(String), error_description: expect.any(String) });
+    expect(await rejected.json()).toMatchObject({
+      error: 'capture_rejected',
+      reason: expect.any(String),
+      error_description: expect.any(String),
+    });
 
     const garbage = await sendFrame(login.agent, login.uid, Buffer.from('certainly not a jpeg'));
     expect(garbage.status).toBe(400);
     const oversize = await sendFrame(login.agent, login.uid, Buffer.alloc(70 * 1024, 1));
     expect(oversize.status).toBe(413);
-    const mistyped = await login.agent.fetch(`${server.issuer}/interaction/${login.uid}/palm`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const mistyped = await login.agent.fetch(`${server.issuer}/interaction/${login.uid}/palm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(mistyped.status).toBe(415);
     // Guidance and refusals are not failed attempts: nothing was compared.
     expect(await server.db.prisma.attemptThrottle.count()).toBe(0);
@@ -172,8 +219,11 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
 
   it('stops a sign-in that sends more frames than its budget, usable or not', async () => {
     const login = await startLogin(officeClient);
-    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
-    for (let i = 0; i < FRAMES_PER_SIGN_IN; i++) expect((await sendFrame(login.agent, login.uid, tiny)).status).not.toBe(429);
+    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } })
+      .jpeg()
+      .toBuffer();
+    for (let i = 0; i < FRAMES_PER_SIGN_IN; i++)
+      expect((await sendFrame(login.agent, login.uid, tiny)).status).not.toBe(429);
     const over = await sendFrame(login.agent, login.uid, tiny);
     expect(over.status).toBe(429);
     expect(await over.json()).toMatchObject({ error: 'too_many_attempts' });
@@ -188,7 +238,11 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const crossed = await sendFrame(mine.agent, theirs.uid, await frame(photo(2, 3)));
     expect(crossed.status).toBe(400);
     expect(await crossed.json()).toMatchObject({ error: 'invalid_request', error_description: 'interaction mismatch' });
-    const noCookie = await fetch(`${server.issuer}/interaction/${mine.uid}/palm`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(await frame(photo(2, 3))) });
+    const noCookie = await fetch(`${server.issuer}/interaction/${mine.uid}/palm`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/jpeg' },
+      body: new Uint8Array(await frame(photo(2, 3))),
+    });
     expect(noCookie.status).toBe(400);
   });
 
@@ -196,8 +250,16 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const sent = await frame(photo(2, 3));
     const login = await startLogin(officeClient);
     expect((await sendFrame(login.agent, login.uid, sent)).status).toBe(200);
-    const tables = (await server.db.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`)).map((t) => t.table_name);
-    const probes = [sent.subarray(1000, 1048).toString('base64'), sent.subarray(2000, 2032).toString('hex'), sent.subarray(3000, 3048).toString('base64url')];
+    const tables = (
+      await server.db.query<{ table_name: string }>(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'`,
+      )
+    ).map((t) => t.table_name);
+    const probes = [
+      sent.subarray(1000, 1048).toString('base64'),
+      sent.subarray(2000, 2032).toString('hex'),
+      sent.subarray(3000, 3048).toString('base64url'),
+    ];
     for (const table of tables) {
       const rows = await server.db.query<{ row: string }>(`SELECT t::text AS row FROM "${table}" t`);
       const text = rows.map((r) => r.row).join('\n');
@@ -223,11 +285,16 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const burst = LIMITS.browserAddress.burst;
     expect(statuses.slice(0, burst)).toEqual(Array(burst).fill(401));
     expect(statuses.slice(burst)).toEqual(Array(statuses.length - burst).fill(429));
-    expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm_unknown' } })).toBe(unknownBefore + burst);
+    expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm_unknown' } })).toBe(
+      unknownBefore + burst,
+    );
     const retryAfter = Number(refused!.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(LIMITS.browserAddress.refillMs / 1000);
-    expect(await refused!.json()).toMatchObject({ error: 'too_many_attempts', error_description: expect.stringMatching(/try again in \d+ s/) });
+    expect(await refused!.json()).toMatchObject({
+      error: 'too_many_attempts',
+      error_description: expect.stringMatching(/try again in \d+ s/),
+    });
     // Another address is not slowed: Ana signs in.
     const ana = await startLogin(officeClient);
     expect((await sendFrame(ana.agent, ana.uid, await frame(photo(2, 3)))).status).toBe(200);
@@ -238,7 +305,9 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     await forgetAttempts();
     const address = freshAddress();
     // Decoded and analysed before it is refused (too dark): the work an attacker would make us do.
-    const dark = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    const dark = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 3, g: 3, b: 3 } } })
+      .jpeg()
+      .toBuffer();
     let answered = 0;
     let last = 0;
     for (let signIn = 0; signIn < 3 && last !== 429; signIn++) {
@@ -264,7 +333,9 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const login = await startLogin(officeClient, {}, address);
     // A 5000x5000 JPEG header on a few hundred bytes, and a frame too small to hold a palm.
     const sizeLie = await jpegSizeLie(5000, 5000);
-    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } }).jpeg().toBuffer();
+    const tiny = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 3, g: 3, b: 3 } } })
+      .jpeg()
+      .toBuffer();
     for (const frame of [sizeLie, tiny]) {
       const r = await sendFrame(login.agent, login.uid, frame);
       expect(r.status).toBeGreaterThanOrEqual(400);
@@ -278,13 +349,18 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     await forgetAttempts();
     // The state a distributed flood leaves: the client's whole burst spent just now.
     const spent = new Date(Date.now() + LIMITS.browserClient.burst * LIMITS.browserClient.refillMs);
-    await server.db.query(`INSERT INTO attempt_rate (key, refilled_at) VALUES ($1, $2::timestamptz)`, [clientSubject(officeClient.client_id), spent.toISOString()]);
+    await server.db.query(`INSERT INTO attempt_rate (key, refilled_at) VALUES ($1, $2::timestamptz)`, [
+      clientSubject(officeClient.client_id),
+      spent.toISOString(),
+    ]);
     const fresh = await startLogin(officeClient);
     const refused = await sendFrame(fresh.agent, fresh.uid, await frame(photo(30, 3)));
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(LIMITS.browserClient.refillMs / 1000);
     // The refusal cost the fresh address nothing.
-    expect(await server.db.query(`SELECT key FROM attempt_rate WHERE key LIKE 'address:%' AND refilled_at > now()`)).toEqual([]);
+    expect(
+      await server.db.query(`SELECT key FROM attempt_rate WHERE key LIKE 'address:%' AND refilled_at > now()`),
+    ).toEqual([]);
     await forgetAttempts();
   });
 
@@ -301,7 +377,9 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
 
     // Ana still signs in at a reader, ...
     const gate = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Lobby gate' });
-    expect(await readerSignIn({ issuer: server.issuer, reader: gate, images: [photo(2, 4)], kind: 'hand' })).toMatchObject({ ok: true, sub: anaId });
+    expect(
+      await readerSignIn({ issuer: server.issuer, reader: gate, images: [photo(2, 4)], kind: 'hand' }),
+    ).toMatchObject({ ok: true, sub: anaId });
     // ... and in the browser from her own address, named by login_hint or not.
     for (const params of [{ login_hint: 'ana@example.org' }, {}]) {
       const own = await startLogin(officeClient, params);
@@ -313,11 +391,16 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
   it('leaves the passkey of a person named by failing palms working', async () => {
     await forgetAttempts();
     const passkey = new SoftAuthenticator();
-    expect((await registerPasskey(new UserAgent(), server.setupLink!, passkey, { email: 'cy@example.org', name: 'Cy' })).status).toBe(200);
+    expect(
+      (await registerPasskey(new UserAgent(), server.setupLink!, passkey, { email: 'cy@example.org', name: 'Cy' }))
+        .status,
+    ).toBe(200);
     const attacker = freshAddress();
     for (let i = 0; i < LIMITS.hintedPalm.free + 1; i++) {
       const login = await startLogin(officeClient, { login_hint: 'cy@example.org' }, attacker);
-      expect((await sendFrame(login.agent, login.uid, await frame(photo(33, 1 + (i % 4))))).status).toBe(i < LIMITS.hintedPalm.free ? 401 : 429);
+      expect((await sendFrame(login.agent, login.uid, await frame(photo(33, 1 + (i % 4))))).status).toBe(
+        i < LIMITS.hintedPalm.free ? 401 : 429,
+      );
     }
     const login = await startLogin(officeClient, { login_hint: 'cy@example.org' });
     const { callbackUrl } = await signInWithPasskey(login.agent, `${server.issuer}/interaction/${login.uid}`, passkey);

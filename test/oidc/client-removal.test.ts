@@ -13,8 +13,13 @@ describe.each(databaseKinds)('removing a client ($name)', (kind) => {
     server = await startTestServer(kind);
     // On PostgreSQL the removal comes from another connection, as from `palmid client remove`
     // in another process; on PGlite commands run inside the server (src/cli/delegate.ts).
-    const url = kind.name === 'postgres' ? (await server.db.query<{ u: string }>('select current_database() as u'))[0]!.u : undefined;
-    other = url ? await openDatabase({ url: kind.url!.replace(/\/[^/]*$/, `/${url}`), dataDir: os.tmpdir() }) : server.db;
+    const url =
+      kind.name === 'postgres'
+        ? (await server.db.query<{ u: string }>('select current_database() as u'))[0]!.u
+        : undefined;
+    other = url
+      ? await openDatabase({ url: kind.url!.replace(/\/[^/]*$/, `/${url}`), dataDir: os.tmpdir() })
+      : server.db;
   });
   afterAll(async () => {
     if (other !== server.db) await other.close();

@@ -17,10 +17,16 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
   beforeAll(async () => {
     server = await startTestServer(kind);
     authenticator = new SoftAuthenticator();
-    const registered = await registerPasskey(new UserAgent(), server.setupLink!, authenticator, { email: 'ana@example.org', name: 'Ana' });
+    const registered = await registerPasskey(new UserAgent(), server.setupLink!, authenticator, {
+      email: 'ana@example.org',
+      name: 'Ana',
+    });
     expect(registered.status).toBe(200);
     personId = (await server.db.prisma.person.findUniqueOrThrow({ where: { email: 'ana@example.org' } })).id;
-    const { client_id, client_secret } = await server.addClient({ redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGOUT_REDIRECT] });
+    const { client_id, client_secret } = await server.addClient({
+      redirectUris: [REDIRECT],
+      postLogoutRedirectUris: [LOGOUT_REDIRECT],
+    });
     rp = await discoverRp(server, { client_id, client_secret });
   });
   afterAll(async () => server?.stop());
@@ -52,7 +58,10 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
 
   it('signs a person in with code + PKCE and a passkey: ID token, userinfo, refresh rotation, introspection, revocation', async () => {
     const { callbackUrl, verifier, state } = await login();
-    const tokens = await oidc.authorizationCodeGrant(rp, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
+    const tokens = await oidc.authorizationCodeGrant(rp, callbackUrl, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
     const claims = tokens.claims()!;
     expect(claims.sub).toBe(personId);
     expect(claims.acr).toBe('phr');
@@ -66,7 +75,11 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
     const refreshed = await oidc.refreshTokenGrant(rp, tokens.refresh_token!);
     expect(refreshed.refresh_token).toBeTruthy();
     expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
-    expect(await oidc.tokenIntrospection(rp, refreshed.access_token)).toMatchObject({ active: true, sub: personId, client_id: rp.clientMetadata().client_id });
+    expect(await oidc.tokenIntrospection(rp, refreshed.access_token)).toMatchObject({
+      active: true,
+      sub: personId,
+      client_id: rp.clientMetadata().client_id,
+    });
 
     const second = await oidc.refreshTokenGrant(rp, refreshed.refresh_token!);
     await oidc.tokenRevocation(rp, second.access_token);
@@ -80,8 +93,15 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
 
   it('ends the session with RP-initiated logout', async () => {
     const { callbackUrl, verifier, state, agent } = await login();
-    const tokens = await oidc.authorizationCodeGrant(rp, callbackUrl, { pkceCodeVerifier: verifier, expectedState: state });
-    const logoutUrl = oidc.buildEndSessionUrl(rp, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: LOGOUT_REDIRECT, state: 'bye' });
+    const tokens = await oidc.authorizationCodeGrant(rp, callbackUrl, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    const logoutUrl = oidc.buildEndSessionUrl(rp, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: LOGOUT_REDIRECT,
+      state: 'bye',
+    });
     const page = await agent.fetch(logoutUrl);
     expect(page.status).toBe(200);
     const html = await page.text();
@@ -95,7 +115,12 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
     expect(done.url).toBe(`${LOGOUT_REDIRECT}?state=bye`);
     // The session is gone: a new authorization request needs a passkey again.
     const again = await agent.follow(
-      oidc.buildAuthorizationUrl(rp, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' }).href,
+      oidc.buildAuthorizationUrl(rp, {
+        redirect_uri: REDIRECT,
+        scope: 'openid',
+        code_challenge: 'x'.repeat(43),
+        code_challenge_method: 'S256',
+      }).href,
       new URL(server.issuer).origin,
     );
     expect(await again.response.text()).toContain('id="passkey"');
@@ -116,7 +141,11 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
   });
 
   it('gives pairwise clients a different, stable sub', async () => {
-    const other = await server.addClient({ name: 'Pairwise RP', redirectUris: ['http://rp.example:9/cb'], subjectType: 'pairwise' });
+    const other = await server.addClient({
+      name: 'Pairwise RP',
+      redirectUris: ['http://rp.example:9/cb'],
+      subjectType: 'pairwise',
+    });
     const pairwiseRp = await discoverRp(server, other);
     const subs: string[] = [];
     for (let i = 0; i < 2; i++) {
@@ -151,7 +180,13 @@ describe.each(databaseKinds)('OpenID Connect flows with openid-client ($name)', 
       code_challenge_method: 'S256',
     });
     const { callbackUrl } = await signInWithPasskey(new UserAgent(), url.href, authenticator);
-    const tokens = await oidc.authorizationCodeGrant(rp, new URL(callbackUrl), { pkceCodeVerifier: verifier }, undefined, { DPoP: dpop });
+    const tokens = await oidc.authorizationCodeGrant(
+      rp,
+      new URL(callbackUrl),
+      { pkceCodeVerifier: verifier },
+      undefined,
+      { DPoP: dpop },
+    );
     expect(tokens.token_type.toLowerCase()).toBe('dpop');
     const userinfo = await oidc.fetchUserInfo(rp, tokens.access_token, personId, { DPoP: dpop });
     expect(userinfo.sub).toBe(personId);

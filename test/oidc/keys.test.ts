@@ -22,7 +22,9 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
   beforeAll(async () => {
     server = await startTestServer(kind);
     authenticator = new SoftAuthenticator();
-    expect((await registerPasskey(new UserAgent(), server.setupLink!, authenticator, { email: 'ana@example.org' })).status).toBe(200);
+    expect(
+      (await registerPasskey(new UserAgent(), server.setupLink!, authenticator, { email: 'ana@example.org' })).status,
+    ).toBe(200);
     const client = await server.addClient({ redirectUris: [REDIRECT] });
     clientId = client.client_id;
     rp = await discoverRp(server, client);
@@ -60,7 +62,9 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
   it('stores signing keys encrypted under the master key, bound to their kid', async () => {
     const store = new SigningKeyStore(server.db.prisma, server.master);
     const { keys } = await store.load();
-    const rows = await server.db.query<{ kid: string; encrypted_jwk: Uint8Array }>('SELECT kid, encrypted_jwk FROM signing_key');
+    const rows = await server.db.query<{ kid: string; encrypted_jwk: Uint8Array }>(
+      'SELECT kid, encrypted_jwk FROM signing_key',
+    );
     expect(rows.length).toBe(keys.length);
     for (const row of rows) {
       const sealed = Buffer.from(row.encrypted_jwk);
@@ -70,10 +74,14 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
       expect(sealed.includes(privateJwk.d!)).toBe(false);
       expect(sealed.includes('"kty"')).toBe(false);
       // The right key and associated data open it; another row's kid does not.
-      const plain = JSON.parse(open(server.master.derive('signing-keys'), sealed, `signing-key:${row.kid}`).toString()) as jose.JWK;
+      const plain = JSON.parse(
+        open(server.master.derive('signing-keys'), sealed, `signing-key:${row.kid}`).toString(),
+      ) as jose.JWK;
       expect(plain.d).toBe(privateJwk.d);
       const otherKid = rows.find((r) => r.kid !== row.kid)!.kid;
-      expect(() => open(server.master.derive('signing-keys'), sealed, `signing-key:${otherKid}`)).toThrow(DecryptionError);
+      expect(() => open(server.master.derive('signing-keys'), sealed, `signing-key:${otherKid}`)).toThrow(
+        DecryptionError,
+      );
     }
     // Another master key cannot decrypt them.
     const stranger = new SigningKeyStore(server.db.prisma, MasterKey.fromBytes(randomBytes(32)));
@@ -110,7 +118,10 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
 
     // Rotate again and let every retired key's publication window pass.
     const second = await store.rotate(0);
-    await server.db.prisma.signingKey.updateMany({ where: { retiredAt: { not: null } }, data: { publishUntil: new Date(Date.now() - 1000) } });
+    await server.db.prisma.signingKey.updateMany({
+      where: { retiredAt: { not: null } },
+      data: { publishUntil: new Date(Date.now() - 1000) },
+    });
     expect(await server.reloadKeys()).toBe(true);
     const after = await publishedJwks();
     expectPublicOnly(after);

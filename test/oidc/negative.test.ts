@@ -50,7 +50,10 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     server = await startTestServer(kind);
     origin = new URL(server.issuer).origin;
     authenticator = new SoftAuthenticator();
-    const registered = await registerPasskey(new UserAgent(), server.setupLink!, authenticator, { email: 'ana@example.org', name: 'Ana' });
+    const registered = await registerPasskey(new UserAgent(), server.setupLink!, authenticator, {
+      email: 'ana@example.org',
+      name: 'Ana',
+    });
     expect(registered.status).toBe(200);
     personId = (await server.db.prisma.person.findUniqueOrThrow({ where: { email: 'ana@example.org' } })).id;
     const client = await server.addClient({ redirectUris: [REDIRECT] });
@@ -61,7 +64,12 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
   afterAll(async () => server?.stop());
 
   function configFor(id: string, secret?: string, method: 'basic' | 'none' = 'basic') {
-    const config = new oidc.Configuration(rp.serverMetadata(), id, secret, method === 'none' ? oidc.None() : oidc.ClientSecretBasic(secret));
+    const config = new oidc.Configuration(
+      rp.serverMetadata(),
+      id,
+      secret,
+      method === 'none' ? oidc.None() : oidc.ClientSecretBasic(secret),
+    );
     oidc.allowInsecureRequests(config);
     return config;
   }
@@ -99,7 +107,10 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
   async function newPerson(email: string, userVerified?: boolean) {
     const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
     const auth = new SoftAuthenticator();
-    const response = await registerPasskey(new UserAgent(), invitationUrl(server.issuer, invitation.token), auth, { email, userVerified });
+    const response = await registerPasskey(new UserAgent(), invitationUrl(server.issuer, invitation.token), auth, {
+      email,
+      userVerified,
+    });
     return { auth, response, invitation };
   }
 
@@ -117,7 +128,9 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
       expect(tokens.refresh_token).toBeTruthy();
       expect((await oidc.tokenIntrospection(rp, tokens.access_token)).active).toBe(true);
 
-      await expect(oidc.authorizationCodeGrant(rp, callbackUrl, { pkceCodeVerifier: verifier })).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expect(oidc.authorizationCodeGrant(rp, callbackUrl, { pkceCodeVerifier: verifier })).rejects.toMatchObject({
+        error: 'invalid_grant',
+      });
       expect((await oidc.tokenIntrospection(rp, tokens.access_token)).active).toBe(false);
       expect((await oidc.tokenIntrospection(rp, tokens.refresh_token!)).active).toBe(false);
       await expect(oidc.refreshTokenGrant(rp, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
@@ -127,18 +140,27 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
       const { callbackUrl, verifier } = await login();
       const other = new URL(callbackUrl);
       other.pathname = '/other';
-      await expect(oidc.authorizationCodeGrant(rp, other, { pkceCodeVerifier: verifier })).rejects.toMatchObject({ error: 'invalid_grant' });
+      await expect(oidc.authorizationCodeGrant(rp, other, { pkceCodeVerifier: verifier })).rejects.toMatchObject({
+        error: 'invalid_grant',
+      });
       // A code is consumed only by a successful exchange: with the right redirect_uri it still works.
       const tokens = await oidc.authorizationCodeGrant(rp, callbackUrl, { pkceCodeVerifier: verifier });
       expect(tokens.claims()!.sub).toBe(personId);
     });
 
     it('refuses an unknown client with invalid_client', async () => {
-      expect(await oauthError(oidc.clientCredentialsGrant(configFor('no-such-client', 'whatever')))).toBe('invalid_client');
+      expect(await oauthError(oidc.clientCredentialsGrant(configFor('no-such-client', 'whatever')))).toBe(
+        'invalid_client',
+      );
       const raw = await fetch(`${server.url}/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'authorization_code', code: 'x', redirect_uri: REDIRECT, client_id: 'no-such-client' }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: 'x',
+          redirect_uri: REDIRECT,
+          client_id: 'no-such-client',
+        }).toString(),
       });
       expect(raw.status).toBe(401);
       expect((await errorBody(raw)).error).toBe('invalid_client');
@@ -154,7 +176,9 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
       expect(await oauthError(oidc.clientCredentialsGrant(configFor(cc.client_id, wrong)))).toBe('invalid_client');
       expect(await oauthError(oidc.clientCredentialsGrant(configFor(cc.client_id, 'short')))).toBe('invalid_client');
       // The secret of one client does not open another.
-      expect(await oauthError(oidc.clientCredentialsGrant(configFor(cc.client_id, clientSecret)))).toBe('invalid_client');
+      expect(await oauthError(oidc.clientCredentialsGrant(configFor(cc.client_id, clientSecret)))).toBe(
+        'invalid_client',
+      );
       expect((await oidc.clientCredentialsGrant(configFor(cc.client_id, cc.client_secret))).access_token).toBeTruthy();
     });
 
@@ -189,7 +213,12 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
 
     it('refuses an unknown client with invalid_client (an error page, no redirect)', async () => {
       const url = new URL(`${server.issuer}/auth`);
-      url.search = new URLSearchParams({ client_id: 'no-such-client', redirect_uri: REDIRECT, response_type: 'code', scope: 'openid' }).toString();
+      url.search = new URLSearchParams({
+        client_id: 'no-such-client',
+        redirect_uri: REDIRECT,
+        response_type: 'code',
+        scope: 'openid',
+      }).toString();
       const response = await fetch(url, { redirect: 'manual' });
       expect(response.status).toBeGreaterThanOrEqual(400);
       expect(response.headers.get('location')).toBeNull();
@@ -234,15 +263,17 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
 
       const [header, body, signature] = idToken.split('.') as [string, string, string];
       const forgedBody = jose.base64url.encode(JSON.stringify({ ...payload, sub: 'someone-else' }));
-      await expect(jose.jwtVerify(`${header}.${forgedBody}.${signature}`, jwks)).rejects.toBeInstanceOf(jose.errors.JWSSignatureVerificationFailed);
+      await expect(jose.jwtVerify(`${header}.${forgedBody}.${signature}`, jwks)).rejects.toBeInstanceOf(
+        jose.errors.JWSSignatureVerificationFailed,
+      );
 
       // One flipped byte of the payload (re-encoded so it still decodes).
       const bytes = Buffer.from(body, 'base64url');
       const at = bytes.indexOf(Buffer.from(personId)) + 2;
       bytes[at] = bytes[at] === 0x61 ? 0x62 : 0x61;
-      await expect(jose.jwtVerify(`${header}.${bytes.toString('base64url')}.${signature}`, jwks)).rejects.toBeInstanceOf(
-        jose.errors.JWSSignatureVerificationFailed,
-      );
+      await expect(
+        jose.jwtVerify(`${header}.${bytes.toString('base64url')}.${signature}`, jwks),
+      ).rejects.toBeInstanceOf(jose.errors.JWSSignatureVerificationFailed);
       // And a flipped byte of the signature.
       const sig = Buffer.from(signature, 'base64url');
       sig[5] = sig[5]! ^ 0x01;
@@ -261,11 +292,18 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
         const [h, b, s] = json.id_token.split('.') as [string, string, string];
         const claims = JSON.parse(Buffer.from(b, 'base64url').toString()) as Record<string, unknown>;
         json.id_token = `${h}.${jose.base64url.encode(JSON.stringify({ ...claims, sub: 'mallory' }))}.${s}`;
-        return new Response(JSON.stringify(json), { status: response.status, headers: { 'content-type': 'application/json' } });
+        return new Response(JSON.stringify(json), {
+          status: response.status,
+          headers: { 'content-type': 'application/json' },
+        });
       };
       const { callbackUrl, verifier } = await login(tampering);
-      await expect(oidc.authorizationCodeGrant(tampering, callbackUrl, { pkceCodeVerifier: verifier })).rejects.toSatisfy(
-        (err: Error) => err instanceof oidc.ClientError && /signature verification failed/i.test(String((err.cause as Error | undefined)?.message)),
+      await expect(
+        oidc.authorizationCodeGrant(tampering, callbackUrl, { pkceCodeVerifier: verifier }),
+      ).rejects.toSatisfy(
+        (err: Error) =>
+          err instanceof oidc.ClientError &&
+          /signature verification failed/i.test(String((err.cause as Error | undefined)?.message)),
       );
     });
   });
@@ -277,7 +315,9 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
       const { refused } = await signInWithPasskey(agent, url, authenticator, { origin: EVIL_ORIGIN });
       expect(refused?.status).toBe(401);
       expect((await errorBody(refused!)).error).toBe('passkey_rejected');
-      const rejected = await server.db.prisma.auditEvent.findMany({ where: { action: 'passkey.rejected', subject: personId } });
+      const rejected = await server.db.prisma.auditEvent.findMany({
+        where: { action: 'passkey.rejected', subject: personId },
+      });
       expect(rejected.some((e) => /origin/i.test(JSON.stringify(e.detail)))).toBe(true);
       // Still not signed in: a new request lands on the login page again.
       const again = await agent.follow((await authorizationUrl()).url, origin);
@@ -301,10 +341,15 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
 
     it('refuses registration from another origin', async () => {
       const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
-      const response = await registerPasskey(new UserAgent(), invitationUrl(server.issuer, invitation.token), new SoftAuthenticator(), {
-        email: 'evil@example.org',
-        origin: EVIL_ORIGIN,
-      });
+      const response = await registerPasskey(
+        new UserAgent(),
+        invitationUrl(server.issuer, invitation.token),
+        new SoftAuthenticator(),
+        {
+          email: 'evil@example.org',
+          origin: EVIL_ORIGIN,
+        },
+      );
       expect(response.status).toBe(401);
       expect((await errorBody(response)).error).toBe('passkey_rejected');
     });
@@ -314,15 +359,21 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
       expect(response.status).toBe(200);
       const first = await signInWithPasskey(new UserAgent(), (await authorizationUrl()).url, auth, { signCount: 5 });
       expect(first.refused).toBeUndefined();
-      const passkey = await server.db.prisma.passkey.findFirstOrThrow({ where: { person: { email: 'counter@example.org' } } });
+      const passkey = await server.db.prisma.passkey.findFirstOrThrow({
+        where: { person: { email: 'counter@example.org' } },
+      });
       expect(passkey.signCount).toBe(5n);
       for (const signCount of [3, 5]) {
-        const { refused } = await signInWithPasskey(new UserAgent(), (await authorizationUrl()).url, auth, { signCount });
+        const { refused } = await signInWithPasskey(new UserAgent(), (await authorizationUrl()).url, auth, {
+          signCount,
+        });
         expect(refused?.status).toBe(401);
         expect((await errorBody(refused!)).error).toBe('passkey_rejected');
       }
       expect((await server.db.prisma.passkey.findUniqueOrThrow({ where: { id: passkey.id } })).signCount).toBe(5n);
-      expect((await signInWithPasskey(new UserAgent(), (await authorizationUrl()).url, auth, { signCount: 6 })).refused).toBeUndefined();
+      expect(
+        (await signInWithPasskey(new UserAgent(), (await authorizationUrl()).url, auth, { signCount: 6 })).refused,
+      ).toBeUndefined();
     });
 
     it('refuses a passkey that is not registered here', async () => {
@@ -336,7 +387,9 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     it('a WebAuthn challenge cannot be used twice', async () => {
       const agent = new UserAgent();
       const uid = await openLoginPage(agent);
-      const options = (await (await agent.fetch(`${origin}/interaction/${uid}/passkey/options`, { method: 'POST' })).json()) as { challenge: string };
+      const options = (await (
+        await agent.fetch(`${origin}/interaction/${uid}/passkey/options`, { method: 'POST' })
+      ).json()) as { challenge: string };
       const assertion = authenticator.get(options, origin);
       const first = await agent.postJson(`${origin}/interaction/${uid}/passkey/verify`, assertion);
       expect(first.status).toBe(200);
@@ -382,8 +435,13 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     it('refuses an expired invitation with 410 invalid_invitation', async () => {
       const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
       const link = invitationUrl(server.issuer, invitation.token);
-      await server.db.prisma.invitation.update({ where: { id: invitation.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
-      const response = await registerPasskey(new UserAgent(), link, new SoftAuthenticator(), { email: 'expired@example.org' });
+      await server.db.prisma.invitation.update({
+        where: { id: invitation.id },
+        data: { expiresAt: new Date(Date.now() - 1000) },
+      });
+      const response = await registerPasskey(new UserAgent(), link, new SoftAuthenticator(), {
+        email: 'expired@example.org',
+      });
       expect(response.status).toBe(410);
       expect((await errorBody(response)).error).toBe('invalid_invitation');
       expect((await fetch(link)).status).toBe(410);
@@ -397,8 +455,14 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
         ceremony: string;
         publicKey: Parameters<SoftAuthenticator['create']>[0];
       };
-      await server.db.prisma.invitation.update({ where: { id: invitation.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
-      const response = await agent.postJson(`${link}/verify`, { ceremony: start.ceremony, response: new SoftAuthenticator().create(start.publicKey, origin) });
+      await server.db.prisma.invitation.update({
+        where: { id: invitation.id },
+        data: { expiresAt: new Date(Date.now() - 1000) },
+      });
+      const response = await agent.postJson(`${link}/verify`, {
+        ceremony: start.ceremony,
+        response: new SoftAuthenticator().create(start.publicKey, origin),
+      });
       expect(response.status).toBe(410);
       expect(await server.db.prisma.person.findUnique({ where: { email: 'slow@example.org' } })).toBeNull();
     });
@@ -409,7 +473,11 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
 
     it('answers an oversized body with 413 invalid_request', async () => {
       const big = JSON.stringify({ email: 'a@example.org', pad: 'x'.repeat(70 * 1024) });
-      const response = await fetch(`${server.url}/invite/${token}/options`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+      const response = await fetch(`${server.url}/invite/${token}/options`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: big,
+      });
       expect(response.status).toBe(413);
       expect((await errorBody(response)).error).toBe('invalid_request');
 
@@ -439,7 +507,11 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
 
     it('answers malformed JSON with 400 invalid_request', async () => {
       for (const body of ['{"email": ', '[1,2]', '"just a string"']) {
-        const response = await fetch(`${server.url}/invite/${token}/options`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const response = await fetch(`${server.url}/invite/${token}/options`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
         expect(response.status).toBe(400);
         expect((await errorBody(response)).error).toBe('invalid_request');
       }
@@ -456,11 +528,26 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
 
     it('never puts a stack trace in an error response', async () => {
       const responses = [
-        await fetch(`${server.url}/interaction/nope/passkey/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }),
+        await fetch(`${server.url}/interaction/nope/passkey/verify`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{}',
+        }),
         await fetch(`${server.url}/interaction/nope`),
-        await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=nope' }),
-        await fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad' }),
-        await fetch(`${server.url}/auth?client_id=${clientId}&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT)}&scope=openid&code_challenge=short&code_challenge_method=S256`, { redirect: 'manual' }),
+        await fetch(`${server.url}/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: 'grant_type=nope',
+        }),
+        await fetch(`${server.url}/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{bad',
+        }),
+        await fetch(
+          `${server.url}/auth?client_id=${clientId}&response_type=code&redirect_uri=${encodeURIComponent(REDIRECT)}&scope=openid&code_challenge=short&code_challenge_method=S256`,
+          { redirect: 'manual' },
+        ),
         await fetch(`${server.url}/me`, { headers: { authorization: 'Bearer nonsense' } }),
         await fetch(`${server.url}/invite/${'%'}`),
       ];

@@ -9,10 +9,14 @@ import { ioStorage } from '../../src/cli/output.js';
 async function run(args: string[]): Promise<{ out: string; err: string; error?: Error }> {
   let out = '';
   let err = '';
-  const program = new Command('palmid').exitOverride().configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
+  const program = new Command('palmid')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
   register(program);
   try {
-    await ioStorage.run({ out: (s) => void (out += s), err: (s) => void (err += s) }, () => program.parseAsync(['node', 'palmid', ...args]));
+    await ioStorage.run({ out: (s) => void (out += s), err: (s) => void (err += s) }, () =>
+      program.parseAsync(['node', 'palmid', ...args]),
+    );
     return { out, err };
   } catch (e) {
     return { out, err, error: e as Error };
@@ -27,12 +31,34 @@ describe('palmid roi / synth / eval', () => {
     const a = path.join(tmp, 'a');
     const b = path.join(tmp, 'b');
     for (const d of [a, b]) {
-      const r = await run(['synth', d, '--identities', '3', '--samples', '3', '--kind', 'roi', '--seed', '9', '--json']);
+      const r = await run([
+        'synth',
+        d,
+        '--identities',
+        '3',
+        '--samples',
+        '3',
+        '--kind',
+        'roi',
+        '--seed',
+        '9',
+        '--json',
+      ]);
       expect(r.error).toBeUndefined();
       expect(JSON.parse(r.out)).toMatchObject({ images: 9, seed: 9 });
     }
     const files = readdirSync(a).sort();
-    expect(files).toEqual(['001_01.png', '001_02.png', '001_03.png', '002_01.png', '002_02.png', '002_03.png', '003_01.png', '003_02.png', '003_03.png']);
+    expect(files).toEqual([
+      '001_01.png',
+      '001_02.png',
+      '001_03.png',
+      '002_01.png',
+      '002_02.png',
+      '002_03.png',
+      '003_01.png',
+      '003_02.png',
+      '003_03.png',
+    ]);
     for (const f of files) expect(readFileSync(path.join(a, f)).equals(readFileSync(path.join(b, f)))).toBe(true);
   });
 
@@ -45,7 +71,19 @@ describe('palmid roi / synth / eval', () => {
     expect(r.error).toBeUndefined();
     const j = JSON.parse(r.out);
     expect(Object.keys(j).sort()).toEqual(
-      ['compareUs', 'eer', 'extractMs', 'failedToAcquire', 'fnmrAtFmr1e3', 'fnmrAtFmr1e4', 'genuinePairs', 'identities', 'images', 'impostorPairs', 'rank1'].sort(),
+      [
+        'compareUs',
+        'eer',
+        'extractMs',
+        'failedToAcquire',
+        'fnmrAtFmr1e3',
+        'fnmrAtFmr1e4',
+        'genuinePairs',
+        'identities',
+        'images',
+        'impostorPairs',
+        'rank1',
+      ].sort(),
     );
     expect(j.images).toBe(10);
     expect(j.identities).toBe(4);
@@ -61,7 +99,20 @@ describe('palmid roi / synth / eval', () => {
 
   it('roi writes the ROI and a landmark image for a hand', async () => {
     const hands = path.join(tmp, 'h');
-    await run(['synth', hands, '--identities', '1', '--samples', '1', '--kind', 'hand', '--seed', '4', '--size', '480']);
+    await run([
+      'synth',
+      hands,
+      '--identities',
+      '1',
+      '--samples',
+      '1',
+      '--kind',
+      'hand',
+      '--seed',
+      '4',
+      '--size',
+      '480',
+    ]);
     const out = path.join(tmp, 'roi.png');
     const dbg = path.join(tmp, 'dbg.png');
     const r = await run(['roi', path.join(hands, '001_01.png'), '--out', out, '--debug', dbg, '--json']);

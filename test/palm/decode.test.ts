@@ -12,7 +12,16 @@ import {
   type RasterImage,
 } from '../../src/palm/index.js';
 import { encodeBmp8, encodeJpeg, flatImage } from './helpers.js';
-import { bmpSizeLie, flatJpeg, jpegGarbled, jpegSizeLie, pngSizeLie, pngWithStream, pngZlibBomb, zerosStream } from './hostile.js';
+import {
+  bmpSizeLie,
+  flatJpeg,
+  jpegGarbled,
+  jpegSizeLie,
+  pngSizeLie,
+  pngWithStream,
+  pngZlibBomb,
+  zerosStream,
+} from './hostile.js';
 
 async function reason(p: Promise<unknown> | (() => unknown)): Promise<PalmImageErrorReason | 'none'> {
   try {
@@ -102,7 +111,9 @@ describe('decodeImage', () => {
 });
 
 /** Growth of the process' peak resident memory (MiB) and CPU time (ms, all threads) over `run`. */
-async function cost(run: () => Promise<unknown>): Promise<{ peakMb: number; cpuMs: number; reason: PalmImageErrorReason | 'none' }> {
+async function cost(
+  run: () => Promise<unknown>,
+): Promise<{ peakMb: number; cpuMs: number; reason: PalmImageErrorReason | 'none' }> {
   const peak = process.resourceUsage().maxRSS;
   const cpu = process.cpuUsage();
   const r = await reason(run);
@@ -141,7 +152,9 @@ describe('hostile files: refused from the header, in bounded memory', () => {
       [1000, 1000, false],
       [1000, 1000, true],
     ] as const) {
-      const c = await cost(() => decodeImage(pngZlibBomb({ width: w, height: h, inflatedBytes: 256 << 20, interlaced })));
+      const c = await cost(() =>
+        decodeImage(pngZlibBomb({ width: w, height: h, inflatedBytes: 256 << 20, interlaced })),
+      );
       expect(c.reason, `${w}x${h}${interlaced ? ' interlaced' : ''}`).toBe('too_large');
       expect(c.peakMb).toBeLessThan(128);
     }
@@ -206,7 +219,13 @@ describe('sample quality rejections', () => {
     const q2 = prepareImage(blur(img, 1), { kind: 'roi' }).quality;
     expect(q1.score).toBeGreaterThanOrEqual(0);
     expect(q1.score).toBeLessThanOrEqual(1);
-    expect(q1.reasons.map((r) => r.factor).sort()).toEqual(['contrast', 'exposure', 'focus', 'palmSize', 'roiConfidence']);
+    expect(q1.reasons.map((r) => r.factor).sort()).toEqual([
+      'contrast',
+      'exposure',
+      'focus',
+      'palmSize',
+      'roiConfidence',
+    ]);
     const f1 = q1.reasons.find((r) => r.factor === 'focus')!.value;
     const f2 = q2.reasons.find((r) => r.factor === 'focus')!.value;
     expect(f2).toBeLessThan(f1);

@@ -24,7 +24,12 @@ export function pngWithStream(width: number, height: number, stream: Buffer, int
   ihdr[8] = 8; // bit depth
   ihdr[9] = 0; // grey
   ihdr[12] = interlaced ? 1 : 0;
-  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', stream), pngChunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    PNG_SIGNATURE,
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', stream),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /**
@@ -38,14 +43,24 @@ export function zerosStream(n: number): Buffer {
   const block = zlib.deflateRawSync(Buffer.alloc(MiB), { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH });
   const adler = Buffer.alloc(4);
   adler.writeUInt32BE((((n % 65521) << 16) | 1) >>> 0, 0); // adler32 of n zeros: a = 1, b = n
-  return Buffer.concat([Buffer.from([0x78, 0xda]), ...Array<Buffer>(n / MiB).fill(block), zlib.deflateRawSync(Buffer.alloc(0)), adler]);
+  return Buffer.concat([
+    Buffer.from([0x78, 0xda]),
+    ...Array<Buffer>(n / MiB).fill(block),
+    zlib.deflateRawSync(Buffer.alloc(0)),
+    adler,
+  ]);
 }
 
 /**
  * A zlib bomb: a small-raster PNG whose data inflates to `inflatedBytes` (zeros: filter "none",
  * black pixels, so every row is valid and the stream simply goes on past the raster's end).
  */
-export function pngZlibBomb(opts: { width: number; height: number; inflatedBytes: number; interlaced: boolean }): Buffer {
+export function pngZlibBomb(opts: {
+  width: number;
+  height: number;
+  inflatedBytes: number;
+  interlaced: boolean;
+}): Buffer {
   return pngWithStream(opts.width, opts.height, zerosStream(opts.inflatedBytes), opts.interlaced);
 }
 
@@ -59,7 +74,9 @@ export async function jpegSizeLie(width: number, height: number, seed = 1): Prom
   let s = seed;
   const noise = Buffer.alloc(48 * 48);
   for (let i = 0; i < noise.length; i++) noise[i] = (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24;
-  const jpeg = await sharp(noise, { raw: { width: 48, height: 48, channels: 1 } }).jpeg({ quality: 50 }).toBuffer();
+  const jpeg = await sharp(noise, { raw: { width: 48, height: 48, channels: 1 } })
+    .jpeg({ quality: 50 })
+    .toBuffer();
   for (let o = 2; o + 9 < jpeg.length; ) {
     const marker = jpeg[o + 1]!;
     if (marker === 0xc0 || marker === 0xc2) {

@@ -2,11 +2,31 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bestMatch, compare, compareProbe, decodeImage, encodePng, extractProbe, Probe, PROBE_VARIANTS, prepareImage, probesFromSamples, reposeSquare, synthRoi, templatesFromSamples, type PreparedSample } from '../../src/palm/index.js';
+import {
+  bestMatch,
+  compare,
+  compareProbe,
+  decodeImage,
+  encodePng,
+  extractProbe,
+  Probe,
+  PROBE_VARIANTS,
+  prepareImage,
+  probesFromSamples,
+  reposeSquare,
+  synthRoi,
+  templatesFromSamples,
+  type PreparedSample,
+} from '../../src/palm/index.js';
 
 const TONGJI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const tongji = async (palm: number, s: number) =>
-  prepareImage(await decodeImage(fs.readFileSync(path.join(TONGJI, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`))), { kind: 'roi' });
+  prepareImage(
+    await decodeImage(
+      fs.readFileSync(path.join(TONGJI, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`)),
+    ),
+    { kind: 'roi' },
+  );
 
 describe('probes: a capture with small turns and zooms', () => {
   const roiOf = (id: number, sample: number) => prepareImage(synthRoi(id, sample, { seed: 41 }), { kind: 'roi' });
@@ -35,23 +55,26 @@ describe('probes: a capture with small turns and zooms', () => {
   it.each([
     ['turned by 4 degrees', { turnDeg: 4, zoom: 1 }, synthetic, true],
     ['8 % further from the camera (real palm)', { turnDeg: 0, zoom: 0.92 }, tongji, fs.existsSync(TONGJI)],
-  ] as const)('recovers the score of a capture %s, without lifting a stranger to a genuine score', async (_, pose, load, run) => {
-    if (!run) return;
-    const [ref] = await templatesFromSamples([await load(1, 1)]);
-    // A second visit of palm 1 in a different pose under the reader.
-    const visit: PreparedSample = await load(1, 2);
-    const moved = { ...visit, roi: { ...visit.roi, roi: reposeSquare(visit.roi.roi, pose) } };
-    const [asEnrolled, inPose, stranger] = await probesFromSamples([visit, moved, await load(2, 2)]);
-    expect(inPose!.madeVariants).toHaveLength(PROBE_VARIANTS.length);
+  ] as const)(
+    'recovers the score of a capture %s, without lifting a stranger to a genuine score',
+    async (_, pose, load, run) => {
+      if (!run) return;
+      const [ref] = await templatesFromSamples([await load(1, 1)]);
+      // A second visit of palm 1 in a different pose under the reader.
+      const visit: PreparedSample = await load(1, 2);
+      const moved = { ...visit, roi: { ...visit.roi, roi: reposeSquare(visit.roi.roi, pose) } };
+      const [asEnrolled, inPose, stranger] = await probesFromSamples([visit, moved, await load(2, 2)]);
+      expect(inPose!.madeVariants).toHaveLength(PROBE_VARIANTS.length);
 
-    const plain = compare(inPose!.template, ref!);
-    const asProbe = compareProbe(inPose!, ref!);
-    // The pose costs the plain comparison a good part of the genuine score; the probe gets it back.
-    expect(plain).toBeLessThan(compareProbe(asEnrolled!, ref!) - 0.05);
-    expect(asProbe).toBeGreaterThan(plain + 0.05);
-    // A stranger stays far below a genuine palm.
-    expect(compareProbe(stranger!, ref!)).toBeLessThan(asProbe - 0.15);
-  });
+      const plain = compare(inPose!.template, ref!);
+      const asProbe = compareProbe(inPose!, ref!);
+      // The pose costs the plain comparison a good part of the genuine score; the probe gets it back.
+      expect(plain).toBeLessThan(compareProbe(asEnrolled!, ref!) - 0.05);
+      expect(asProbe).toBeGreaterThan(plain + 0.05);
+      // A stranger stays far below a genuine palm.
+      expect(compareProbe(stranger!, ref!)).toBeLessThan(asProbe - 0.15);
+    },
+  );
 });
 
 describe('bestMatch: variants only when the capture as taken is not enough', () => {

@@ -10,7 +10,8 @@ const coep = path.join(realDataDir, 'coep-hands');
 describe.skipIf(!existsSync(tongji))('real palms: tongji-roi (dev set, a few identities)', () => {
   it('genuine pairs score above impostor pairs, across the two sessions', async () => {
     const files: { id: string; file: string }[] = [];
-    for (const id of ['001', '002', '003', '004']) for (const s of ['01', '02', '11', '12']) files.push({ id, file: path.join(tongji, `${id}_${s}.bmp`) });
+    for (const id of ['001', '002', '003', '004'])
+      for (const s of ['01', '02', '11', '12']) files.push({ id, file: path.join(tongji, `${id}_${s}.bmp`) });
     const prepared = await Promise.all(files.map((f) => prepareSample(readFileSync(f.file), { kind: 'auto' })));
     expect(prepared.every((p) => p.roi.kind === 'roi')).toBe(true);
     const ts = await templatesFromSamples(prepared);
@@ -29,7 +30,9 @@ describe.skipIf(!existsSync(tongji))('real palms: tongji-roi (dev set, a few ide
 describe.skipIf(!existsSync(coep))('real palms: coep-hands (dev set, whole hands)', () => {
   it('finds the palm in hand photos and matches the same hand', async () => {
     const names = ['001_01', '001_02', '002_01', '002_02'];
-    const prepared = await Promise.all(names.map((n) => prepareSample(readFileSync(path.join(coep, `${n}.jpg`)), { kind: 'auto' })));
+    const prepared = await Promise.all(
+      names.map((n) => prepareSample(readFileSync(path.join(coep, `${n}.jpg`)), { kind: 'auto' })),
+    );
     for (const p of prepared) {
       expect(p.roi.kind).toBe('hand');
       expect(p.roi.confidence).toBeGreaterThan(0.9);

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { compare, detectKind, drawLandmarks, encodePng, locateRoi, prepareImage, synthHand, templatesFromSamples } from '../../src/palm/index.js';
+import {
+  compare,
+  detectKind,
+  drawLandmarks,
+  encodePng,
+  locateRoi,
+  prepareImage,
+  synthHand,
+  templatesFromSamples,
+} from '../../src/palm/index.js';
 
 describe('ROI from whole-hand images', () => {
   const hands = [

@@ -32,7 +32,8 @@ describe('synthetic palms', () => {
       const genuine: number[] = [];
       const impostor: number[] = [];
       for (let i = 0; i < ts.length; i++)
-        for (let j = i + 1; j < ts.length; j++) (labels[i] === labels[j] ? genuine : impostor).push(compare(ts[i]!, ts[j]!));
+        for (let j = i + 1; j < ts.length; j++)
+          (labels[i] === labels[j] ? genuine : impostor).push(compare(ts[i]!, ts[j]!));
       expect(genuine.length).toBe(15);
       expect(impostor.length).toBe(90);
       const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -15,7 +15,11 @@ import {
 } from '../../src/palm/index.js';
 import { setSimd, shiftCode } from '../../src/palm/matcher.js';
 
-async function templates(ids: number[], samples: number[], method: 'palm' | 'compcode' = 'palm'): Promise<PalmTemplate[]> {
+async function templates(
+  ids: number[],
+  samples: number[],
+  method: 'palm' | 'compcode' = 'palm',
+): Promise<PalmTemplate[]> {
   const prepared = ids.flatMap((id) => samples.map((s) => prepareImage(synthRoi(id, s, { seed: 5 }), { kind: 'roi' })));
   return templatesFromSamples(prepared, method);
 }
@@ -131,6 +135,8 @@ describe('templates', () => {
     let n = 0;
     for (const v of ref.embedding) n += v * v;
     expect(Math.sqrt(n)).toBeCloseTo(1, 4);
-    expect(embeddingSimilarity(ref, probe)).toBeGreaterThan(Math.max(...others.map((o) => embeddingSimilarity(ref, o))));
+    expect(embeddingSimilarity(ref, probe)).toBeGreaterThan(
+      Math.max(...others.map((o) => embeddingSimilarity(ref, o))),
+    );
   });
 });

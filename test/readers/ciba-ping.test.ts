@@ -18,7 +18,8 @@ import { databaseKinds, startTestServer, type TestServer } from '../support/serv
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const haveData = fs.existsSync(DATA);
-const sample = (palm: number, s: number) => fs.readFileSync(path.join(DATA, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
+const sample = (palm: number, s: number) =>
+  fs.readFileSync(path.join(DATA, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
 let haveOpenssl = true;
 try {
   execFileSync('openssl', ['version'], { stdio: 'ignore' });
@@ -44,11 +45,29 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-ping-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', path.join(tmp, 'key.pem'), '-out', path.join(tmp, 'cert.pem'),
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        path.join(tmp, 'key.pem'),
+        '-out',
+        path.join(tmp, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     const cert = fs.readFileSync(path.join(tmp, 'cert.pem'));
     endpoint = https.createServer({ key: fs.readFileSync(path.join(tmp, 'key.pem')), cert }, (req, res) => {
       let body = '';
@@ -67,10 +86,18 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
       const options = init as RequestInit & { dispatcher?: unknown };
       if (options.dispatcher) sawDispatcher = true;
       return new Promise<Response>((resolve, reject) => {
-        const req = https.request(String(url), { method: options.method ?? 'GET', headers: Object.fromEntries(new Headers(options.headers).entries()), ca: cert }, (res) => {
-          res.resume();
-          res.on('end', () => resolve(new Response(null, { status: res.statusCode ?? 500 })));
-        });
+        const req = https.request(
+          String(url),
+          {
+            method: options.method ?? 'GET',
+            headers: Object.fromEntries(new Headers(options.headers).entries()),
+            ca: cert,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(new Response(null, { status: res.statusCode ?? 500 })));
+          },
+        );
         req.on('error', reject);
         req.end(options.body as string | undefined);
       });
@@ -81,8 +108,19 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
     const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
     await recordConsent(prisma, ana.id, 'office', 1);
-    await enrolPalm(new BiometricContext(server.db, server.master), { personId: ana.id, tenantId: 'office', hand: 'right', captures: [1, 2, 3].map((s) => sample(5, s)), kind: 'roi' });
-    reader = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Door', deliveryMode: 'ping', notificationEndpoint: endpointUrl });
+    await enrolPalm(new BiometricContext(server.db, server.master), {
+      personId: ana.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [1, 2, 3].map((s) => sample(5, s)),
+      kind: 'roi',
+    });
+    reader = await addReader(server.db, server.provider(), {
+      tenantId: 'office',
+      name: 'Door',
+      deliveryMode: 'ping',
+      notificationEndpoint: endpointUrl,
+    });
   }, 120_000);
   afterAll(async () => {
     await server?.stop();
@@ -92,9 +130,15 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
 
   async function startSignIn(token: string) {
     const key = (await importJWK(reader.key, 'ES256')) as CryptoKey;
-    const config = await oidc.discovery(new URL(server.issuer), reader.client_id, { token_endpoint_auth_signing_alg: 'ES256' }, oidc.PrivateKeyJwt({ key, kid: reader.key.kid }), {
-      execute: [oidc.allowInsecureRequests],
-    });
+    const config = await oidc.discovery(
+      new URL(server.issuer),
+      reader.client_id,
+      { token_endpoint_auth_signing_alg: 'ES256' },
+      oidc.PrivateKeyJwt({ key, kid: reader.key.kid }),
+      {
+        execute: [oidc.allowInsecureRequests],
+      },
+    );
     const jwks = (await (await fetch(`${server.url}/jwks`)).json()) as { keys: JWK[] };
     const envelope = await sealEnvelope({
       readerId: reader.client_id,
@@ -104,7 +148,11 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
       images: [sample(5, 12)],
       kind: 'roi',
     });
-    const started = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid email', login_hint_token: envelope, client_notification_token: token });
+    const started = await oidc.initiateBackchannelAuthentication(config, {
+      scope: 'openid email',
+      login_hint_token: envelope,
+      client_notification_token: token,
+    });
     return { config, started };
   }
 
@@ -114,7 +162,9 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
     // palmid completes the request before it answers: the ping has arrived by now.
     expect(pings.at(-1)).toEqual({ authorization: `Bearer ${token}`, body: { auth_req_id: started.auth_req_id } });
     expect(sawDispatcher).toBe(false); // PALMID_NOTIFY_PRIVATE_NETWORKS lifted the SSRF guard
-    const tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', { auth_req_id: started.auth_req_id });
+    const tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', {
+      auth_req_id: started.auth_req_id,
+    });
     expect(tokens.claims()).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
   });
 
@@ -122,9 +172,13 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
     pingStatus = 500;
     try {
       const { config, started } = await startSignIn('door-notification-token-2');
-      const tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', { auth_req_id: started.auth_req_id });
+      const tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', {
+        auth_req_id: started.auth_req_id,
+      });
       expect(tokens.claims()?.sub).toBe(anaId);
-      expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.ping_failed', actor: reader.client_id } })).toBe(1);
+      expect(
+        await server.db.prisma.auditEvent.count({ where: { action: 'signin.ping_failed', actor: reader.client_id } }),
+      ).toBe(1);
     } finally {
       pingStatus = 204;
     }

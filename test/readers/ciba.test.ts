@@ -16,7 +16,8 @@ import { databaseKinds, startTestServer, type TestServer } from '../support/serv
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const haveData = fs.existsSync(DATA);
 const COEP = path.resolve(DATA, '../coep-hands');
-const sample = (palm: number, s: number) => fs.readFileSync(path.join(DATA, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
+const sample = (palm: number, s: number) =>
+  fs.readFileSync(path.join(DATA, `${String(palm).padStart(3, '0')}_${String(s).padStart(2, '0')}.bmp`));
 
 /** Readers sign people in over CIBA with a capture envelope, as `palmid reader signin` does. */
 describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CIBA ($name)', (kind) => {
@@ -26,7 +27,8 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
 
   const signIn = (reader: ReaderKeyFile, images: Uint8Array[], extra: { pin?: string; acr?: string } = {}) =>
     readerSignIn({ issuer: server.issuer, reader, images, kind: 'roi', ...extra });
-  const captureKey = async () => ((await (await fetch(`${server.url}/jwks`)).json()) as { keys: JWK[] }).keys.find((k) => k.use === 'enc')!;
+  const captureKey = async () =>
+    ((await (await fetch(`${server.url}/jwks`)).json()) as { keys: JWK[] }).keys.find((k) => k.use === 'enc')!;
   const rawRequest = (reader: ReaderKeyFile, loginHintToken: string) => readerSignInRaw(server, reader, loginHintToken);
 
   beforeAll(async () => {
@@ -37,20 +39,48 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
     await recordConsent(prisma, ana.id, 'office', 1);
-    await enrolPalm(new BiometricContext(server.db, server.master), { personId: ana.id, tenantId: 'office', hand: 'right', captures: [1, 2, 3].map((s) => sample(5, s)), kind: 'roi' });
+    await enrolPalm(new BiometricContext(server.db, server.master), {
+      personId: ana.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [1, 2, 3].map((s) => sample(5, s)),
+      kind: 'roi',
+    });
     gate = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Gate 1' });
   }, 120_000);
   afterAll(async () => server?.stop());
 
   it('recognises an enrolled palm and issues tokens with the palm acr/amr', async () => {
     const result = await signIn(gate, [sample(5, 14)]);
-    expect(result, JSON.stringify(result)).toMatchObject({ ok: true, sub: anaId, email: 'ana@example.org', acr: 'urn:palmid:acr:palm', amr: ['palm'] });
+    expect(result, JSON.stringify(result)).toMatchObject({
+      ok: true,
+      sub: anaId,
+      email: 'ana@example.org',
+      acr: 'urn:palmid:acr:palm',
+      amr: ['palm'],
+    });
     expect(await server.db.prisma.auditEvent.count({ where: { action: 'signin.palm', subject: anaId } })).toBe(1);
   });
 
   it("passes a short binding message through for the reader's display, and refuses a long one", async () => {
-    expect(await readerSignIn({ issuer: server.issuer, reader: gate, images: [sample(5, 9)], kind: 'roi', bindingMessage: 'GATE 7' })).toMatchObject({ ok: true });
-    expect(await readerSignIn({ issuer: server.issuer, reader: gate, images: [sample(5, 9)], kind: 'roi', bindingMessage: 'x'.repeat(30) })).toMatchObject({
+    expect(
+      await readerSignIn({
+        issuer: server.issuer,
+        reader: gate,
+        images: [sample(5, 9)],
+        kind: 'roi',
+        bindingMessage: 'GATE 7',
+      }),
+    ).toMatchObject({ ok: true });
+    expect(
+      await readerSignIn({
+        issuer: server.issuer,
+        reader: gate,
+        images: [sample(5, 9)],
+        kind: 'roi',
+        bindingMessage: 'x'.repeat(30),
+      }),
+    ).toMatchObject({
       ok: false,
       error: 'invalid_binding_message',
     });
@@ -60,12 +90,22 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     await setPin(server.db.prisma, anaId, '4821');
     const stepUp = await signIn(gate, [sample(5, 15)], { acr: 'urn:palmid:acr:palm+pin', pin: '4821' });
     expect(stepUp).toMatchObject({ ok: true, acr: 'urn:palmid:acr:palm+pin', amr: ['palm', 'pin', 'mfa'] });
-    expect(await signIn(gate, [sample(5, 16)], { acr: 'urn:palmid:acr:palm+pin' })).toMatchObject({ ok: false, error: 'missing_user_code' });
+    expect(await signIn(gate, [sample(5, 16)], { acr: 'urn:palmid:acr:palm+pin' })).toMatchObject({
+      ok: false,
+      error: 'missing_user_code',
+    });
 
     // A checkout reader configured to require the PIN cannot get less, whatever it asks for.
-    const checkout = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Checkout', requirePin: true });
+    const checkout = await addReader(server.db, server.provider(), {
+      tenantId: 'office',
+      name: 'Checkout',
+      requirePin: true,
+    });
     expect(await signIn(checkout, [sample(5, 16)])).toMatchObject({ ok: false, error: 'missing_user_code' });
-    expect(await signIn(checkout, [sample(5, 17)], { pin: '4821' })).toMatchObject({ ok: true, acr: 'urn:palmid:acr:palm+pin' });
+    expect(await signIn(checkout, [sample(5, 17)], { pin: '4821' })).toMatchObject({
+      ok: true,
+      acr: 'urn:palmid:acr:palm+pin',
+    });
   });
 
   it('stores neither the capture envelope nor the PIN with the CIBA requests it keeps', async () => {
@@ -80,13 +120,18 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
       expect(Object.keys(r.params)).not.toContain('user_code');
       expect(r.params.scope).toBeDefined(); // the rest of the request is still there
     }
-    const [{ n }] = await server.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM oidc_payload WHERE payload::text LIKE '%4821%' OR length(payload::text) > 8000`);
+    const [{ n }] = await server.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM oidc_payload WHERE payload::text LIKE '%4821%' OR length(payload::text) > 8000`,
+    );
     expect(n).toBe(0);
   });
 
   it('backs off after five wrong PINs', async () => {
     for (let i = 0; i < 5; i++) {
-      expect(await signIn(gate, [sample(5, 4 + (i % 3))], { pin: '0000' })).toMatchObject({ ok: false, error: 'invalid_user_code' });
+      expect(await signIn(gate, [sample(5, 4 + (i % 3))], { pin: '0000' })).toMatchObject({
+        ok: false,
+        error: 'invalid_user_code',
+      });
     }
     const blocked = await signIn(gate, [sample(5, 7)], { pin: '4821' });
     expect(blocked).toMatchObject({ ok: false, error: 'access_denied' });
@@ -104,27 +149,74 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
   it('refuses replayed, expired, unencrypted, foreign-signed and corrupted envelopes', async () => {
     const key = await captureKey();
     const countRequests = async () =>
-      Number((await server.db.query<{ n: string }>(`SELECT count(*)::text AS n FROM oidc_payload WHERE type = 'BackchannelAuthenticationRequest'`))[0]!.n);
+      Number(
+        (
+          await server.db.query<{ n: string }>(
+            `SELECT count(*)::text AS n FROM oidc_payload WHERE type = 'BackchannelAuthenticationRequest'`,
+          )
+        )[0]!.n,
+      );
     const before = await countRequests();
-    const envelope = await sealEnvelope({ readerId: gate.client_id, issuer: server.issuer, readerKey: gate.key, captureKey: key, images: [sample(5, 18)], kind: 'roi' });
+    const envelope = await sealEnvelope({
+      readerId: gate.client_id,
+      issuer: server.issuer,
+      readerKey: gate.key,
+      captureKey: key,
+      images: [sample(5, 18)],
+      kind: 'roi',
+    });
     expect((await rawRequest(gate, envelope)).status).toBe(200);
-    expect(await (await rawRequest(gate, envelope)).json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/already used/) });
+    expect(await (await rawRequest(gate, envelope)).json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/already used/),
+    });
 
-    const expired = await sealEnvelope({ readerId: gate.client_id, issuer: server.issuer, readerKey: gate.key, captureKey: key, images: [sample(5, 18)], kind: 'roi', now: Math.floor(Date.now() / 1000) - 120 });
+    const expired = await sealEnvelope({
+      readerId: gate.client_id,
+      issuer: server.issuer,
+      readerKey: gate.key,
+      captureKey: key,
+      images: [sample(5, 18)],
+      kind: 'roi',
+      now: Math.floor(Date.now() / 1000) - 120,
+    });
     expect(await (await rawRequest(gate, expired)).json()).toMatchObject({ error: 'expired_login_hint_token' });
 
     const signedOnly = await new CompactSign(Buffer.from(JSON.stringify({ iss: gate.client_id, images: [] })))
       .setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE })
       .sign(await importJWK(gate.key, 'ES256'));
-    expect(await (await rawRequest(gate, signedOnly)).json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/JWE/) });
+    expect(await (await rawRequest(gate, signedOnly)).json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/JWE/),
+    });
 
     const other = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Other' });
-    const wrongKey = await sealEnvelope({ readerId: gate.client_id, issuer: server.issuer, readerKey: { ...other.key, kid: gate.key.kid }, captureKey: key, images: [sample(5, 18)], kind: 'roi' });
-    expect(await (await rawRequest(gate, wrongKey)).json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/not signed by this reader/) });
+    const wrongKey = await sealEnvelope({
+      readerId: gate.client_id,
+      issuer: server.issuer,
+      readerKey: { ...other.key, kid: gate.key.kid },
+      captureKey: key,
+      images: [sample(5, 18)],
+      kind: 'roi',
+    });
+    expect(await (await rawRequest(gate, wrongKey)).json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/not signed by this reader/),
+    });
 
     const corrupt = Buffer.from(sample(5, 18)).subarray(0, 600);
-    const broken = await sealEnvelope({ readerId: gate.client_id, issuer: server.issuer, readerKey: gate.key, captureKey: key, images: [corrupt], kind: 'roi' });
-    expect(await (await rawRequest(gate, broken)).json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/capture rejected/) });
+    const broken = await sealEnvelope({
+      readerId: gate.client_id,
+      issuer: server.issuer,
+      readerKey: gate.key,
+      captureKey: key,
+      images: [corrupt],
+      kind: 'roi',
+    });
+    expect(await (await rawRequest(gate, broken)).json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/capture rejected/),
+    });
 
     // None of the refused envelopes left a CIBA request or a token behind.
     expect(await countRequests()).toBe(before + 1); // the first, valid envelope only
@@ -133,15 +225,25 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
 
   // Token exchange of these tokens: test/oidc/token-exchange.test.ts.
 
-  it.skipIf(!fs.existsSync(COEP))('signs in from a whole-hand photo, scaled down by the reader to fit the envelope', async () => {
-    const photo = (s: number) => fs.readFileSync(path.join(COEP, `002_0${s}.jpg`));
-    const bo = await createPerson(server.db.prisma, { email: 'bo@example.org', role: 'user' });
-    await recordConsent(server.db.prisma, bo.id, 'office', 1);
-    await enrolPalm(new BiometricContext(server.db, server.master), { personId: bo.id, tenantId: 'office', hand: 'right', captures: [photo(1), photo(2)], kind: 'hand', minCaptures: 2 });
-    expect(photo(3).length).toBeGreaterThan(56 * 1024); // as taken, it would not fit a request
-    const result = await readerSignIn({ issuer: server.issuer, reader: gate, images: [photo(3)], kind: 'hand' });
-    expect(result, JSON.stringify(result)).toMatchObject({ ok: true, sub: bo.id, acr: 'urn:palmid:acr:palm' });
-  });
+  it.skipIf(!fs.existsSync(COEP))(
+    'signs in from a whole-hand photo, scaled down by the reader to fit the envelope',
+    async () => {
+      const photo = (s: number) => fs.readFileSync(path.join(COEP, `002_0${s}.jpg`));
+      const bo = await createPerson(server.db.prisma, { email: 'bo@example.org', role: 'user' });
+      await recordConsent(server.db.prisma, bo.id, 'office', 1);
+      await enrolPalm(new BiometricContext(server.db, server.master), {
+        personId: bo.id,
+        tenantId: 'office',
+        hand: 'right',
+        captures: [photo(1), photo(2)],
+        kind: 'hand',
+        minCaptures: 2,
+      });
+      expect(photo(3).length).toBeGreaterThan(56 * 1024); // as taken, it would not fit a request
+      const result = await readerSignIn({ issuer: server.issuer, reader: gate, images: [photo(3)], kind: 'hand' });
+      expect(result, JSON.stringify(result)).toMatchObject({ ok: true, sub: bo.id, acr: 'urn:palmid:acr:palm' });
+    },
+  );
 
   it('refuses a revoked reader at once', async () => {
     const reader = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Soon gone' });
@@ -157,7 +259,10 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
 async function readerSignInRaw(server: TestServer, reader: ReaderKeyFile, loginHintToken: string): Promise<Response> {
   const { SignJWT } = await import('jose');
   const { randomUUID } = await import('node:crypto');
-  const meta = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+  const meta = (await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json()) as Record<
+    string,
+    string
+  >;
   const now = Math.floor(Date.now() / 1000);
   const assertion = await new SignJWT({})
     .setProtectedHeader({ alg: 'ES256', kid: reader.key.kid })

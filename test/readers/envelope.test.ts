@@ -1,6 +1,12 @@
 import { CompactEncrypt, CompactSign, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ENVELOPE_TYPE, EnvelopeError, MAX_ENVELOPE_WINDOW_SECONDS, openEnvelope, sealEnvelope } from '../../src/readers/envelope.js';
+import {
+  ENVELOPE_TYPE,
+  EnvelopeError,
+  MAX_ENVELOPE_WINDOW_SECONDS,
+  openEnvelope,
+  sealEnvelope,
+} from '../../src/readers/envelope.js';
 
 const ISSUER = 'http://localhost:3000';
 const READER = 'rdr_1';
@@ -23,15 +29,34 @@ describe('capture envelope claims', () => {
   });
 
   const open = (token: string, now?: number) =>
-    openEnvelope(token, { captureKeys: [capturePrivate], readerId: READER, readerKeys: [readerPublic], issuer: ISSUER, ...(now === undefined ? {} : { now }) });
+    openEnvelope(token, {
+      captureKeys: [capturePrivate],
+      readerId: READER,
+      readerKeys: [readerPublic],
+      issuer: ISSUER,
+      ...(now === undefined ? {} : { now }),
+    });
 
   /** A properly signed and encrypted envelope around any payload text. */
   async function sealRaw(payload: string): Promise<string> {
-    const jws = await new CompactSign(Buffer.from(payload)).setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid: 'r1' }).sign(await importJWK(readerPrivate, 'ES256'));
-    return new CompactEncrypt(Buffer.from(jws)).setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: 'c1' }).encrypt(await importJWK(capturePublic, 'ECDH-ES'));
+    const jws = await new CompactSign(Buffer.from(payload))
+      .setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid: 'r1' })
+      .sign(await importJWK(readerPrivate, 'ES256'));
+    return new CompactEncrypt(Buffer.from(jws))
+      .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: 'c1' })
+      .encrypt(await importJWK(capturePublic, 'ECDH-ES'));
   }
   const seal = (iat: number, lifetimeSeconds: number) =>
-    sealEnvelope({ readerId: READER, issuer: ISSUER, readerKey: readerPrivate, captureKey: capturePublic, images: [image], kind: 'roi', now: iat, lifetimeSeconds });
+    sealEnvelope({
+      readerId: READER,
+      issuer: ISSUER,
+      readerKey: readerPrivate,
+      captureKey: capturePublic,
+      images: [image],
+      kind: 'roi',
+      now: iat,
+      lifetimeSeconds,
+    });
   const failure = (p: Promise<unknown>) =>
     p.then(
       () => 'accepted',

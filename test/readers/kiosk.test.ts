@@ -43,44 +43,90 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
     anaId = ana.id;
     await recordConsent(server.db.prisma, ana.id, 'office', 1);
     if (haveData) {
-      await enrolPalm(new BiometricContext(server.db, server.master), { personId: ana.id, tenantId: 'office', hand: 'right', captures: [photo(2, 1), photo(2, 2)], kind: 'hand', minCaptures: 2 });
+      await enrolPalm(new BiometricContext(server.db, server.master), {
+        personId: ana.id,
+        tenantId: 'office',
+        hand: 'right',
+        captures: [photo(2, 1), photo(2, 2)],
+        kind: 'hand',
+        minCaptures: 2,
+      });
     }
   }, 120_000);
   afterAll(async () => server?.stop());
 
   const activate = (code: string, key: unknown) =>
-    fetch(`${server.url}/kiosk/activate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code, key }) });
+    fetch(`${server.url}/kiosk/activate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code, key }),
+    });
 
   /** What the page does at activation: a non-extractable key pair, the public half sent. */
   async function activateKiosk(reader: ReaderCredentials): Promise<KioskKey> {
-    const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+    const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
     const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
     const { code } = await issueActivationCode(server.db, reader.client_id);
     const response = await activate(code.toLowerCase(), { kty, crv, x, y });
     const body = (await response.json()) as Record<string, string>;
     expect(response.status, JSON.stringify(body)).toBe(200);
-    expect(body).toMatchObject({ client_id: reader.client_id, tenant: 'office', name: expect.any(String), kid: expect.any(String) });
+    expect(body).toMatchObject({
+      client_id: reader.client_id,
+      tenant: 'office',
+      name: expect.any(String),
+      kid: expect.any(String),
+    });
     return { clientId: reader.client_id, kid: body.kid!, privateKey: pair.privateKey };
   }
 
   /** The kiosk page's CIBA: envelope, backchannel request, token request (kiosk.js palmSignIn). */
   async function kioskSignIn(key: KioskKey, image: Uint8Array) {
-    const metadata = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    const metadata = (await (await fetch(`${server.url}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      string
+    >;
     const jwks = (await (await fetch(`${server.url}/jwks`)).json()) as { keys: Array<Record<string, string>> };
     const captureKey = jwks.keys.find((k) => k.use === 'enc')!;
     const post = async (url: string, params: Record<string, string>) => {
-      const assertion = await clientAssertion({ clientId: key.clientId, audience: metadata.issuer, privateKey: key.privateKey, kid: key.kid });
+      const assertion = await clientAssertion({
+        clientId: key.clientId,
+        audience: metadata.issuer,
+        privateKey: key.privateKey,
+        kid: key.kid,
+      });
       const response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(server.issuer).origin },
-        body: new URLSearchParams({ ...params, client_id: key.clientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+        body: new URLSearchParams({
+          ...params,
+          client_id: key.clientId,
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+        }),
       });
       return (await response.json()) as Record<string, string>;
     };
-    const envelope = await sealEnvelope({ readerId: key.clientId, issuer: metadata.issuer, privateKey: key.privateKey, kid: key.kid, captureKey, images: [image], kind: 'hand' });
-    const started = await post(metadata.backchannel_authentication_endpoint!, { scope: 'openid email profile', login_hint_token: envelope });
+    const envelope = await sealEnvelope({
+      readerId: key.clientId,
+      issuer: metadata.issuer,
+      privateKey: key.privateKey,
+      kid: key.kid,
+      captureKey,
+      images: [image],
+      kind: 'hand',
+    });
+    const started = await post(metadata.backchannel_authentication_endpoint!, {
+      scope: 'openid email profile',
+      login_hint_token: envelope,
+    });
     if (started.error) return started;
-    return post(metadata.token_endpoint!, { grant_type: 'urn:openid:params:grant-type:ciba', auth_req_id: started.auth_req_id! });
+    return post(metadata.token_endpoint!, {
+      grant_type: 'urn:openid:params:grant-type:ciba',
+      auth_req_id: started.auth_req_id!,
+    });
   }
 
   it('serves the kiosk page and its scripts under the CSP, with the camera allowed for this origin only', async () => {
@@ -102,10 +148,12 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
   const rawGet = (rawPath: string) =>
     new Promise<number>((resolve, reject) => {
       const { hostname, port } = new URL(server.url);
-      http.get({ hostname, port, path: rawPath }, (response) => {
-        response.resume();
-        resolve(response.statusCode!);
-      }).on('error', reject);
+      http
+        .get({ hostname, port, path: rawPath }, (response) => {
+          response.resume();
+          resolve(response.statusCode!);
+        })
+        .on('error', reject);
     });
 
   it("serves jose's browser build under /static/jose/, its .js files only", async () => {
@@ -139,11 +187,15 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
     const kiosk = await activateKiosk(reader);
     const stored = await server.db.prisma.oidcClient.findUniqueOrThrow({ where: { clientId: reader.client_id } });
     const keys = (stored.metadata as { jwks: { keys: Array<Record<string, unknown>> } }).jwks.keys;
-    expect(keys).toEqual([expect.objectContaining({ kty: 'EC', crv: 'P-256', kid: kiosk.kid, alg: 'ES256', use: 'sig' })]);
+    expect(keys).toEqual([
+      expect.objectContaining({ kty: 'EC', crv: 'P-256', kid: kiosk.kid, alg: 'ES256', use: 'sig' }),
+    ]);
     expect(keys[0]).not.toHaveProperty('d');
     const row = await server.db.prisma.reader.findUniqueOrThrow({ where: { clientId: reader.client_id } });
     expect(row).toMatchObject({ activationCodeHash: null, activationExpiresAt: null, activatedAt: expect.any(Date) });
-    expect(await server.db.prisma.auditEvent.count({ where: { action: 'reader.activated', subject: reader.client_id } })).toBe(1);
+    expect(
+      await server.db.prisma.auditEvent.count({ where: { action: 'reader.activated', subject: reader.client_id } }),
+    ).toBe(1);
 
     const oldKey = await readerSignIn({ issuer: server.issuer, reader, images: [new Uint8Array(10)], kind: 'hand' });
     expect(oldKey).toMatchObject({ ok: false, error: 'invalid_client' });
@@ -151,19 +203,28 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
 
   it('refuses used, expired, unknown and revoked codes, and anything but a P-256 public key', async () => {
     const reader = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Side door' });
-    const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+    const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
     const publicJwk = await crypto.subtle.exportKey('jwk', pair.publicKey);
     const privateJwk = await crypto.subtle.exportKey('jwk', pair.privateKey);
     const key = { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x, y: publicJwk.y };
 
     const { code } = await issueActivationCode(server.db, reader.client_id);
     expect(code).toMatch(/^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/);
-    expect(await (await activate(code, privateJwk)).json()).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/only the public key/) });
+    expect(await (await activate(code, privateJwk)).json()).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/only the public key/),
+    });
     expect((await activate(code, { ...key, crv: 'P-384' })).status).toBe(400);
     expect((await activate(code, { ...key, x: key.y })).status).toBe(400); // not a point on the curve
     expect((await activate('AAAA-BBBB-CCCC', key)).status).toBe(400);
     expect((await activate(code, key)).status).toBe(200);
-    expect(await (await activate(code, key)).json()).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/unknown, already used or expired/) });
+    expect(await (await activate(code, key)).json()).toMatchObject({
+      error: 'invalid_grant',
+      error_description: expect.stringMatching(/unknown, already used or expired/),
+    });
 
     const expired = await issueActivationCode(server.db, reader.client_id, new Date(Date.now() - 16 * 60_000));
     expect((await activate(expired.code, key)).status).toBe(400);
@@ -175,21 +236,31 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
     expect(stored.every((r) => !JSON.stringify(r).includes(pending.code))).toBe(true);
   });
 
-  it.skipIf(!haveData)('signs a person in with the envelope and client assertions made by the WebCrypto key', async () => {
-    const reader = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Front desk' });
-    const kiosk = await activateKiosk(reader);
-    const [image] = await fitForEnvelope([photo(2, 3)], 'hand');
-    const tokens = await kioskSignIn(kiosk, image!);
-    expect(tokens.error, JSON.stringify(tokens)).toBeUndefined();
-    const claims = JSON.parse(Buffer.from(tokens.id_token!.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
-    expect(claims).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
-    const userinfo = (await (await fetch(`${server.url}/me`, { headers: { authorization: `Bearer ${tokens.access_token}`, origin: new URL(server.issuer).origin } })).json()) as Record<string, unknown>;
-    expect(userinfo).toMatchObject({ sub: anaId, name: 'Ana', email: 'ana@example.org' });
+  it.skipIf(!haveData)(
+    'signs a person in with the envelope and client assertions made by the WebCrypto key',
+    async () => {
+      const reader = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Front desk' });
+      const kiosk = await activateKiosk(reader);
+      const [image] = await fitForEnvelope([photo(2, 3)], 'hand');
+      const tokens = await kioskSignIn(kiosk, image!);
+      expect(tokens.error, JSON.stringify(tokens)).toBeUndefined();
+      const claims = JSON.parse(Buffer.from(tokens.id_token!.split('.')[1]!, 'base64url').toString()) as Record<
+        string,
+        unknown
+      >;
+      expect(claims).toMatchObject({ sub: anaId, acr: 'urn:palmid:acr:palm', amr: ['palm'] });
+      const userinfo = (await (
+        await fetch(`${server.url}/me`, {
+          headers: { authorization: `Bearer ${tokens.access_token}`, origin: new URL(server.issuer).origin },
+        })
+      ).json()) as Record<string, unknown>;
+      expect(userinfo).toMatchObject({ sub: anaId, name: 'Ana', email: 'ana@example.org' });
 
-    const [stranger] = await fitForEnvelope([photo(30, 1)], 'hand');
-    expect(await kioskSignIn(kiosk, stranger!)).toMatchObject({ error: 'unknown_user_id' });
-    await server.db.prisma.attemptThrottle.deleteMany();
-  });
+      const [stranger] = await fitForEnvelope([photo(30, 1)], 'hand');
+      expect(await kioskSignIn(kiosk, stranger!)).toMatchObject({ error: 'unknown_user_id' });
+      await server.db.prisma.attemptThrottle.deleteMany();
+    },
+  );
 });
 
 describe.skipIf(databaseKinds[0]!.name !== 'pglite')('palmid reader add / activation (CLI)', () => {
@@ -202,12 +273,18 @@ describe.skipIf(databaseKinds[0]!.name !== 'pglite')('palmid reader add / activa
     const added = await palmid(env, 'reader', 'add', '--tenant', 'office', '--name', 'Lobby', '--json');
     expect(added.code, added.stderr).toBe(0);
     const json = JSON.parse(added.stdout) as Record<string, string>;
-    expect(json).toMatchObject({ client_id: expect.stringMatching(/^rdr_/), activation_code: expect.stringMatching(/^\w{4}-\w{4}-\w{4}$/), kiosk_url: 'http://localhost:4456/kiosk' });
+    expect(json).toMatchObject({
+      client_id: expect.stringMatching(/^rdr_/),
+      activation_code: expect.stringMatching(/^\w{4}-\w{4}-\w{4}$/),
+      kiosk_url: 'http://localhost:4456/kiosk',
+    });
     expect(new Date(json.activation_expires_at!).getTime() - Date.now()).toBeGreaterThan(14 * 60_000);
 
     const again = await palmid(env, 'reader', 'activation', json.client_id!);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/Kiosk activation code: \w{4}-\w{4}-\w{4} \(one use, until .+\): open http:\/\/localhost:4456\/kiosk/);
+    expect(again.stdout).toMatch(
+      /Kiosk activation code: \w{4}-\w{4}-\w{4} \(one use, until .+\): open http:\/\/localhost:4456\/kiosk/,
+    );
     expect(again.stdout).not.toContain(json.activation_code!);
 
     const unknown = await palmid(env, 'reader', 'activation', 'rdr_nope');

@@ -11,22 +11,54 @@ const { clientAssertion, sealEnvelope } = readerCrypto(jose);
 /** The browser reader's JWS and JWE must be what the provider (jose) accepts. */
 describe("the kiosk's envelope and client assertion (jose on WebCrypto)", () => {
   async function keys() {
-    const reader = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+    const reader = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair;
     const readerPublic = { ...(await jose.exportJWK(reader.publicKey)), kid: 'kiosk-1', alg: 'ES256' };
     const capture = await jose.generateKeyPair('ECDH-ES', { crv: 'P-256', extractable: true });
-    const capturePrivate = { ...(await jose.exportJWK(capture.privateKey)), kid: 'cap-1', alg: 'ECDH-ES', use: 'enc' } as JWK;
-    const capturePublic = { ...(await jose.exportJWK(capture.publicKey)), kid: 'cap-1', alg: 'ECDH-ES', use: 'enc' } as JWK;
+    const capturePrivate = {
+      ...(await jose.exportJWK(capture.privateKey)),
+      kid: 'cap-1',
+      alg: 'ECDH-ES',
+      use: 'enc',
+    } as JWK;
+    const capturePublic = {
+      ...(await jose.exportJWK(capture.publicKey)),
+      kid: 'cap-1',
+      alg: 'ECDH-ES',
+      use: 'enc',
+    } as JWK;
     return { reader, readerPublic, capturePrivate, capturePublic };
   }
 
   it('seals an envelope that openEnvelope decrypts and verifies, images intact', async () => {
     const k = await keys();
     const image = Uint8Array.from({ length: 5000 }, (_, i) => (i * 7919) % 256);
-    const token = await sealEnvelope({ readerId: 'rdr_1', issuer: 'http://localhost:3000', privateKey: k.reader.privateKey, kid: 'kiosk-1', captureKey: k.capturePublic, images: [image], kind: 'hand' });
+    const token = await sealEnvelope({
+      readerId: 'rdr_1',
+      issuer: 'http://localhost:3000',
+      privateKey: k.reader.privateKey,
+      kid: 'kiosk-1',
+      captureKey: k.capturePublic,
+      images: [image],
+      kind: 'hand',
+    });
     expect(token.split('.')).toHaveLength(5);
     expect(token.split('.')[1]).toBe(''); // direct key agreement: no encrypted key
-    expect(jose.decodeProtectedHeader(token)).toMatchObject({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: 'cap-1', epk: { kty: 'EC', crv: 'P-256' } });
-    const claims = await openEnvelope(token, { captureKeys: [k.capturePrivate], readerId: 'rdr_1', readerKeys: [k.readerPublic], issuer: 'http://localhost:3000' });
+    expect(jose.decodeProtectedHeader(token)).toMatchObject({
+      alg: 'ECDH-ES',
+      enc: 'A256GCM',
+      cty: 'JWT',
+      kid: 'cap-1',
+      epk: { kty: 'EC', crv: 'P-256' },
+    });
+    const claims = await openEnvelope(token, {
+      captureKeys: [k.capturePrivate],
+      readerId: 'rdr_1',
+      readerKeys: [k.readerPublic],
+      issuer: 'http://localhost:3000',
+    });
     expect(claims).toMatchObject({ iss: 'rdr_1', aud: 'http://localhost:3000', kind: 'hand' });
     expect(Buffer.from(claims.images[0]!, 'base64')).toEqual(Buffer.from(image));
     expect(claims.exp - claims.iat).toBe(30);
@@ -36,14 +68,37 @@ describe("the kiosk's envelope and client assertion (jose on WebCrypto)", () => 
 
     // Another reader's key, or another capture key, is refused.
     const other = await keys();
-    await expect(openEnvelope(token, { captureKeys: [k.capturePrivate], readerId: 'rdr_1', readerKeys: [other.readerPublic], issuer: 'http://localhost:3000' })).rejects.toMatchObject({ failure: 'bad_signature' });
-    await expect(openEnvelope(token, { captureKeys: [other.capturePrivate], readerId: 'rdr_1', readerKeys: [k.readerPublic], issuer: 'http://localhost:3000' })).rejects.toMatchObject({ failure: 'undecryptable' });
+    await expect(
+      openEnvelope(token, {
+        captureKeys: [k.capturePrivate],
+        readerId: 'rdr_1',
+        readerKeys: [other.readerPublic],
+        issuer: 'http://localhost:3000',
+      }),
+    ).rejects.toMatchObject({ failure: 'bad_signature' });
+    await expect(
+      openEnvelope(token, {
+        captureKeys: [other.capturePrivate],
+        readerId: 'rdr_1',
+        readerKeys: [k.readerPublic],
+        issuer: 'http://localhost:3000',
+      }),
+    ).rejects.toMatchObject({ failure: 'undecryptable' });
   });
 
   it('signs a private_key_jwt client assertion jose verifies', async () => {
     const k = await keys();
-    const assertion = await clientAssertion({ clientId: 'rdr_1', audience: 'http://localhost:3000', privateKey: k.reader.privateKey, kid: 'kiosk-1' });
-    const { payload, protectedHeader } = await jose.jwtVerify(assertion, k.reader.publicKey, { issuer: 'rdr_1', audience: 'http://localhost:3000', subject: 'rdr_1' });
+    const assertion = await clientAssertion({
+      clientId: 'rdr_1',
+      audience: 'http://localhost:3000',
+      privateKey: k.reader.privateKey,
+      kid: 'kiosk-1',
+    });
+    const { payload, protectedHeader } = await jose.jwtVerify(assertion, k.reader.publicKey, {
+      issuer: 'rdr_1',
+      audience: 'http://localhost:3000',
+      subject: 'rdr_1',
+    });
     expect(protectedHeader).toMatchObject({ alg: 'ES256', kid: 'kiosk-1', typ: 'JWT' });
     expect(payload.exp! - payload.iat!).toBe(60);
     expect(payload.jti).toMatch(/^[0-9a-f-]{36}$/);

@@ -2,7 +2,12 @@ import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } fr
 import { Encoder } from 'cbor-x';
 
 // Canonical-enough CBOR for WebAuthn parsers: minimal map lengths, plain byte strings, no tags.
-const cbor = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false, useTag259ForMaps: false } as ConstructorParameters<typeof Encoder>[0]);
+const cbor = new Encoder({
+  useRecords: false,
+  variableMapSize: true,
+  tagUint8Array: false,
+  useTag259ForMaps: false,
+} as ConstructorParameters<typeof Encoder>[0]);
 const encode = (value: unknown) => cbor.encode(value);
 
 /**
@@ -40,7 +45,11 @@ export class SoftAuthenticator {
   }
 
   /** navigator.credentials.create(), given the server's PublicKeyCredentialCreationOptionsJSON. */
-  create(options: { challenge: string; rp: { id?: string }; user: { id: string } }, origin: string, overrides: { userVerified?: boolean } = {}) {
+  create(
+    options: { challenge: string; rp: { id?: string }; user: { id: string } },
+    origin: string,
+    overrides: { userVerified?: boolean } = {},
+  ) {
     const rpId = options.rp.id ?? new URL(origin).hostname;
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = publicKey.export({ format: 'jwk' });
@@ -65,7 +74,9 @@ export class SoftAuthenticator {
       id,
       cose,
     ]);
-    const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.create', challenge: options.challenge, origin, crossOrigin: false }));
+    const clientDataJSON = Buffer.from(
+      JSON.stringify({ type: 'webauthn.create', challenge: options.challenge, origin, crossOrigin: false }),
+    );
     const attestationObject = encode({ fmt: 'none', attStmt: {}, authData });
     this.credentials.push({ id, privateKey, rpId, userHandle: options.user.id, signCount: 0 });
     return {
@@ -99,8 +110,14 @@ export class SoftAuthenticator {
       Buffer.from([this.flags(false, overrides.userVerified)]),
       counter,
     ]);
-    const clientDataJSON = Buffer.from(JSON.stringify({ type: 'webauthn.get', challenge: options.challenge, origin, crossOrigin: false }));
-    const signature = sign('sha256', Buffer.concat([authData, createHash('sha256').update(clientDataJSON).digest()]), cred.privateKey);
+    const clientDataJSON = Buffer.from(
+      JSON.stringify({ type: 'webauthn.get', challenge: options.challenge, origin, crossOrigin: false }),
+    );
+    const signature = sign(
+      'sha256',
+      Buffer.concat([authData, createHash('sha256').update(clientDataJSON).digest()]),
+      cred.privateKey,
+    );
     return {
       id: b64u(cred.id),
       rawId: b64u(cred.id),

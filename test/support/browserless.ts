@@ -36,7 +36,11 @@ export class UserAgent {
   }
 
   async postJson(url: string, body: unknown): Promise<Response> {
-    return this.fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return this.fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   }
 }
 
@@ -50,7 +54,10 @@ export async function registerPasskey(
   const origin = input.origin ?? new URL(inviteUrl).origin;
   const start = await agent.postJson(`${inviteUrl}/options`, { email: input.email, name: input.name });
   if (!start.ok) return start;
-  const { ceremony, publicKey } = (await start.json()) as { ceremony: string; publicKey: Parameters<SoftAuthenticator['create']>[0] };
+  const { ceremony, publicKey } = (await start.json()) as {
+    ceremony: string;
+    publicKey: Parameters<SoftAuthenticator['create']>[0];
+  };
   const response = authenticator.create(publicKey, origin, { userVerified: input.userVerified });
   return agent.postJson(`${inviteUrl}/verify`, { ceremony, response });
 }
@@ -80,7 +87,9 @@ export async function signInWithPasskey(
     const uid = /\/interaction\/([^/"]+)/.exec(url)?.[1];
     if (!uid) throw new Error(`unexpected page ${url}: ${response.status} ${html.slice(0, 300)}`);
     if (html.includes('id="passkey"')) {
-      const optionsResponse = await agent.fetch(`${issuerOrigin}/interaction/${uid}/passkey/options`, { method: 'POST' });
+      const optionsResponse = await agent.fetch(`${issuerOrigin}/interaction/${uid}/passkey/options`, {
+        method: 'POST',
+      });
       const requestOptions = (await optionsResponse.json()) as { challenge: string; rpId?: string };
       const assertion = authenticator.get(requestOptions, options.origin ?? issuerOrigin, {
         userVerified: options.userVerified,
@@ -94,7 +103,9 @@ export async function signInWithPasskey(
       if (options.consent === false) {
         ({ response, url } = await agent.follow(`${issuerOrigin}/interaction/${uid}/abort`, issuerOrigin));
       } else {
-        ({ response, url } = await agent.follow(`${issuerOrigin}/interaction/${uid}/confirm`, issuerOrigin, { method: 'POST' }));
+        ({ response, url } = await agent.follow(`${issuerOrigin}/interaction/${uid}/confirm`, issuerOrigin, {
+          method: 'POST',
+        }));
       }
     } else {
       throw new Error(`unexpected interaction page: ${html.slice(0, 300)}`);

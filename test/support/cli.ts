@@ -7,7 +7,14 @@ export interface Run {
   stderr: string;
 }
 
-export const ENV_KEYS = ['PALMID_DATA_DIR', 'PALMID_MASTER_KEY', 'DATABASE_URL', 'LOG_LEVEL', 'PALMID_ISSUER', 'PORT'] as const;
+export const ENV_KEYS = [
+  'PALMID_DATA_DIR',
+  'PALMID_MASTER_KEY',
+  'DATABASE_URL',
+  'LOG_LEVEL',
+  'PALMID_ISSUER',
+  'PORT',
+] as const;
 
 /** Runs `palmid <args>` in this process with the given environment, capturing its output. */
 export async function palmid(env: Partial<Record<(typeof ENV_KEYS)[number], string>>, ...args: string[]): Promise<Run> {
@@ -18,12 +25,14 @@ export async function palmid(env: Partial<Record<(typeof ENV_KEYS)[number], stri
   }
   let stdout = '';
   let stderr = '';
-  const capture = (append: (s: string) => void) => (chunk: string | Uint8Array, ...rest: unknown[]) => {
-    append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
-    const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-    callback?.();
-    return true;
-  };
+  const capture =
+    (append: (s: string) => void) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]) => {
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString());
+      const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      callback?.();
+      return true;
+    };
   const out = vi.spyOn(process.stdout, 'write').mockImplementation(capture((s) => (stdout += s)) as never);
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(capture((s) => (stderr += s)) as never);
   try {
@@ -38,4 +47,3 @@ export async function palmid(env: Partial<Record<(typeof ENV_KEYS)[number], stri
     }
   }
 }
-

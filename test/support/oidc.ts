@@ -4,8 +4,13 @@ import { UserAgent, signInWithPasskey } from './browserless.js';
 import type { TestServer } from './server.js';
 
 /** An openid-client relying party for a client of the test server (plain http is allowed here). */
-export function discoverRp(server: TestServer, client: { client_id: string; client_secret?: string | undefined }): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(server.issuer), client.client_id, client.client_secret, undefined, { execute: [oidc.allowInsecureRequests] });
+export function discoverRp(
+  server: TestServer,
+  client: { client_id: string; client_secret?: string | undefined },
+): Promise<oidc.Configuration> {
+  return oidc.discovery(new URL(server.issuer), client.client_id, client.client_secret, undefined, {
+    execute: [oidc.allowInsecureRequests],
+  });
 }
 
 /** Code + PKCE through palmid's pages with a passkey, then the token request. */

@@ -39,13 +39,19 @@ export async function createTestDatabase(kind: TestDatabaseKind): Promise<TestDa
 
 export interface TestServer extends RunningServer {
   dataDir: string;
-  addClient(input: Partial<NewClient> & { name?: string }): Promise<{ client_id: string; client_secret: string | undefined }>;
+  addClient(
+    input: Partial<NewClient> & { name?: string },
+  ): Promise<{ client_id: string; client_secret: string | undefined }>;
   stop(): Promise<void>;
 }
 
 export const TEST_MASTER_KEY = randomBytes(32).toString('base64');
 
-export async function startTestServer(kind: TestDatabaseKind, env: Record<string, string> = {}, options: Pick<ServerOptions, 'fetch'> = {}): Promise<TestServer> {
+export async function startTestServer(
+  kind: TestDatabaseKind,
+  env: Record<string, string> = {},
+  options: Pick<ServerOptions, 'fetch'> = {},
+): Promise<TestServer> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-test-'));
   const testDb = await createTestDatabase(kind);
   const config = loadConfig({

@@ -34,7 +34,9 @@ describe.each(databaseKinds)('attempt limits in the database ($name)', (kind) =>
   it('reserves no more than 5 of 60 concurrent attempts at a target, then needs 30 s between attempts, and stops at 50', async () => {
     const subject = personSubject('p1');
     const now = Date.now();
-    const verdicts = await Promise.all(Array.from({ length: 60 }, () => reserveAttempt(db, subject, NIST_CONSECUTIVE, now)));
+    const verdicts = await Promise.all(
+      Array.from({ length: 60 }, () => reserveAttempt(db, subject, NIST_CONSECUTIVE, now)),
+    );
     expect(verdicts.filter((v) => v.allowed)).toHaveLength(5);
     expect(verdicts.find((v) => !v.allowed)).toEqual({ allowed: false, locked: false, retryAfterSeconds: 30 });
     // One attempt per 30 s from then on, up to the 50th.
@@ -44,14 +46,19 @@ describe.each(databaseKinds)('attempt limits in the database ($name)', (kind) =>
       expect((await reserveAttempt(db, subject, NIST_CONSECUTIVE, t - 1)).allowed).toBe(false);
       expect((await reserveAttempt(db, subject, NIST_CONSECUTIVE, t)).allowed).toBe(true);
     }
-    expect(await reserveAttempt(db, subject, NIST_CONSECUTIVE, t + 3_600_000)).toEqual({ allowed: false, locked: true });
+    expect(await reserveAttempt(db, subject, NIST_CONSECUTIVE, t + 3_600_000)).toEqual({
+      allowed: false,
+      locked: true,
+    });
     expect(await targetState(db, subject, NIST_CONSECUTIVE, t + 3_600_000)).toEqual({ allowed: false, locked: true });
   });
 
   it('lets a source spend its burst of concurrent attempts and no more, then one per refill, and takes back what it did not use', async () => {
     const policy = { burst: 10, refillMs: 1_000 };
     const now = Date.now();
-    const verdicts = await Promise.all(Array.from({ length: 30 }, () => takeFromSource(db, 'address:192.0.2.1', policy, 1, now)));
+    const verdicts = await Promise.all(
+      Array.from({ length: 30 }, () => takeFromSource(db, 'address:192.0.2.1', policy, 1, now)),
+    );
     expect(verdicts.filter((v) => v.allowed)).toHaveLength(10);
     expect(verdicts.find((v) => !v.allowed)).toEqual({ allowed: false, locked: false, retryAfterSeconds: 1 });
     expect((await takeFromSource(db, 'address:192.0.2.1', policy, 1, now + 999)).allowed).toBe(false);
@@ -87,41 +94,53 @@ describe.each(databaseKinds)('attempt limits in the database ($name)', (kind) =>
     await reserveAttempt(db, bo, LIMITS.hintedPalm, now);
     await reserveAttempt(db, personSubject('p-ana'), NIST_CONSECUTIVE, now);
     await resetHintedPalmCounts(db.prisma, 'ana@example.org');
-    const left = (await db.query<{ subject: string }>('SELECT subject FROM attempt_throttle ORDER BY subject')).map((r) => r.subject);
+    const left = (await db.query<{ subject: string }>('SELECT subject FROM attempt_throttle ORDER BY subject')).map(
+      (r) => r.subject,
+    );
     expect(left).toEqual([bo, personSubject('p-ana')].sort());
   });
 
   it('forgets a hinted-palm count a day after its last failure, even a locked one', async () => {
     const subject = hintedPalmSubject('ana@example.org', '2001:db8:1:2:3:4:5:6');
     let t = Date.now();
-    for (let n = 0; n < 50; n++, t += 30_000) expect((await reserveAttempt(db, subject, LIMITS.hintedPalm, t)).allowed).toBe(true);
+    for (let n = 0; n < 50; n++, t += 30_000)
+      expect((await reserveAttempt(db, subject, LIMITS.hintedPalm, t)).allowed).toBe(true);
     expect(await reserveAttempt(db, subject, LIMITS.hintedPalm, t)).toEqual({ allowed: false, locked: true });
-    expect((await reserveAttempt(db, subject, LIMITS.hintedPalm, t - 30_000 + LIMITS.hintedPalm.forgetAfterMs)).allowed).toBe(true);
+    expect(
+      (await reserveAttempt(db, subject, LIMITS.hintedPalm, t - 30_000 + LIMITS.hintedPalm.forgetAfterMs)).allowed,
+    ).toBe(true);
   });
 });
 
-describe.skipIf(!databaseKinds.some((k) => k.name === 'postgres'))('attempt limits shared by two instances (PostgreSQL)', () => {
-  let test: TestDatabase;
-  let second: Database;
-  beforeAll(async () => {
-    test = await createTestDatabase(databaseKinds.find((k) => k.name === 'postgres')!);
-    await migrate(test.db);
-    second = await openDatabase({ url: test.url!, dataDir: '/tmp' });
-  });
-  afterAll(async () => {
-    await second?.close();
-    await test?.dispose();
-  });
+describe.skipIf(!databaseKinds.some((k) => k.name === 'postgres'))(
+  'attempt limits shared by two instances (PostgreSQL)',
+  () => {
+    let test: TestDatabase;
+    let second: Database;
+    beforeAll(async () => {
+      test = await createTestDatabase(databaseKinds.find((k) => k.name === 'postgres')!);
+      await migrate(test.db);
+      second = await openDatabase({ url: test.url!, dataDir: '/tmp' });
+    });
+    afterAll(async () => {
+      await second?.close();
+      await test?.dispose();
+    });
 
-  it('counts attempts from both handles in one count, concurrently', async () => {
-    const handles = [test.db, second];
-    const now = Date.now();
-    const pins = await Promise.all(Array.from({ length: 40 }, (_, i) => reserveAttempt(handles[i % 2]!, personSubject('shared'), LIMITS.pin, now)));
-    expect(pins.filter((v) => v.allowed)).toHaveLength(LIMITS.pin.free);
-    const reader = await Promise.all(Array.from({ length: 80 }, (_, i) => takeFromSource(handles[i % 2]!, 'reader:shared', LIMITS.reader, 1, now)));
-    expect(reader.filter((v) => v.allowed)).toHaveLength(LIMITS.reader.burst);
-  });
-});
+    it('counts attempts from both handles in one count, concurrently', async () => {
+      const handles = [test.db, second];
+      const now = Date.now();
+      const pins = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => reserveAttempt(handles[i % 2]!, personSubject('shared'), LIMITS.pin, now)),
+      );
+      expect(pins.filter((v) => v.allowed)).toHaveLength(LIMITS.pin.free);
+      const reader = await Promise.all(
+        Array.from({ length: 80 }, (_, i) => takeFromSource(handles[i % 2]!, 'reader:shared', LIMITS.reader, 1, now)),
+      );
+      expect(reader.filter((v) => v.allowed)).toHaveLength(LIMITS.reader.burst);
+    });
+  },
+);
 
 describe('source addresses', () => {
   it('counts an IPv4 address alone, an IPv6 address by its /64, and an IPv4-mapped address as IPv4', () => {

@@ -73,7 +73,12 @@ async function discover() {
 /** A request authenticated by the reader's key (private_key_jwt); answers the parsed JSON. */
 async function clientPost(reader, url, params) {
   const { metadata } = await discover();
-  const assertion = await clientAssertion({ clientId: reader.clientId, audience: metadata.issuer, privateKey: reader.privateKey, kid: reader.kid });
+  const assertion = await clientAssertion({
+    clientId: reader.clientId,
+    audience: metadata.issuer,
+    privateKey: reader.privateKey,
+    kid: reader.kid,
+  });
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -84,7 +89,9 @@ async function clientPost(reader, url, params) {
       client_assertion: assertion,
     }),
   });
-  const body = await response.json().catch(() => ({ error: 'server_error', error_description: `HTTP ${response.status}` }));
+  const body = await response
+    .json()
+    .catch(() => ({ error: 'server_error', error_description: `HTTP ${response.status}` }));
   const retryAfter = Number(response.headers.get('retry-after'));
   return retryAfter && body.retry_after === undefined ? { ...body, retry_after: retryAfter } : body;
 }
@@ -93,11 +100,22 @@ async function clientPost(reader, url, params) {
 async function palmSignIn(reader, frame) {
   const { metadata, captureKey } = await discover();
   const image = new Uint8Array(await frame.arrayBuffer());
-  const envelope = await sealEnvelope({ readerId: reader.clientId, issuer: metadata.issuer, privateKey: reader.privateKey, kid: reader.kid, captureKey, images: [image], kind: 'hand' });
+  const envelope = await sealEnvelope({
+    readerId: reader.clientId,
+    issuer: metadata.issuer,
+    privateKey: reader.privateKey,
+    kid: reader.kid,
+    captureKey,
+    images: [image],
+    kind: 'hand',
+  });
   image.fill(0);
   let started;
   for (let busy = 0; ; busy++) {
-    started = await clientPost(reader, metadata.backchannel_authentication_endpoint, { scope: 'openid email profile', login_hint_token: envelope });
+    started = await clientPost(reader, metadata.backchannel_authentication_endpoint, {
+      scope: 'openid email profile',
+      login_hint_token: envelope,
+    });
     // A server busy with other sign-ins did not open the envelope: the same one goes again after Retry-After.
     if (started.error !== 'temporarily_unavailable' || busy >= BUSY_RETRIES) break;
     await pause(Math.min(Number(started.retry_after) || 1, BUSY_WAIT_MAX_S) * 1000);
@@ -107,7 +125,10 @@ async function palmSignIn(reader, frame) {
   let interval = Number(started.interval) || 5;
   let tokens;
   for (let i = 0; i < 12; i++) {
-    tokens = await clientPost(reader, metadata.token_endpoint, { grant_type: CIBA_GRANT, auth_req_id: started.auth_req_id });
+    tokens = await clientPost(reader, metadata.token_endpoint, {
+      grant_type: CIBA_GRANT,
+      auth_req_id: started.auth_req_id,
+    });
     if (tokens.error === 'slow_down') interval += 5;
     else if (tokens.error !== 'authorization_pending') break;
     await pause(interval * 1000);
@@ -117,7 +138,9 @@ async function palmSignIn(reader, frame) {
   const claims = jose.decodeJwt(tokens.id_token);
   let person = {};
   try {
-    const userinfo = await fetch(metadata.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const userinfo = await fetch(metadata.userinfo_endpoint, {
+      headers: { authorization: `Bearer ${tokens.access_token}` },
+    });
     if (userinfo.ok) person = await userinfo.json();
   } catch {
     // the name is a courtesy: the sign-in itself succeeded
@@ -165,11 +188,20 @@ form.addEventListener('submit', async (event) => {
       method: 'POST',
       credentials: 'omit',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ code: codeInput.value, key: { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x, y: publicJwk.y } }),
+      body: JSON.stringify({
+        code: codeInput.value,
+        key: { kty: publicJwk.kty, crv: publicJwk.crv, x: publicJwk.x, y: publicJwk.y },
+      }),
     });
     const body = await response.json();
     if (!response.ok) throw new Error(body.error_description || 'Activation failed.');
-    const reader = { clientId: body.client_id, tenant: body.tenant, name: body.name, kid: body.kid, privateKey: pair.privateKey };
+    const reader = {
+      clientId: body.client_id,
+      tenant: body.tenant,
+      name: body.name,
+      kid: body.kid,
+      privateKey: pair.privateKey,
+    };
     await saveReader(reader);
     codeInput.value = '';
     showReader(reader);

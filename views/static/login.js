@@ -17,7 +17,8 @@
     show('Waiting for your passkey…');
     try {
       const optionsResponse = await fetch(button.dataset.options, { method: 'POST', credentials: 'same-origin' });
-      if (!optionsResponse.ok) throw new Error((await optionsResponse.json()).error_description || 'Could not start sign-in.');
+      if (!optionsResponse.ok)
+        throw new Error((await optionsResponse.json()).error_description || 'Could not start sign-in.');
       const assertion = await startAuthentication({ optionsJSON: await optionsResponse.json() });
       const verify = await fetch(button.dataset.verify, {
         method: 'POST',
@@ -30,7 +31,10 @@
       show('Signed in.');
       window.location.assign(result.redirectTo);
     } catch (err) {
-      show(err && err.name === 'NotAllowedError' ? 'Sign-in was cancelled or timed out.' : String(err.message || err), true);
+      show(
+        err && err.name === 'NotAllowedError' ? 'Sign-in was cancelled or timed out.' : String(err.message || err),
+        true,
+      );
       button.disabled = false;
     }
   });

@@ -15,7 +15,8 @@ export async function openCamera(video) {
   video.srcObject = stream;
   video.muted = true;
   await video.play();
-  if (!video.videoWidth) await new Promise((resolve) => video.addEventListener('loadedmetadata', resolve, { once: true }));
+  if (!video.videoWidth)
+    await new Promise((resolve) => video.addEventListener('loadedmetadata', resolve, { once: true }));
   return {
     stop() {
       for (const track of stream.getTracks()) track.stop();
@@ -29,7 +30,8 @@ export const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Why a camera could not be opened, in words a person can act on. */
 export function cameraProblem(err) {
   const name = err && err.name;
-  if (name === 'NotAllowedError' || name === 'SecurityError') return 'The camera is blocked: allow it for this site and try again.';
+  if (name === 'NotAllowedError' || name === 'SecurityError')
+    return 'The camera is blocked: allow it for this site and try again.';
   if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No camera found on this device.';
   if (name === 'NotReadableError') return 'The camera is busy in another application.';
   return 'The camera could not be started.';

@@ -88,7 +88,12 @@ async function signIn() {
       await pause(BETWEEN_FRAMES_MS);
       continue;
     }
-    say(body.error === 'not_recognised' ? 'Palm not recognised. Try again, or sign in with a passkey.' : body.error_description || 'Palm sign-in failed.', 'error');
+    say(
+      body.error === 'not_recognised'
+        ? 'Palm not recognised. Try again, or sign in with a passkey.'
+        : body.error_description || 'Palm sign-in failed.',
+      'error',
+    );
     finish();
     return;
   }

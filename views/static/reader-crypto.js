@@ -13,7 +13,8 @@ export const ENVELOPE_TYPE = 'palm-capture+jwt';
 /** Standard base64 (the envelope's images), from bytes. */
 export function base64(bytes) {
   let binary = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
   return btoa(binary);
 }
 
@@ -39,15 +40,30 @@ export function readerCrypto(jose) {
    */
   async function sealEnvelope({ readerId, issuer, privateKey, kid, captureKey, images, kind, lifetimeSeconds = 30 }) {
     const iat = Math.floor(Date.now() / 1000);
-    const claims = { iss: readerId, aud: issuer, jti: crypto.randomUUID(), iat, exp: iat + lifetimeSeconds, images: images.map(base64), kind };
+    const claims = {
+      iss: readerId,
+      aud: issuer,
+      jti: crypto.randomUUID(),
+      iat,
+      exp: iat + lifetimeSeconds,
+      images: images.map(base64),
+      kind,
+    };
     const payload = new TextEncoder().encode(JSON.stringify(claims));
     claims.images.length = 0;
-    const jws = await new jose.CompactSign(payload).setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid }).sign(privateKey);
+    const jws = await new jose.CompactSign(payload)
+      .setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid })
+      .sign(privateKey);
     payload.fill(0);
     const { kty, crv, x, y } = captureKey;
     const recipient = await jose.importJWK({ kty, crv, x, y }, 'ECDH-ES');
     return new jose.CompactEncrypt(new TextEncoder().encode(jws))
-      .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', ...(captureKey.kid ? { kid: captureKey.kid } : {}) })
+      .setProtectedHeader({
+        alg: 'ECDH-ES',
+        enc: 'A256GCM',
+        cty: 'JWT',
+        ...(captureKey.kid ? { kid: captureKey.kid } : {}),
+      })
       .encrypt(recipient);
   }
 

@@ -38,7 +38,10 @@
       show('Your passkey is registered. You can now sign in with it.');
       document.body.dataset.registered = 'true';
     } catch (err) {
-      show(err && err.name === 'NotAllowedError' ? 'Registration was cancelled or timed out.' : String(err.message || err), true);
+      show(
+        err && err.name === 'NotAllowedError' ? 'Registration was cancelled or timed out.' : String(err.message || err),
+        true,
+      );
       button.disabled = false;
     }
   });

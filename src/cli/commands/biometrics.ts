@@ -24,7 +24,6 @@ function readImage(file: string): Uint8Array {
   return fs.readFileSync(file);
 }
 
-
 function asUserError(err: unknown): never {
   if (err instanceof BiometricError || err instanceof TenantError) throw new UserError(err.message);
   throw err;
@@ -52,7 +51,10 @@ export function register(program: Command): void {
           notice,
         }).catch(asUserError);
         if (opts.json) printJson(created);
-        else print(`tenant ${created.id} added (retention ${created.retentionDays} days, target FMR ${created.targetFmr})`);
+        else
+          print(
+            `tenant ${created.id} added (retention ${created.retentionDays} days, target FMR ${created.targetFmr})`,
+          );
       });
     });
   tenant
@@ -61,14 +63,30 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (opts) => {
       await withContext(async (ctx) => {
-        const tenants = await ctx.db.prisma.tenant.findMany({ orderBy: { createdAt: 'asc' }, include: { _count: { select: { references: true } } } });
+        const tenants = await ctx.db.prisma.tenant.findMany({
+          orderBy: { createdAt: 'asc' },
+          include: { _count: { select: { references: true } } },
+        });
         if (opts.json) printJson(tenants.map(({ _count, ...t }) => ({ ...t, references: _count.references })));
-        else printTable(tenants.map((t) => ({ id: t.id, name: t.name, retention_days: String(t.retentionDays), target_fmr: String(t.targetFmr), key_version: String(t.keyVersion), protection: t.templateProtection === 'projection' ? 'code' : 'transform (rekey)', palms: String(t._count.references) })));
+        else
+          printTable(
+            tenants.map((t) => ({
+              id: t.id,
+              name: t.name,
+              retention_days: String(t.retentionDays),
+              target_fmr: String(t.targetFmr),
+              key_version: String(t.keyVersion),
+              protection: t.templateProtection === 'projection' ? 'code' : 'transform (rekey)',
+              palms: String(t._count.references),
+            })),
+          );
       });
     });
   tenant
     .command('rekey')
-    .description('renew every palm reference of a tenant under a new protection key (no re-enrolment); also converts a tenant still on the old linear transform to keyed codes')
+    .description(
+      'renew every palm reference of a tenant under a new protection key (no re-enrolment); also converts a tenant still on the old linear transform to keyed codes',
+    )
     .argument('<id>')
     .option('--json', 'print as JSON')
     .action(async (id: string, opts) => {
@@ -76,7 +94,10 @@ export function register(program: Command): void {
         if (!(await ctx.db.prisma.tenant.findUnique({ where: { id } }))) throw new UserError(`unknown tenant ${id}`);
         const result = await rekeyTenant(new BiometricContext(ctx.db, ctx.master), id);
         if (opts.json) printJson(result);
-        else print(`tenant ${id}: ${result.references} reference(s) renewed under key version ${result.keyVersion}${result.unreadable ? `; ${result.unreadable} without a data key left behind` : ''}`);
+        else
+          print(
+            `tenant ${id}: ${result.references} reference(s) renewed under key version ${result.keyVersion}${result.unreadable ? `; ${result.unreadable} without a data key left behind` : ''}`,
+          );
       });
     });
 
@@ -96,14 +117,19 @@ export function register(program: Command): void {
           // The references go first, with the key that opened them destroyed (lifecycle.ts).
           await erasePalmDataAt(new BiometricContext(ctx.db, ctx.master), person.id, opts.tenant);
           await withdrawConsent(ctx.db.prisma, person.id, opts.tenant);
-          return opts.json ? printJson({ withdrawn: true }) : print('consent withdrawn; palm references at this tenant deleted');
+          return opts.json
+            ? printJson({ withdrawn: true })
+            : print('consent withdrawn; palm references at this tenant deleted');
         }
         if (!opts.accept) {
           if (opts.json) return printJson({ tenant: opts.tenant, noticeVersion: notice.version, text: notice.text });
-          return print(`${notice.text}\n\n(notice version ${notice.version}; run again with --accept once the person agrees)`);
+          return print(
+            `${notice.text}\n\n(notice version ${notice.version}; run again with --accept once the person agrees)`,
+          );
         }
         const consent = await recordConsent(ctx.db.prisma, person.id, opts.tenant, notice.version).catch(asUserError);
-        if (opts.json) printJson({ consent: consent.id, noticeVersion: consent.noticeVersion, grantedAt: consent.grantedAt });
+        if (opts.json)
+          printJson({ consent: consent.id, noticeVersion: consent.noticeVersion, grantedAt: consent.grantedAt });
         else print(`consent to notice version ${consent.noticeVersion} recorded at ${consent.grantedAt.toISOString()}`);
       });
     });
@@ -129,7 +155,10 @@ export function register(program: Command): void {
           kind: opts.kind,
         }).catch(asUserError);
         if (opts.json) printJson({ person: person.email, ...result });
-        else print(`${opts.palm} palm of ${person.email} ${result.replaced ? 're-enrolled' : 'enrolled'} at ${opts.tenant} from ${result.samples} captures (quality ${result.quality.toFixed(2)})`);
+        else
+          print(
+            `${opts.palm} palm of ${person.email} ${result.replaced ? 're-enrolled' : 'enrolled'} at ${opts.tenant} from ${result.samples} captures (quality ${result.quality.toFixed(2)})`,
+          );
       });
     });
 
@@ -142,19 +171,29 @@ export function register(program: Command): void {
     .argument('<images...>', 'captures (PNG, JPEG, BMP)')
     .action(async (images: string[], opts) => {
       await withContext(async (ctx) => {
-        if (!(await ctx.db.prisma.tenant.findUnique({ where: { id: opts.tenant } }))) throw new UserError(`unknown tenant ${opts.tenant}`);
+        if (!(await ctx.db.prisma.tenant.findUnique({ where: { id: opts.tenant } })))
+          throw new UserError(`unknown tenant ${opts.tenant}`);
         const bio = new BiometricContext(ctx.db, ctx.master);
         let failures = 0;
         for (const image of images) {
           try {
             const r = await identifyPalm(bio, { tenantId: opts.tenant, capture: readImage(image), kind: opts.kind });
-            const person = r.personId ? (await ctx.db.prisma.person.findUnique({ where: { id: r.personId } }))?.email ?? null : null;
-            if (opts.json) print(JSON.stringify({ image, match: r.match, person, score: Number(r.score.toFixed(4)), ms: r.ms.total }));
-            else print(`${image}: ${r.match ? `${person} (${r.hand} palm)` : 'no match'}  score ${r.score.toFixed(3)} (threshold ${r.threshold.toFixed(3)})  ${r.ms.total} ms`);
+            const person = r.personId
+              ? ((await ctx.db.prisma.person.findUnique({ where: { id: r.personId } }))?.email ?? null)
+              : null;
+            if (opts.json)
+              print(
+                JSON.stringify({ image, match: r.match, person, score: Number(r.score.toFixed(4)), ms: r.ms.total }),
+              );
+            else
+              print(
+                `${image}: ${r.match ? `${person} (${r.hand} palm)` : 'no match'}  score ${r.score.toFixed(3)} (threshold ${r.threshold.toFixed(3)})  ${r.ms.total} ms`,
+              );
           } catch (err) {
             failures++;
             const message = err instanceof BiometricError || err instanceof UserError ? err.message : String(err);
-            if (opts.json) print(JSON.stringify({ image, match: false, person: null, score: 0, ms: 0, error: message }));
+            if (opts.json)
+              print(JSON.stringify({ image, match: false, person: null, score: 0, ms: 0, error: message }));
             else print(`${image}: rejected: ${message}`);
           }
         }
@@ -164,7 +203,9 @@ export function register(program: Command): void {
 
   program
     .command('erase')
-    .description("delete a person's palm data everywhere and destroy the key that opened it (crypto-shredding; see the README on the key store and backups)")
+    .description(
+      "delete a person's palm data everywhere and destroy the key that opened it (crypto-shredding; see the README on the key store and backups)",
+    )
     .requiredOption('--person <email>', 'the person')
     .option('--json', 'print as JSON')
     .action(async (opts) => {

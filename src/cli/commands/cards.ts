@@ -25,7 +25,11 @@ export function register(program: Command): void {
         const person = await personByEmail(ctx, opts.person);
         const vault = new LocalCardVault(ctx.db.prisma, ctx.master.derive('card-vault'));
         try {
-          const linked = await linkCard(ctx.db.prisma, vault, person.id, { number, expMonth: Number(m[1]), expYear: Number(m[2]) });
+          const linked = await linkCard(ctx.db.prisma, vault, person.id, {
+            number,
+            expMonth: Number(m[1]),
+            expYear: Number(m[2]),
+          });
           if (opts.json) printJson(linked);
           else print(`${linked.brand} ending ${linked.last4} linked to ${person.email}`);
         } catch (err) {
@@ -45,7 +49,8 @@ export function register(program: Command): void {
     .action(async (opts) => {
       await withContext(async (ctx) => {
         const person = await personByEmail(ctx, opts.person);
-        if (!(await ctx.db.prisma.tenant.findUnique({ where: { id: opts.tenant } }))) throw new UserError(`unknown tenant ${opts.tenant}`);
+        if (!(await ctx.db.prisma.tenant.findUnique({ where: { id: opts.tenant } })))
+          throw new UserError(`unknown tenant ${opts.tenant}`);
         try {
           await setLoyaltyNumber(ctx.db.prisma, person.id, opts.tenant, opts.number);
         } catch (err) {

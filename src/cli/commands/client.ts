@@ -14,17 +14,50 @@ export function register(program: Command): void {
     .requiredOption('--name <name>', 'display name shown on the consent page')
     .option('--redirect-uri <uri>', 'allowed redirect URI (repeatable)', collect, [])
     .option('--post-logout-redirect-uri <uri>', 'allowed post-logout redirect URI (repeatable)', collect, [])
-    .option('--grant-types <list>', 'comma-separated: authorization_code,refresh_token,client_credentials,urn:ietf:params:oauth:grant-type:token-exchange', 'authorization_code,refresh_token')
-    .addOption(new Option('--auth-method <method>', 'token endpoint authentication').choices([...AUTH_METHODS]).default('client_secret_basic'))
-    .addOption(new Option('--subject-type <type>', 'sub claim per client sector (pairwise) or shared (public)').choices(['public', 'pairwise']).default('public'))
+    .option(
+      '--grant-types <list>',
+      'comma-separated: authorization_code,refresh_token,client_credentials,urn:ietf:params:oauth:grant-type:token-exchange',
+      'authorization_code,refresh_token',
+    )
+    .addOption(
+      new Option('--auth-method <method>', 'token endpoint authentication')
+        .choices([...AUTH_METHODS])
+        .default('client_secret_basic'),
+    )
+    .addOption(
+      new Option('--subject-type <type>', 'sub claim per client sector (pairwise) or shared (public)')
+        .choices(['public', 'pairwise'])
+        .default('public'),
+    )
     .option('--jwks-uri <uri>', 'where the client publishes its keys (private_key_jwt)')
-    .option('--exchange-audience <uri>', 'an API this client may exchange palm sign-in tokens for (repeatable; needs the token-exchange grant)', collect, [])
-    .option('--exchange-scope <scope>', 'a scope it may ask for by token exchange: loyalty, payment, openid, email, profile (repeatable)', collect, [])
-    .option('--exchange-from <reader_client_id>', 'exchange only tokens of this reader of its tenant (repeatable; default: every reader of the tenant)', collect, [])
-    .option('--tenant <id>', 'offer "Sign in with your palm" at the login, searching the people who consented to this tenant; with token exchange, the tenant whose readers\' tokens it may exchange')
+    .option(
+      '--exchange-audience <uri>',
+      'an API this client may exchange palm sign-in tokens for (repeatable; needs the token-exchange grant)',
+      collect,
+      [],
+    )
+    .option(
+      '--exchange-scope <scope>',
+      'a scope it may ask for by token exchange: loyalty, payment, openid, email, profile (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--exchange-from <reader_client_id>',
+      'exchange only tokens of this reader of its tenant (repeatable; default: every reader of the tenant)',
+      collect,
+      [],
+    )
+    .option(
+      '--tenant <id>',
+      'offer "Sign in with your palm" at the login, searching the people who consented to this tenant; with token exchange, the tenant whose readers\' tokens it may exchange',
+    )
     .option('--json', 'print client_id and client_secret as JSON')
     .action(async (opts) => {
-      const grantTypes = String(opts.grantTypes).split(',').map((s: string) => s.trim()).filter(Boolean);
+      const grantTypes = String(opts.grantTypes)
+        .split(',')
+        .map((s: string) => s.trim())
+        .filter(Boolean);
       await withContext(async (ctx) => {
         try {
           const { client: created, clientSecret } = await addClient(ctx.db, await ctx.provider(), {
@@ -44,7 +77,8 @@ export function register(program: Command): void {
             printJson({ ...created, client_secret: clientSecret ?? null });
           } else {
             print(`client_id:     ${created.client_id}\n`);
-            if (clientSecret) print(`client_secret: ${clientSecret}\n\nThe secret is shown only now; palmid keeps only its hash.\n`);
+            if (clientSecret)
+              print(`client_secret: ${clientSecret}\n\nThe secret is shown only now; palmid keeps only its hash.\n`);
           }
         } catch (err) {
           if (err instanceof ClientInputError) throw new UserError(err.message, 2);

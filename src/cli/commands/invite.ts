@@ -18,9 +18,20 @@ export function register(program: Command): void {
       if (opts.email && !isValidEmail(opts.email)) throw new UserError(`invalid email ${opts.email}`, 2);
       await withContext(async (ctx) => {
         const invitation = await createInvitation(ctx.db.prisma, { email: opts.email, role: opts.role, ttlSeconds });
-        await audit(ctx.db.prisma, { action: 'invitation.created', actor: 'cli', subject: invitation.id, detail: { role: opts.role } });
+        await audit(ctx.db.prisma, {
+          action: 'invitation.created',
+          actor: 'cli',
+          subject: invitation.id,
+          detail: { role: opts.role },
+        });
         const url = invitationUrl(ctx.config.issuer, invitation.token);
-        if (opts.json) printJson({ url, email: invitation.email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
+        if (opts.json)
+          printJson({
+            url,
+            email: invitation.email,
+            role: invitation.role,
+            expires_at: invitation.expiresAt.toISOString(),
+          });
         else print(`${url}\n(valid until ${invitation.expiresAt.toISOString()}, once)\n`);
       });
     });

@@ -35,7 +35,13 @@ export function register(program: Command): void {
         if (opts.json) printJson(list);
         else
           printTable(
-            list.map((k) => ({ kid: k.kid, alg: k.alg, status: k.status, created: k.createdAt.toISOString(), published_until: k.publishUntil?.toISOString() ?? '' })),
+            list.map((k) => ({
+              kid: k.kid,
+              alg: k.alg,
+              status: k.status,
+              created: k.createdAt.toISOString(),
+              published_until: k.publishUntil?.toISOString() ?? '',
+            })),
           );
       });
     });

@@ -15,7 +15,8 @@ export function register(program: Command): void {
       try {
         const result = await migrate(db);
         if (opts.json) printJson({ database: db.kind, ...result });
-        else if (result.applied.length) print(`applied ${result.applied.length} migration(s): ${result.applied.join(', ')}\n`);
+        else if (result.applied.length)
+          print(`applied ${result.applied.length} migration(s): ${result.applied.join(', ')}\n`);
         else print(`database is up to date (${result.alreadyApplied.length} migration(s) applied earlier)\n`);
       } finally {
         await db.close();

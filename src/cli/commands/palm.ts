@@ -86,7 +86,9 @@ export function register(program: Command): void {
       };
       if (opts.json) printJson(result);
       else {
-        print(`${image}: ${roi.kind}, ROI ${result.sourceSide} px, confidence ${roi.confidence.toFixed(2)}, quality ${quality.score.toFixed(2)}${quality.acceptable ? '' : ' (too low to enrol)'}`);
+        print(
+          `${image}: ${roi.kind}, ROI ${result.sourceSide} px, confidence ${roi.confidence.toFixed(2)}, quality ${quality.score.toFixed(2)}${quality.acceptable ? '' : ' (too low to enrol)'}`,
+        );
         for (const r of quality.reasons) print(`  ${r.factor.padEnd(14)} ${r.score.toFixed(2)}  ${r.message}`);
         print(`ROI written to ${opts.out}${result.debug ? `, landmarks to ${result.debug}` : ''}`);
       }
@@ -98,15 +100,31 @@ export function register(program: Command): void {
     .argument('<outdir>', 'folder to write into (created if missing)')
     .option('--identities <n>', 'number of palms', positiveInt('identities', 100000), 10)
     .option('--samples <m>', 'samples per palm', positiveInt('samples', 1000), 4)
-    .addOption(new Option('--kind <kind>', 'palm crop or whole hand on a dark background').choices(['roi', 'hand']).default('roi'))
+    .addOption(
+      new Option('--kind <kind>', 'palm crop or whole hand on a dark background')
+        .choices(['roi', 'hand'])
+        .default('roi'),
+    )
     .option('--seed <s>', 'random seed (same seed, same images)', seedInt, 1)
     .option('--size <px>', 'ROI side, or hand image width (default 128 / 640)', positiveInt('size', 4096))
-    .addOption(new Option('--fingers <pose>', 'hand only: fingers spread or held together').choices(['spread', 'closed']).default('spread'))
+    .addOption(
+      new Option('--fingers <pose>', 'hand only: fingers spread or held together')
+        .choices(['spread', 'closed'])
+        .default('spread'),
+    )
     .option('--json', 'print a summary as JSON')
     .action(
       (
         outdir: string,
-        opts: { identities: number; samples: number; kind: 'roi' | 'hand'; seed: number; size?: number; fingers: 'spread' | 'closed'; json?: boolean },
+        opts: {
+          identities: number;
+          samples: number;
+          kind: 'roi' | 'hand';
+          seed: number;
+          size?: number;
+          fingers: 'spread' | 'closed';
+          json?: boolean;
+        },
       ) => {
         if (existsSync(outdir) && !statSync(outdir).isDirectory()) throw new UserError(`not a folder: ${outdir}`);
         mkdirSync(outdir, { recursive: true });
@@ -116,13 +134,24 @@ export function register(program: Command): void {
         const bar = progressBar(total, !opts.json);
         for (let id = 1; id <= opts.identities; id++)
           for (let s = 1; s <= opts.samples; s++) {
-            const img = synthesize(opts.kind, id, s, { seed: opts.seed, fingers: opts.fingers, ...(opts.size ? { size: opts.size } : {}) });
+            const img = synthesize(opts.kind, id, s, {
+              seed: opts.seed,
+              fingers: opts.fingers,
+              ...(opts.size ? { size: opts.size } : {}),
+            });
             const name = `${String(id).padStart(idw, '0')}_${String(s).padStart(sw, '0')}.png`;
             writeFileSync(path.join(outdir, name), encodePng(img));
             bar.increment();
           }
         bar.stop();
-        const summary = { outdir, kind: opts.kind, identities: opts.identities, samples: opts.samples, seed: opts.seed, images: total };
+        const summary = {
+          outdir,
+          kind: opts.kind,
+          identities: opts.identities,
+          samples: opts.samples,
+          seed: opts.seed,
+          images: total,
+        };
         if (opts.json) printJson(summary);
         else print(`wrote ${total} ${opts.kind} images to ${outdir} (seed ${opts.seed})`);
       },
@@ -141,51 +170,70 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object (rates as fractions)')
     .option('--plot <file>', 'write a DET curve (SVG)')
     .option('--no-progress', 'no progress bar')
-    .action(async (dir: string, opts: { kind: ImageKind; method: CodeMethod; json?: boolean; plot?: string; progress: boolean }) => {
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`not a folder: ${dir}`);
-      const bar = progressBar(0, opts.progress);
-      let started = false;
-      let details: EvalDetails;
-      try {
-        details = await evaluateDirectory(dir, {
-          kind: opts.kind,
-          method: opts.method,
-          onProgress: (done, total) => {
-            if (!started) {
-              bar.start(total, 0);
-              started = true;
-            }
-            bar.update(done);
-          },
-        });
-      } finally {
-        bar.stop();
-      }
-      const r = details.report;
-      if (r.images === 0) throw new UserError(`no images named ID_SAMPLE.(png|jpg|jpeg|bmp) in ${dir}`);
-      if (opts.plot) {
-        writeFileSync(opts.plot, detSvg([{ label: `${opts.method} (EER ${(r.eer * 100).toFixed(2)} %)`, points: details.det }], `DET: ${path.basename(path.resolve(dir))}`));
-      }
-      if (opts.json) {
-        printJson(r);
-        return;
-      }
-      const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(3)} %` : 'n/a');
-      print(`${path.resolve(dir)} (method ${opts.method})`);
-      print(`  images            ${r.images}  (${r.identities} identities)`);
-      print(`  failed to acquire ${r.failedToAcquire}${details.failures.length ? '  ' + details.failures.map((f) => `${f.file}: ${f.reason}`).join(', ') : ''}`);
-      print(`  genuine pairs     ${r.genuinePairs}`);
-      print(`  impostor pairs    ${r.impostorPairs}`);
-      print(`  EER               ${pct(r.eer)}`);
-      print(`  FNMR @ FMR 1e-3   ${pct(r.fnmrAtFmr1e3)}`);
-      print(`  FNMR @ FMR 1e-4   ${pct(r.fnmrAtFmr1e4)}${r.impostorPairs < 10000 ? '  (fewer than 10,000 impostor pairs: coarse)' : ''}`);
-      print(`  rank-1            ${pct(r.rank1)}`);
-      print(`  extraction        ${r.extractMs.toFixed(2)} ms per image (as a probe: as taken, turned and zoomed)`);
-      print(`  comparison        ${r.compareUs.toFixed(2)} us per pair (a probe, with its variants, against a template)`);
-      const e = details.embedding;
-      print(`  stage one (embedding cosine): rank-1 ${pct(e.rank1)}; identity ranked first by the fine matcher found in the embedding's top ${e.recallTop.map((t) => `${t.k}: ${pct(t.recall)}`).join(', ')}`);
-      if (opts.plot) print(`DET curve written to ${opts.plot}`);
-    });
+    .action(
+      async (
+        dir: string,
+        opts: { kind: ImageKind; method: CodeMethod; json?: boolean; plot?: string; progress: boolean },
+      ) => {
+        if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`not a folder: ${dir}`);
+        const bar = progressBar(0, opts.progress);
+        let started = false;
+        let details: EvalDetails;
+        try {
+          details = await evaluateDirectory(dir, {
+            kind: opts.kind,
+            method: opts.method,
+            onProgress: (done, total) => {
+              if (!started) {
+                bar.start(total, 0);
+                started = true;
+              }
+              bar.update(done);
+            },
+          });
+        } finally {
+          bar.stop();
+        }
+        const r = details.report;
+        if (r.images === 0) throw new UserError(`no images named ID_SAMPLE.(png|jpg|jpeg|bmp) in ${dir}`);
+        if (opts.plot) {
+          writeFileSync(
+            opts.plot,
+            detSvg(
+              [{ label: `${opts.method} (EER ${(r.eer * 100).toFixed(2)} %)`, points: details.det }],
+              `DET: ${path.basename(path.resolve(dir))}`,
+            ),
+          );
+        }
+        if (opts.json) {
+          printJson(r);
+          return;
+        }
+        const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(3)} %` : 'n/a');
+        print(`${path.resolve(dir)} (method ${opts.method})`);
+        print(`  images            ${r.images}  (${r.identities} identities)`);
+        print(
+          `  failed to acquire ${r.failedToAcquire}${details.failures.length ? '  ' + details.failures.map((f) => `${f.file}: ${f.reason}`).join(', ') : ''}`,
+        );
+        print(`  genuine pairs     ${r.genuinePairs}`);
+        print(`  impostor pairs    ${r.impostorPairs}`);
+        print(`  EER               ${pct(r.eer)}`);
+        print(`  FNMR @ FMR 1e-3   ${pct(r.fnmrAtFmr1e3)}`);
+        print(
+          `  FNMR @ FMR 1e-4   ${pct(r.fnmrAtFmr1e4)}${r.impostorPairs < 10000 ? '  (fewer than 10,000 impostor pairs: coarse)' : ''}`,
+        );
+        print(`  rank-1            ${pct(r.rank1)}`);
+        print(`  extraction        ${r.extractMs.toFixed(2)} ms per image (as a probe: as taken, turned and zoomed)`);
+        print(
+          `  comparison        ${r.compareUs.toFixed(2)} us per pair (a probe, with its variants, against a template)`,
+        );
+        const e = details.embedding;
+        print(
+          `  stage one (embedding cosine): rank-1 ${pct(e.rank1)}; identity ranked first by the fine matcher found in the embedding's top ${e.recallTop.map((t) => `${t.k}: ${pct(t.recall)}`).join(', ')}`,
+        );
+        if (opts.plot) print(`DET curve written to ${opts.plot}`);
+      },
+    );
 }
 
 interface Bar {
@@ -198,7 +246,12 @@ interface Bar {
 function progressBar(total: number, enabled: boolean): Bar {
   if (!enabled || !process.stderr.isTTY) return { start() {}, update() {}, increment() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, clearOnComplete: true, hideCursor: true, format: ' {bar} {value}/{total} images  {eta_formatted} left' },
+    {
+      stream: process.stderr,
+      clearOnComplete: true,
+      hideCursor: true,
+      format: ' {bar} {value}/{total} images  {eta_formatted} left',
+    },
     cliProgress.Presets.shades_classic,
   );
   if (total > 0) bar.start(total, 0);

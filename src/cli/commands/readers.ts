@@ -11,11 +11,13 @@ import { normaliseEmail } from '../../accounts/people.js';
 
 /** Readers (palm sign-in devices), PINs and lock-outs. */
 export function register(program: Command): void {
-  const reader = program.command('reader').description('palm readers: OpenID clients of a tenant that sign people in by CIBA');
+  const reader = program
+    .command('reader')
+    .description('palm readers: OpenID clients of a tenant that sign people in by CIBA');
 
   reader
     .command('add')
-    .description("register a reader and write its private key (JWK) for the device")
+    .description('register a reader and write its private key (JWK) for the device')
     .requiredOption('--tenant <id>', 'the tenant the reader belongs to')
     .requiredOption('--name <name>', 'a name, e.g. "Gate 3"')
     .option('--location <label>', 'where it stands')
@@ -25,7 +27,8 @@ export function register(program: Command): void {
     .option('--key-out <file>', 'write the reader key file here (mode 0600) instead of printing it')
     .option('--json', 'print as JSON')
     .action(async (opts) => {
-      if (opts.keyOut && fs.existsSync(opts.keyOut)) throw new UserError(`${opts.keyOut} exists; not overwriting a key file`, 2);
+      if (opts.keyOut && fs.existsSync(opts.keyOut))
+        throw new UserError(`${opts.keyOut} exists; not overwriting a key file`, 2);
       await withContext(async (ctx) => {
         let credentials;
         try {
@@ -42,13 +45,26 @@ export function register(program: Command): void {
           throw err;
         }
         const keyFile = { ...credentials, issuer: ctx.config.issuer };
-        if (opts.keyOut) fs.writeFileSync(opts.keyOut, `${JSON.stringify(keyFile, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+        if (opts.keyOut)
+          fs.writeFileSync(opts.keyOut, `${JSON.stringify(keyFile, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
         // A browser (kiosk) reader makes its own key instead: it activates once with this code.
         const activation = await issueActivationCode(ctx.db, credentials.client_id);
         const kiosk = kioskActivation(ctx.config.issuer, activation);
-        if (opts.json) printJson({ ...(opts.keyOut ? { client_id: credentials.client_id, tenant: credentials.tenant, key_file: opts.keyOut } : keyFile), ...kiosk });
-        else if (opts.keyOut) print(`reader ${credentials.client_id} added to ${credentials.tenant}; key written to ${opts.keyOut}\n${kioskText(kiosk)}`);
-        else print(`reader ${credentials.client_id} added to ${credentials.tenant}. Its key file (keep it on the device only):\n${JSON.stringify(keyFile, null, 2)}\n${kioskText(kiosk)}`);
+        if (opts.json)
+          printJson({
+            ...(opts.keyOut
+              ? { client_id: credentials.client_id, tenant: credentials.tenant, key_file: opts.keyOut }
+              : keyFile),
+            ...kiosk,
+          });
+        else if (opts.keyOut)
+          print(
+            `reader ${credentials.client_id} added to ${credentials.tenant}; key written to ${opts.keyOut}\n${kioskText(kiosk)}`,
+          );
+        else
+          print(
+            `reader ${credentials.client_id} added to ${credentials.tenant}. Its key file (keep it on the device only):\n${JSON.stringify(keyFile, null, 2)}\n${kioskText(kiosk)}`,
+          );
       });
     });
 
@@ -82,7 +98,13 @@ export function register(program: Command): void {
         if (opts.json) printJson(readers);
         else
           printTable(
-            readers.map((r) => ({ client_id: r.clientId, tenant: r.tenantId, name: r.name, location: r.location ?? '', status: r.revokedAt ? `revoked ${r.revokedAt.toISOString()}` : 'active' })),
+            readers.map((r) => ({
+              client_id: r.clientId,
+              tenant: r.tenantId,
+              name: r.name,
+              location: r.location ?? '',
+              status: r.revokedAt ? `revoked ${r.revokedAt.toISOString()}` : 'active',
+            })),
           );
       });
     });
@@ -136,8 +158,14 @@ export function register(program: Command): void {
         bindingMessage: opts.bindingMessage,
       });
       if (opts.json) print(JSON.stringify(result));
-      else if (result.ok) print(`signed in: ${result.email ?? result.sub}  acr ${result.acr}  amr ${result.amr?.join(',')}  ${result.ms} ms`);
-      else print(`refused: ${result.error}${result.error_description ? ` (${result.error_description})` : ''}  ${result.ms} ms`);
+      else if (result.ok)
+        print(
+          `signed in: ${result.email ?? result.sub}  acr ${result.acr}  amr ${result.amr?.join(',')}  ${result.ms} ms`,
+        );
+      else
+        print(
+          `refused: ${result.error}${result.error_description ? ` (${result.error_description})` : ''}  ${result.ms} ms`,
+        );
       if (!result.ok) throw Object.assign(new UserError(''), { silent: true });
     });
 
@@ -186,7 +214,11 @@ interface KioskActivation {
 }
 
 function kioskActivation(issuer: string, activation: { code: string; expiresAt: Date }): KioskActivation {
-  return { activation_code: activation.code, activation_expires_at: activation.expiresAt.toISOString(), kiosk_url: `${issuer.replace(/\/$/, '')}/kiosk` };
+  return {
+    activation_code: activation.code,
+    activation_expires_at: activation.expiresAt.toISOString(),
+    kiosk_url: `${issuer.replace(/\/$/, '')}/kiosk`,
+  };
 }
 
 function kioskText(k: KioskActivation): string {

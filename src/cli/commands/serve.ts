@@ -16,7 +16,8 @@ export function register(program: Command): void {
       // Imported here so that other commands do not load the whole server (and oidc-provider).
       const { startServer } = await import('../../server.js');
       const server = await startServer({ config, log, printSetupLink: true }).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'EADDRINUSE') throw new UserError(`port ${config.port} on ${config.host} is already in use (set PORT)`);
+        if (err.code === 'EADDRINUSE')
+          throw new UserError(`port ${config.port} on ${config.host} is already in use (set PORT)`);
         if (err.code === 'EACCES') throw new UserError(`not allowed to listen on port ${config.port} (set PORT)`);
         throw err;
       });

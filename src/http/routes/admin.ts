@@ -47,7 +47,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     return person?.role === 'admin' ? person : null;
   }
 
-  async function renderConsole(ctx: Context, adminEmail: string, created?: { url: string; email: string | null; expiresAt: Date }) {
+  async function renderConsole(
+    ctx: Context,
+    adminEmail: string,
+    created?: { url: string; email: string | null; expiresAt: Date },
+  ) {
     const people = await deps.prisma.person.findMany({
       orderBy: { createdAt: 'asc' },
       select: { email: true, name: true, role: true, createdAt: true, _count: { select: { passkeys: true } } },
@@ -70,7 +74,13 @@ export function adminRoutes(deps: AdminDeps): Router {
 
   router.post('/passkey/options', async (ctx) => {
     const ceremony = randomBytes(16).toString('base64url');
-    ctx.cookies.set(CEREMONY_COOKIE, ceremony, { httpOnly: true, sameSite: 'strict', path: '/admin', maxAge: 5 * 60 * 1000, secure: ctx.secure });
+    ctx.cookies.set(CEREMONY_COOKIE, ceremony, {
+      httpOnly: true,
+      sameSite: 'strict',
+      path: '/admin',
+      maxAge: 5 * 60 * 1000,
+      secure: ctx.secure,
+    });
     ctx.set('cache-control', 'no-store');
     ctx.body = await startAuthentication(deps.prisma, deps.rp, `admin:${ceremony}`);
   });
@@ -96,11 +106,26 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (!admin) throw new HttpError(401, 'login_required', 'Sign in to the admin console first.');
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const email = typeof body.email === 'string' && body.email.trim() ? body.email.trim() : null;
-    if (email && !isValidEmail(email)) throw new HttpError(400, 'invalid_request', 'Enter a valid email address or leave it empty.');
+    if (email && !isValidEmail(email))
+      throw new HttpError(400, 'invalid_request', 'Enter a valid email address or leave it empty.');
     const role: Role = body.role === 'admin' ? 'admin' : 'user';
-    const invitation = await createInvitation(deps.prisma, { email, role, ttlSeconds: INVITATION_TTL_SECONDS, createdById: admin.id });
-    await audit(deps.prisma, { action: 'invitation.created', actor: admin.id, subject: invitation.id, detail: { role } });
-    await renderConsole(ctx, admin.email, { url: invitationUrl(deps.issuer, invitation.token), email: invitation.email, expiresAt: invitation.expiresAt });
+    const invitation = await createInvitation(deps.prisma, {
+      email,
+      role,
+      ttlSeconds: INVITATION_TTL_SECONDS,
+      createdById: admin.id,
+    });
+    await audit(deps.prisma, {
+      action: 'invitation.created',
+      actor: admin.id,
+      subject: invitation.id,
+      detail: { role },
+    });
+    await renderConsole(ctx, admin.email, {
+      url: invitationUrl(deps.issuer, invitation.token),
+      email: invitation.email,
+      expiresAt: invitation.expiresAt,
+    });
   });
 
   router.post('/logout', async (ctx) => {

@@ -38,7 +38,11 @@ export async function currentInteraction(ctx: Context, provider: Provider) {
   try {
     interaction = await provider.interactionDetails(ctx.req, ctx.res);
   } catch {
-    throw new HttpError(400, 'invalid_request', 'This sign-in has expired or was opened in another browser. Go back to the application and start again.');
+    throw new HttpError(
+      400,
+      'invalid_request',
+      'This sign-in has expired or was opened in another browser. Go back to the application and start again.',
+    );
   }
   if (ctx.params.uid !== interaction.uid) throw new HttpError(400, 'invalid_request', 'interaction mismatch');
   return interaction;
@@ -68,7 +72,9 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     }
     if (interaction.prompt.name === 'consent') {
       const missing = (interaction.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
-      const scopes = (missing.length ? missing : String(interaction.params.scope ?? 'openid').split(' ')).map((s) => SCOPE_TEXT[s] ?? s);
+      const scopes = (missing.length ? missing : String(interaction.params.scope ?? 'openid').split(' ')).map(
+        (s) => SCOPE_TEXT[s] ?? s,
+      );
       ctx.body = renderView('consent', { uid: interaction.uid, clientName, scopes });
       return;
     }
@@ -87,13 +93,19 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const signIn = await finishAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`, body);
-    await audit(deps.prisma, { action: 'signin.passkey', actor: signIn.personId, subject: String(interaction.params.client_id) });
-    const redirectTo = await deps.provider().interactionResult(
-      ctx.req,
-      ctx.res,
-      { login: { accountId: signIn.personId, acr: ACR_PASSKEY, amr: signIn.amr, remember: true } },
-      { mergeWithLastSubmission: false },
-    );
+    await audit(deps.prisma, {
+      action: 'signin.passkey',
+      actor: signIn.personId,
+      subject: String(interaction.params.client_id),
+    });
+    const redirectTo = await deps
+      .provider()
+      .interactionResult(
+        ctx.req,
+        ctx.res,
+        { login: { accountId: signIn.personId, acr: ACR_PASSKEY, amr: signIn.amr, remember: true } },
+        { mergeWithLastSubmission: false },
+      );
     ctx.set('cache-control', 'no-store');
     ctx.body = { redirectTo };
   });
@@ -114,20 +126,28 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const missingResourceScopes = prompt.details.missingResourceScopes as Record<string, string[]> | undefined;
     if (missingScope) grant.addOIDCScope(missingScope.join(' '));
     if (missingClaims) grant.addOIDCClaims(missingClaims);
-    for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {}))
+      grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
-    await audit(deps.prisma, { action: 'consent.granted', actor: session.accountId, subject: String(params.client_id), detail: { scope: missingScope ?? [] } });
+    await audit(deps.prisma, {
+      action: 'consent.granted',
+      actor: session.accountId,
+      subject: String(params.client_id),
+      detail: { scope: missingScope ?? [] },
+    });
     await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 
   router.get('/interaction/:uid/abort', async (ctx) => {
     const interaction = await details(ctx);
-    await deps.provider().interactionFinished(
-      ctx.req,
-      ctx.res,
-      { error: 'access_denied', error_description: 'The person cancelled the sign-in.' },
-      { mergeWithLastSubmission: false },
-    );
+    await deps
+      .provider()
+      .interactionFinished(
+        ctx.req,
+        ctx.res,
+        { error: 'access_denied', error_description: 'The person cancelled the sign-in.' },
+        { mergeWithLastSubmission: false },
+      );
   });
 
   return router;

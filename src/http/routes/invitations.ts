@@ -13,22 +13,39 @@ export function invitationRoutes(deps: { prisma: PrismaClient; rp: RelyingParty;
 
   router.get('/invite/:token', async (ctx) => {
     const invitation = await findRedeemableInvitation(deps.prisma, ctx.params.token ?? '');
-    if (!invitation) throw new HttpError(410, 'invalid_invitation', 'This invitation link is invalid, used or expired. Ask an administrator for a new one.');
+    if (!invitation)
+      throw new HttpError(
+        410,
+        'invalid_invitation',
+        'This invitation link is invalid, used or expired. Ask an administrator for a new one.',
+      );
     ctx.set('cache-control', 'no-store');
     ctx.set('referrer-policy', 'no-referrer');
     ctx.type = 'html';
-    ctx.body = renderView('invite', { token: ctx.params.token, email: invitation.email, admin: invitation.role === 'admin' });
+    ctx.body = renderView('invite', {
+      token: ctx.params.token,
+      email: invitation.email,
+      admin: invitation.role === 'admin',
+    });
   });
 
   router.post('/invite/:token/options', async (ctx) => {
     const body = await readBody(ctx, deps.bodyLimitBytes);
     ctx.set('cache-control', 'no-store');
-    ctx.body = await startRegistration(deps.prisma, deps.rp, { token: ctx.params.token ?? '', email: body.email, name: body.name });
+    ctx.body = await startRegistration(deps.prisma, deps.rp, {
+      token: ctx.params.token ?? '',
+      email: body.email,
+      name: body.name,
+    });
   });
 
   router.post('/invite/:token/verify', async (ctx) => {
     const body = await readBody(ctx, deps.bodyLimitBytes);
-    const result = await finishRegistration(deps.prisma, deps.rp, { token: ctx.params.token ?? '', ceremony: body.ceremony, response: body.response });
+    const result = await finishRegistration(deps.prisma, deps.rp, {
+      token: ctx.params.token ?? '',
+      ceremony: body.ceremony,
+      response: body.response,
+    });
     ctx.body = { ok: true, role: result.role };
   });
 

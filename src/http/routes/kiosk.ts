@@ -24,7 +24,8 @@ export function kioskRoutes(deps: { db: Database; bodyLimitBytes: number }): Rou
     try {
       ctx.body = await activateReader(deps.db, { code: String(body.code ?? ''), publicKey: body.key });
     } catch (err) {
-      if (err instanceof ActivationError) throw new HttpError(400, err.reason === 'invalid_key' ? 'invalid_request' : 'invalid_grant', err.message);
+      if (err instanceof ActivationError)
+        throw new HttpError(400, err.reason === 'invalid_key' ? 'invalid_request' : 'invalid_grant', err.message);
       throw err;
     }
     ctx.set('cache-control', 'no-store');

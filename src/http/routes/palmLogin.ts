@@ -50,7 +50,11 @@ function busy(ctx: Context, retryAfterSeconds: number): void {
   ctx.status = 503;
   ctx.set('retry-after', String(retryAfterSeconds));
   ctx.set('cache-control', 'no-store');
-  ctx.body = { error: 'temporarily_unavailable', error_description: 'Too many palm sign-ins at once: try again in a moment.', retry_after: retryAfterSeconds };
+  ctx.body = {
+    error: 'temporarily_unavailable',
+    error_description: 'Too many palm sign-ins at once: try again in a moment.',
+    retry_after: retryAfterSeconds,
+  };
 }
 
 export function palmLoginRoutes(deps: PalmLoginDeps): Router {
@@ -67,20 +71,25 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
     if (!tenantId) throw new HttpError(403, 'invalid_request', 'palm sign-in is not offered for this application');
     if (!spendFrame(interaction.uid)) {
       ctx.status = 429;
-      ctx.body = { error: 'too_many_attempts', error_description: 'Too many pictures for this sign-in: go back to the application and start again.' };
+      ctx.body = {
+        error: 'too_many_attempts',
+        error_description: 'Too many pictures for this sign-in: go back to the application and start again.',
+      };
       return;
     }
     const capture = await readImageBody(ctx, deps.bodyLimitBytes);
     let outcome;
     try {
       // A turn in the frame pool, once the (size-limited) frame is here: a slow upload holds no turn.
-      outcome = await deps.frames.run(() => palmLogin(deps.bio, {
-        tenantId,
-        clientId,
-        address: ctx.ip,
-        loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
-        capture,
-      }));
+      outcome = await deps.frames.run(() =>
+        palmLogin(deps.bio, {
+          tenantId,
+          clientId,
+          address: ctx.ip,
+          loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
+          capture,
+        }),
+      );
     } catch (err) {
       if (!(err instanceof FramePoolFullError)) throw err;
       return busy(ctx, err.retryAfterSeconds);
@@ -101,7 +110,12 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
       }
       case 'retry':
         ctx.status = 422;
-        ctx.body = { error: 'capture_rejected', reason: outcome.reason, error_description: outcome.message, ...(outcome.quality ? { quality: outcome.quality } : {}) };
+        ctx.body = {
+          error: 'capture_rejected',
+          reason: outcome.reason,
+          error_description: outcome.message,
+          ...(outcome.quality ? { quality: outcome.quality } : {}),
+        };
         return;
       case 'unreadable':
         throw new HttpError(400, 'invalid_request', outcome.message);

@@ -17,7 +17,10 @@ export function staticRoutes(): Router {
     // Palm capture (ES modules): the login page's palm sign-in and the kiosk reader.
     'palm-capture.js': { file: path.join(viewsDir, 'static/palm-capture.js'), type: 'text/javascript; charset=utf-8' },
     'palm-login.js': { file: path.join(viewsDir, 'static/palm-login.js'), type: 'text/javascript; charset=utf-8' },
-    'reader-crypto.js': { file: path.join(viewsDir, 'static/reader-crypto.js'), type: 'text/javascript; charset=utf-8' },
+    'reader-crypto.js': {
+      file: path.join(viewsDir, 'static/reader-crypto.js'),
+      type: 'text/javascript; charset=utf-8',
+    },
     'kiosk.js': { file: path.join(viewsDir, 'static/kiosk.js'), type: 'text/javascript; charset=utf-8' },
     'webauthn.js': {
       file: path.join(path.dirname(require.resolve('@simplewebauthn/browser')), '../dist/bundle/index.umd.min.js'),
