@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { PrismaClient } from '../src/db/database.js';
+import type { Database } from '../src/db/database.js';
 import { open, seal } from '../src/crypto/aead.js';
 
 /**
@@ -23,7 +23,7 @@ export class LocalCardVault implements CardVault {
   readonly name = 'local';
 
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly db: Database,
     private readonly key: Buffer,
   ) {
     if (key.length !== 32) throw new Error('the card vault needs a 32-byte key');
@@ -32,7 +32,7 @@ export class LocalCardVault implements CardVault {
   async tokenize(card: { number: string; expMonth: number; expYear: number }): Promise<string> {
     const token = `vtok_${randomBytes(18).toString('base64url')}`;
     const plaintext = Buffer.from(JSON.stringify(card));
-    await this.prisma.vaultEntry.create({
+    await this.db.prisma.vaultEntry.create({
       data: { token, ciphertext: new Uint8Array(seal(this.key, plaintext, `vault:${token}`)) },
     });
     plaintext.fill(0);
@@ -41,11 +41,11 @@ export class LocalCardVault implements CardVault {
 
   /** For a payment integration that needs the number back; never used by palmid itself. */
   async reveal(token: string): Promise<{ number: string; expMonth: number; expYear: number } | null> {
-    const row = await this.prisma.vaultEntry.findUnique({ where: { token } });
+    const row = await this.db.prisma.vaultEntry.findUnique({ where: { token } });
     return row ? JSON.parse(open(this.key, Buffer.from(row.ciphertext), `vault:${token}`).toString()) : null;
   }
 
   async remove(token: string): Promise<void> {
-    await this.prisma.vaultEntry.deleteMany({ where: { token } });
+    await this.db.prisma.vaultEntry.deleteMany({ where: { token } });
   }
 }

@@ -1,7 +1,3 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { Database } from '../src/db/database.js';
-import type { ClientCache } from '../src/oidc/clientCache.js';
-
 /**
  * oidc-provider storage. Every model the provider stores (Session, Grant, Interaction,
  * AuthorizationCode, AccessToken, RefreshToken, ClientCredentials, DeviceCode,
@@ -10,10 +6,14 @@ import type { ClientCache } from '../src/oidc/clientCache.js';
  * provider looks things up by. Clients are read from OidcClient, managed by `palmid client`.
  *
  * The tables are Prisma's (schema, migrations, admin queries), but these hot paths run as plain
- * SQL on the same connection: every token request goes through them, and Prisma's per-query
- * overhead measured 0.7–0.9 ms of CPU against 0.1 ms for the same statement on the driver
- * (see the issue note / bench:oidc).
+ * SQL on the same connection: every token request goes through them, and a Prisma query costs
+ * several times the CPU of the same statement on the driver (`npm run bench:oidc` measures the
+ * token endpoint).
  */
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Database } from '../src/db/database.js';
+import type { ClientCache } from '../src/clients/cache.js';
+
 export function createOidcAdapter(db: Database, clients?: ClientCache): new (name: string) => Adapter {
   return class OidcAdapter implements Adapter {
     constructor(private readonly type: string) {}
@@ -116,8 +116,15 @@ async function findClient(db: Database, clientId: string): Promise<AdapterPayloa
 
 /** Deletes rows whose expiry passed more than `graceSeconds` ago. Returns how many went. */
 export async function purgeExpiredPayloads(db: Database, graceSeconds = 0): Promise<number> {
-  const { count } = await db.prisma.oidcPayload.deleteMany({
-    where: { expiresAt: { lt: new Date(Date.now() - graceSeconds * 1000) } },
-  });
-  return count;
+  const [row] = await db.query<{ n: number }>(
+    `WITH gone AS (DELETE FROM oidc_payload WHERE expires_at < $1::timestamptz RETURNING 1)
+     SELECT count(*)::int AS n FROM gone`,
+    [new Date(Date.now() - graceSeconds * 1000).toISOString()],
+  );
+  return row?.n ?? 0;
+}
+
+/** Every token, code and grant issued to a client (which was removed or revoked). */
+export async function deletePayloadsOfClient(db: Database, clientId: string): Promise<void> {
+  await db.query(`DELETE FROM oidc_payload WHERE payload->>'clientId' = $1`, [clientId]);
 }

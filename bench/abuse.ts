@@ -91,11 +91,10 @@ async function setUp(env: Record<string, string>) {
 
   const server = await startServer({ config: loadConfig({ ...env, PORT: '0' }), log: createLogger('silent') });
   try {
-    const prisma = server.db.prisma;
     const bio = new BiometricContext(server.db, server.master);
-    await addTenant(prisma, { id: 'office', name: 'Office' });
-    const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
-    await recordConsent(prisma, ana.id, 'office', 1);
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', role: 'user' });
+    await recordConsent(server.db, ana.id, 'office', 1);
     const hand = (s: number) => fs.readFileSync(path.join(DATA, 'coep-hands', `002_0${s}.jpg`));
     await enrolPalm(bio, {
       personId: ana.id,
@@ -105,8 +104,8 @@ async function setUp(env: Record<string, string>) {
       kind: 'hand',
       minCaptures: 2,
     });
-    const bo = await createPerson(prisma, { email: 'bo@example.org', role: 'user' });
-    await recordConsent(prisma, bo.id, 'office', 1);
+    const bo = await createPerson(server.db, { email: 'bo@example.org', role: 'user' });
+    await recordConsent(server.db, bo.id, 'office', 1);
     const roi = (s: number) => fs.readFileSync(path.join(DATA, 'tongji-roi', `005_0${s}.bmp`));
     await enrolPalm(bio, {
       personId: bo.id,
@@ -172,7 +171,12 @@ function rssSampler(pid: number) {
       // the process is gone; the failure shows elsewhere
     }
   }, 20);
-  return { stop: () => (clearInterval(timer), peak) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return peak;
+    },
+  };
 }
 
 /**

@@ -10,31 +10,29 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import type { BiometricContext, TenantKeying } from '../dist/src/biometrics/context.js';
+import type { TenantKeying } from '../dist/src/accounts/tenants.js';
+import type { BiometricContext } from '../dist/src/biometrics/context.js';
 import { sealTemplate } from '../dist/src/biometrics/dataKeys.js';
 import {
   codeIndexName,
   codeIndexSql,
   embeddingIndexName,
   embeddingIndexSql,
-  vectorLiteral,
+  insertReferencesSql,
+  referenceValues,
 } from '../dist/src/biometrics/references.js';
-import { bitLiteral, PROTECTED_CODE_BITS } from '../dist/src/biometrics/protection.js';
 import { openDatabase, type Database } from '../dist/src/db/database.js';
 import { createScratchDatabase } from '../dist/src/db/scratchDatabase.js';
 import {
-  getFeatureModel,
   prepareImage,
   probesFromSamples,
   serializeTemplate,
-  synthRoi,
   templatesFromSamples,
   TEMPLATE_VERSION,
   type PalmTemplate,
   type Probe,
 } from '../dist/src/palm/index.js';
-import { codePlanes, encode } from '../dist/src/palm/code.js';
-import type { FeatureModel } from '../dist/src/palm/features.js';
+import { getFeatureModel, synthRoi, codePlanes, encode, type FeatureModel } from '../dist/src/palm/devtools/index.js';
 
 export const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -269,13 +267,7 @@ async function insertRows(
     `INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ${rows(3, (c) => (c === 2 ? ', 1' : ''))}`,
     b.consents,
   );
-  await db.query(
-    `INSERT INTO palm_reference (id, person_id, tenant_id, hand, model, key_version, embedding, code, fine_template, samples, quality) VALUES ${rows(
-      10,
-      (c) => (c === 2 ? `,'right'` : c === 5 ? '::vector' : c === 6 ? `::bit(${PROTECTED_CODE_BITS})` : ''),
-    )}`,
-    b.refs,
-  );
+  await db.query(insertReferencesSql(n), b.refs);
 }
 
 /** A fresh database: in-memory PGlite, or a new PostgreSQL database dropped afterwards. */
@@ -359,18 +351,18 @@ export async function loadGallery(
       keys.push(personId, ctx.dataKeys.wrap(personId, key));
       consents.push(randomUUID(), personId, tenant.id);
       refs.push(
-        referenceId,
-        personId,
-        tenant.id,
-        template.model,
-        tenant.keyVersion,
-        ...((searchable) => [
-          'embedding' in searchable ? vectorLiteral(searchable.embedding) : null,
-          'code' in searchable ? bitLiteral(searchable.code) : null,
-        ])(ctx.protect(tenant, template.embedding)),
-        sealTemplate(key, serializeTemplate(template), referenceId),
-        template.samples,
-        template.quality,
+        ...referenceValues({
+          id: referenceId,
+          personId,
+          tenantId: tenant.id,
+          hand: 'right',
+          model: template.model,
+          keyVersion: tenant.keyVersion,
+          searchable: ctx.protect(tenant, template.embedding),
+          sealedTemplate: sealTemplate(key, serializeTemplate(template), referenceId),
+          samples: template.samples,
+          quality: template.quality,
+        }),
       );
     }
     await pending;

@@ -118,10 +118,10 @@ async function main() {
     await migrate(db);
     const master = MasterKey.fromBytes(randomBytes(32));
     const ctx = new BiometricContext(db, master);
-    const tenant = await addTenant(db.prisma, { id: 'bench', name: 'Bench' });
+    const tenant = await addTenant(db, { id: 'bench', name: 'Bench' });
 
     // Identities: [0, P) enrolled and probed; [P, P+POOL) the pool; [P+POOL, 2P+POOL) never enrolled.
-    let t = performance.now();
+    const t = performance.now();
     log(
       `extracting ${P} enrolled identities x 3 samples + a probe, ${POOL} pool identities x 3, ${P} open-set probes…`,
     );

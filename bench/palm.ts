@@ -11,14 +11,13 @@ import { fileURLToPath } from 'node:url';
 import {
   compare,
   embeddingSimilarity,
-  encodePng,
   prepareImage,
   prepareSample,
-  synthesize,
   templatesFromSamples,
   type CodeMethod,
   type PalmTemplate,
 } from '../src/palm/index.js';
+import { encodePng, synthesize } from '../src/palm/devtools/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const realDir = path.resolve(root, '../shared/data/palm');
@@ -108,9 +107,9 @@ async function main(): Promise<void> {
   }
   for (const src of sources) {
     const ms = await extractMs(src.images, methods, src.kind);
-    methods.forEach((m, k) =>
-      rows.push({ what: `${src.what}, ${m}`, value: +ms[k]!.toFixed(2), unit: 'ms', target: src.target }),
-    );
+    methods.forEach((m, k) => {
+      rows.push({ what: `${src.what}, ${m}`, value: +ms[k]!.toFixed(2), unit: 'ms', target: src.target });
+    });
   }
   const prepared = await Promise.all(roiImgs.map((b) => prepareSample(b, { kind: 'roi' })));
   const sets = await Promise.all(methods.map((m) => templatesFromSamples(prepared, m)));

@@ -7,7 +7,7 @@
  *   npm run bench:protection -- [--population 10000] [--shared 100] [--anchors 4,8,16]
  *                               [--known 32] [--others 200] [--seed 11] [--json]
  *
- * Palms: synthetic identities through the real model (src/palm/synth.ts, three captures fused
+ * Palms: synthetic identities through the real model (src/palm/devtools/synth.ts, three captures fused
  * per enrolment, as enrolment fuses them). The rest of each population is derived palms
  * (bench/gallery.ts: mosaics of pool captures' responses, spread like real palms), disjoint
  * between the two deployments.
@@ -238,7 +238,10 @@ function reconstruction(scheme: Scheme, known: Float32Array[], others: Float32Ar
   const xs: number[] = [];
   const ys: number[] = [];
   for (let i = 0; i < K.length; i++)
-    for (let j = i + 1; j < K.length; j++) xs.push(scheme.similarity(Ks[i]!, Ks[j]!)), ys.push(dot(K[i]!, K[j]!));
+    for (let j = i + 1; j < K.length; j++) {
+      xs.push(scheme.similarity(Ks[i]!, Ks[j]!));
+      ys.push(dot(K[i]!, K[j]!));
+    }
   const toCosine = cubicFit(xs, ys);
   const gram = invert(K.map((a) => K.map((b) => dot(a, b) + (a === b ? 1e-9 : 0))));
   result.gram = score((i) => {

@@ -17,7 +17,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { addTenant } from '../dist/src/accounts/tenants.js';
@@ -26,7 +25,8 @@ import { loadConfig } from '../dist/src/config.js';
 import { MasterKey } from '../dist/src/crypto/masterKey.js';
 import { migrate } from '../dist/src/db/migrate.js';
 import { createLogger } from '../dist/src/log.js';
-import { fuse, synthRoi } from '../dist/src/palm/index.js';
+import { fuse } from '../dist/src/palm/index.js';
+import { synthRoi } from '../dist/src/palm/devtools/index.js';
 import { Worker } from 'node:worker_threads';
 import { addReader } from '../dist/src/readers/registry.js';
 import { startServer } from '../dist/src/server.js';
@@ -119,7 +119,7 @@ async function main() {
   const masterKey = randomBytes(32);
   try {
     await migrate(db);
-    const tenant = await addTenant(db.prisma, { id: 'gate', name: 'Gate' });
+    const tenant = await addTenant(db, { id: 'gate', name: 'Gate' });
     log(`extracting ${P} enrolled identities x 3 samples and ${POOL} pool identities…`);
     const enrolled = await synthTemplates([...Array(P).keys()], [0, 1, 2], SEED);
     const poolIds = [...Array(POOL).keys()].map((i) => P + i);

@@ -1,13 +1,14 @@
+/**
+ * Runtime configuration, read once from the environment. Every variable is documented in
+ * .env.example; anything invalid stops start-up with a message naming the variable.
+ */
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_HNSW_EF_SEARCH } from './db/database.js';
 import { DEFAULT_FRAME_QUEUE } from './biometrics/framePool.js';
 import { z } from 'zod';
+import { SETUP, errorKind } from './errors.js';
 
-/**
- * Runtime configuration, read once from the environment. Every variable is documented in
- * .env.example; anything invalid stops start-up with a message naming the variable.
- */
 const schema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -51,7 +52,10 @@ export interface Config {
   /** False when the issuer is the default http://localhost:PORT (then the bound port is used). */
   issuerFromEnv: boolean;
   dataDir: string;
-  /** Folder of the bucket key store (and a generated master key file), outside the data folder: <data folder>-keys by default. */
+  /**
+   * Folder of the bucket key store (and a generated master key file), outside the data folder:
+   * <data folder>-keys by default.
+   */
   keyStoreDir: string;
   databaseUrl: string | undefined;
   masterKey: string | undefined;
@@ -59,9 +63,15 @@ export interface Config {
   trustProxy: boolean;
   bodyLimitBytes: number;
   dbPoolSize: number;
-  /** pgvector's hnsw.ef_search for palm identification, also the coarse shortlist's length: recall against latency at large galleries. */
+  /**
+   * pgvector's hnsw.ef_search for palm identification, also the coarse shortlist's length: recall
+   * against latency at large galleries.
+   */
   hnswEfSearch: number;
-  /** Palm sign-in attempts reading camera frames at once (default: the CPUs), and how many may wait; beyond that, 503. */
+  /**
+   * Palm sign-in attempts reading camera frames at once (default: the CPUs), and how many may wait;
+   * beyond that, 503.
+   */
   frameConcurrency: number;
   frameQueue: number;
   /**
@@ -73,9 +83,8 @@ export interface Config {
   metrics: { port: number | undefined; host: string; token: string | undefined };
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+/** A bad setting: the operator fixes the environment. */
+export class ConfigError extends errorKind(SETUP) {}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -117,6 +126,7 @@ export function untrustedProxyWarning(config: Pick<Config, 'issuer' | 'trustProx
   return (
     `the issuer ${config.issuer} is https but PALMID_TRUST_PROXY is off: behind the TLS proxy this implies, ` +
     "admin cookies are set without Secure and every client shares the proxy's address for attempt limits and logs. " +
-    'Set PALMID_TRUST_PROXY=true when the proxy sets X-Forwarded-Proto and X-Forwarded-For (and nothing else can reach palmid directly).'
+    'Set PALMID_TRUST_PROXY=true when the proxy sets X-Forwarded-Proto and X-Forwarded-For ' +
+    '(and nothing else can reach palmid directly).'
   );
 }

@@ -5,23 +5,23 @@ import { purgeExpiredPayloads } from '../adapters/oidc-adapter.js';
 import { countAdministrators } from './accounts/people.js';
 import { invitationUrl, issueSetupInvitation } from './accounts/invitations.js';
 import { untrustedProxyWarning, type Config } from './config.js';
-import { loadMasterKey, type MasterKey } from './crypto/masterKey.js';
-import { KeyStore, attachKeyStore } from './crypto/keyStore.js';
+import type { MasterKey } from './crypto/masterKey.js';
+import { openInstallationKeys } from './installation.js';
 import { SigningKeyStore } from './crypto/signingKeys.js';
 import { openDatabase, type Database } from './db/database.js';
 import { migrate } from './db/migrate.js';
 import { createApp } from './http/app.js';
 import { Metrics, startMetricsServer } from './http/metrics.js';
 import { createLogger, type Logger } from './log.js';
-import { ClientCache } from './oidc/clientCache.js';
+import { ClientCache } from './clients/cache.js';
 import { createProvider } from './oidc/provider.js';
 import { purgeExpiredChallenges } from './webauthn/challenges.js';
 import { purgeExpiredAttempts } from './throttling/attemptLimits.js';
 import { purgeUnusedPalmData } from './biometrics/lifecycle.js';
 import { BiometricContext } from './biometrics/context.js';
 import { referencesOfOtherModels, tenantsToConvert } from './biometrics/references.js';
-import { loadManifest } from './palm/features.js';
-import { cibaFeature } from './readers/ciba.js';
+import { loadManifest } from './palm/index.js';
+import { cibaFeature, purgeEnvelopeReplays } from './readers/ciba.js';
 import { admitCaptures } from './readers/frameAdmission.js';
 import { FramePool } from './biometrics/framePool.js';
 import { relyingPartyFor } from './webauthn/relyingParty.js';
@@ -75,18 +75,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const migrations = await migrate(db);
     if (migrations.applied.length) log.info({ applied: migrations.applied }, 'database migrated');
 
-    const master = loadMasterKey({
-      envValue: config.masterKey,
-      dataDir: config.dataDir,
-      keyStoreDir: config.keyStoreDir,
-      embedded: db.kind === 'pglite',
-      log,
-    });
     // The key store wrapping people's data keys, in agreement with the database before anything reads them.
-    attachKeyStore(db, KeyStore.forInstallation({ dir: config.keyStoreDir, dataDir: config.dataDir, master, log }));
+    const master = await openInstallationKeys(config, db, log);
     const bio = new BiometricContext(db, master);
-    await bio.dataKeys.prepare(log);
-    const keyStore = new SigningKeyStore(db.prisma, master);
+    const keyStore = new SigningKeyStore(db, master);
     await keyStore.ensureActiveKeys();
 
     const httpServer = http.createServer({ requestTimeout: 30_000, headersTimeout: 15_000 });
@@ -159,12 +151,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     httpServer.on('request', app.callback());
 
     let setupLink: string | undefined;
-    if ((await countAdministrators(db.prisma)) === 0) {
-      const invitation = await issueSetupInvitation(db.prisma);
+    if ((await countAdministrators(db)) === 0) {
+      const invitation = await issueSetupInvitation(db);
       setupLink = invitationUrl(issuer, invitation.token);
       if (options.printSetupLink) {
         process.stderr.write(
-          `\nNo administrator yet. Open this one-time link to register the first administrator's passkey\n(valid until ${invitation.expiresAt.toISOString()}):\n\n  ${setupLink}\n\n`,
+          "\nNo administrator yet. Open this one-time link to register the first administrator's passkey\n" +
+            `(valid until ${invitation.expiresAt.toISOString()}):\n\n  ${setupLink}\n\n`,
         );
       }
       log.info({ expiresAt: invitation.expiresAt }, 'first-administrator setup link issued');
@@ -180,8 +173,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             for (const purge of await purgeUnusedPalmData(bio)) log.info(purge, 'palm data past retention deleted');
           }
           const purged = await purgeExpiredPayloads(db, 60);
-          await db.query('DELETE FROM envelope_replay WHERE expires_at < now()');
-          await purgeExpiredChallenges(db.prisma);
+          await purgeEnvelopeReplays(db);
+          await purgeExpiredChallenges(db);
           await purgeExpiredAttempts(db);
           if (purged) log.debug({ purged }, 'expired OIDC rows purged');
           await reloadKeys();
@@ -212,23 +205,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const model = loadManifest().models[0]!;
     const current = `${model.name}@${model.version}`;
     referencesOfOtherModels(db, current).then(
-      (stale) =>
-        stale.forEach((s) =>
+      (stale) => {
+        for (const s of stale)
           log.warn(
             { ...s, current },
             'palm references made by another model are found by no search: those people must enrol again',
-          ),
-        ),
+          );
+      },
       (err: unknown) => log.warn({ err }, 'could not count palm references of other models'),
     );
     tenantsToConvert(db).then(
-      (tenants) =>
-        tenants.forEach((t) =>
+      (tenants) => {
+        for (const t of tenants)
           log.warn(
             { tenant: t.id, references: t.references },
-            "this tenant's palm references are stored under the old linear transform, which known palms give away: run `palmid tenant rekey` to convert them",
-          ),
-        ),
+            "this tenant's palm references are stored under the old linear transform, which known palms give away: " +
+              'run `palmid tenant rekey` to convert them',
+          );
+      },
       (err: unknown) => log.warn({ err }, 'could not check tenant template protection'),
     );
 

@@ -19,15 +19,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  compareProbe,
-  fnmrAtFmr,
-  normalUpperQuantile,
-  prepareImage,
-  probesFromSamples,
-  synthRoi,
-  type Probe,
-} from '../src/palm/index.js';
+import { compareProbe, normalUpperQuantile, prepareImage, probesFromSamples, type Probe } from '../src/palm/index.js';
+import { fnmrAtFmr, synthRoi } from '../src/palm/devtools/index.js';
 
 const SEED = 20261128;
 const IDS = 2000;
@@ -83,5 +76,5 @@ const out = {
     worstResidual: round(worstResidual),
   },
 };
-writeFileSync(path.join(here, 'calibration.json'), JSON.stringify(out, null, 2) + '\n');
+writeFileSync(path.join(here, 'calibration.json'), `${JSON.stringify(out, null, 2)}\n`);
 console.log(JSON.stringify(out, null, 2));

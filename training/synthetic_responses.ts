@@ -11,7 +11,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { getFeatureModel, prepareImage, synthRoi } from '../src/palm/index.js';
+import { prepareImage } from '../src/palm/index.js';
+import { getFeatureModel, synthRoi } from '../src/palm/devtools/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,20 +1,28 @@
-import { randomUUID } from 'node:crypto';
-import type { CardVault } from '../../adapters/card-vault.js';
-import type { PrismaClient } from '../db/database.js';
-import { audit } from '../audit/audit.js';
-
 /**
  * Payment cards and loyalty numbers linked to a person. A card number is checked (Luhn, length,
  * expiry), handed to the vault, and dropped: only the vault token, brand and last four digits
  * are stored. No error message, log line or token ever carries the number.
  */
-export class CardError extends Error {
-  override name = 'CardError';
+import { randomUUID } from 'node:crypto';
+import type { CardVault } from '../../adapters/card-vault.js';
+import type { Database } from '../db/database.js';
+import { audit } from '../audit/audit.js';
+import { findPersonById } from './people.js';
+import { findTenant } from './tenants.js';
+import { PalmidError, invalidRequest } from '../errors.js';
+
+export class CardError extends PalmidError {
   constructor(
-    readonly reason: 'invalid_number' | 'expired' | 'invalid_expiry' | 'unknown_person' | 'invalid_loyalty_number',
+    readonly reason:
+      | 'invalid_number'
+      | 'expired'
+      | 'invalid_expiry'
+      | 'unknown_person'
+      | 'unknown_tenant'
+      | 'invalid_loyalty_number',
     message: string,
   ) {
-    super(message);
+    super(message, invalidRequest(1));
   }
 }
 
@@ -71,14 +79,12 @@ export function checkCard(input: CardInput, now = new Date()): { digits: string;
   return { digits, brand: cardBrand(digits), last4: digits.slice(-4) };
 }
 
-export async function linkCard(prisma: PrismaClient, vault: CardVault, personId: string, input: CardInput) {
+export async function linkCard(db: Database, vault: CardVault, personId: string, input: CardInput) {
   const { digits, brand, last4 } = checkCard(input);
-  if (!(await prisma.person.findUnique({ where: { id: personId }, select: { id: true } }))) {
-    throw new CardError('unknown_person', 'no such person');
-  }
+  if (!(await findPersonById(db, personId))) throw new CardError('unknown_person', 'no such person');
   const year = Number(input.expYear) < 100 ? 2000 + Number(input.expYear) : Number(input.expYear);
   const vaultToken = await vault.tokenize({ number: digits, expMonth: Number(input.expMonth), expYear: year });
-  const card = await prisma.paymentCard.create({
+  const card = await db.prisma.paymentCard.create({
     data: {
       id: randomUUID(),
       personId,
@@ -90,17 +96,29 @@ export async function linkCard(prisma: PrismaClient, vault: CardVault, personId:
       expYear: year,
     },
   });
-  await audit(prisma, { action: 'card.linked', actor: personId, subject: card.id, detail: { brand, last4 } });
+  await audit(db, { action: 'card.linked', actor: personId, subject: card.id, detail: { brand, last4 } });
   return { id: card.id, brand, last4, vaultToken, expMonth: card.expMonth, expYear: card.expYear };
 }
 
-export async function setLoyaltyNumber(prisma: PrismaClient, personId: string, tenantId: string, number: string) {
+export async function setLoyaltyNumber(db: Database, personId: string, tenantId: string, number: string) {
+  if (!(await findTenant(db, tenantId))) throw new CardError('unknown_tenant', `unknown tenant ${tenantId}`);
   const value = String(number).trim();
   if (!/^[A-Za-z0-9-]{4,40}$/.test(value))
     throw new CardError('invalid_loyalty_number', 'a loyalty number has 4 to 40 letters, digits or dashes');
-  await prisma.loyaltyNumber.upsert({
+  await db.prisma.loyaltyNumber.upsert({
     where: { personId_tenantId: { personId, tenantId } },
     create: { personId, tenantId, number: value },
     update: { number: value },
   });
+}
+
+/** The person's loyalty number at a tenant, if one is set (token exchange's `loyalty` scope). */
+export async function findLoyaltyNumber(db: Database, personId: string, tenantId: string): Promise<string | null> {
+  const row = await db.prisma.loyaltyNumber.findUnique({ where: { personId_tenantId: { personId, tenantId } } });
+  return row?.number ?? null;
+}
+
+/** The person's linked cards, oldest first (token exchange's `payment` scope). */
+export async function listCards(db: Database, personId: string) {
+  return db.prisma.paymentCard.findMany({ where: { personId }, orderBy: { createdAt: 'asc' } });
 }

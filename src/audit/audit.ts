@@ -1,12 +1,12 @@
-import type { PrismaClient } from '../db/database.js';
-import { Prisma } from '../generated/prisma/client.js';
+import type { Database } from '../db/database.js';
+import type { Prisma } from '../generated/prisma/client.js';
 
 /** Appends one security event. Never pass secrets, tokens or biometric data in `detail`. */
 export async function audit(
-  prisma: PrismaClient,
+  db: Database,
   event: { action: string; actor?: string | null; subject?: string | null; detail?: Record<string, unknown> },
 ): Promise<void> {
-  await prisma.auditEvent.create({
+  await db.prisma.auditEvent.create({
     data: {
       action: event.action,
       actor: event.actor ?? null,

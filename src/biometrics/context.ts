@@ -1,30 +1,23 @@
+import type { TenantKeying } from '../accounts/tenants.js';
 import type { Database } from '../db/database.js';
 import type { MasterKey } from '../crypto/masterKey.js';
 import { keyStoreOf, type KeyStore } from '../crypto/keyStore.js';
 import { PersonDataKeys } from './dataKeys.js';
 import { TenantProjection, TenantTransform } from './protection.js';
-import type { Searchable } from './references.js';
+import { countReferences, type Searchable } from './references.js';
+import { PalmidError, invalidRequest } from '../errors.js';
 
-/** The N of 1:N; an index-only scan of palm_reference_tenant_id_key_version_model_idx. */
-export const GALLERY_SIZE_SQL = `SELECT count(*)::int AS n FROM palm_reference WHERE tenant_id = $1 AND key_version = $2 AND model = $3`;
-
-/** What selects a tenant's template transform (the tenant row's columns of the same names). */
-export interface TenantKeying {
-  id: string;
-  keyVersion: number;
-  transformSplit: number | null;
-  /** 'projection' (keyed bit code) or 'transform' (references stored before it, until re-keyed): protection.ts */
-  templateProtection: string;
-}
-
-/** What enrolment and identification share: the database, the keys and the tenant transforms. */
+/** What enrolment and identification share: the database, the keys and the tenants' protection schemes. */
 export class BiometricContext {
   readonly dataKeys: PersonDataKeys;
   private readonly transforms = new Map<string, TenantTransform>();
   private readonly projections = new Map<string, TenantProjection>();
   private readonly sizes = new Map<string, { count: number; at: number; refreshing?: Promise<number> }>();
 
-  /** `keys`: the key store wrapping people's data keys; by default the one attached to the database (src/crypto/keyStore.ts). */
+  /**
+   * `keys`: the key store wrapping people's data keys; by default the one attached to the database
+   * (src/crypto/keyStore.ts).
+   */
   constructor(
     readonly db: Database,
     readonly master: MasterKey,
@@ -74,8 +67,7 @@ export class BiometricContext {
     const key = `${tenantId}:${keyVersion}:${model}`;
     const entry = this.sizes.get(key);
     const count = () => {
-      const refreshing = this.db.query<{ n: number }>(GALLERY_SIZE_SQL, [tenantId, keyVersion, model]).then((rows) => {
-        const n = Number(rows[0]?.n ?? 0);
+      const refreshing = countReferences(this.db, tenantId, keyVersion, model).then((n) => {
         this.sizes.set(key, { count: n, at: Date.now() });
         return n;
       });
@@ -95,8 +87,7 @@ export class BiometricContext {
   }
 }
 
-export class BiometricError extends Error {
-  override name = 'BiometricError';
+export class BiometricError extends PalmidError {
   constructor(
     readonly reason:
       | 'unknown_tenant'
@@ -108,6 +99,6 @@ export class BiometricError extends Error {
     message: string,
     readonly detail: Record<string, unknown> = {},
   ) {
-    super(message);
+    super(message, invalidRequest(1));
   }
 }

@@ -1,11 +1,3 @@
-import { randomBytes, randomInt } from 'node:crypto';
-import type { Database } from '../db/database.js';
-import type { Prisma } from '../generated/prisma/client.js';
-import { DecryptionError, open, seal } from '../crypto/aead.js';
-import { BUCKETS, KeyStoreError, type KeyStore } from '../crypto/keyStore.js';
-import type { MasterKey } from '../crypto/masterKey.js';
-import type { Logger } from '../log.js';
-
 /**
  * Per-person data keys for the fine palm templates, and their destruction (crypto-shredding).
  *
@@ -22,6 +14,14 @@ import type { Logger } from '../log.js';
  * are generated from these bytes. Format 1 (sealed under a master-key subkey, before the key
  * store) is re-wrapped into buckets at start (prepare).
  */
+import { randomBytes, randomInt } from 'node:crypto';
+import type { Database } from '../db/database.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { DecryptionError, open, seal } from '../crypto/aead.js';
+import { BUCKETS, KeyStoreError, type KeyStore } from '../crypto/keyStore.js';
+import type { MasterKey } from '../crypto/masterKey.js';
+import type { Logger } from '../log.js';
+
 const FORMAT = 2;
 const HEADER = 7;
 /** Serialises every change of the key store file across processes sharing the database. */
@@ -137,7 +137,8 @@ export class PersonDataKeys {
       for (const ids of chunks([...new Set(personIds)], 1000)) {
         affected.push(
           ...(await tx.$queryRawUnsafe<KeyRow[]>(
-            `SELECT person_id, wrapped_key, bucket, key_version FROM person_data_key WHERE person_id IN (${list(ids.length)}) FOR UPDATE`,
+            `SELECT person_id, wrapped_key, bucket, key_version FROM person_data_key
+              WHERE person_id IN (${list(ids.length)}) FOR UPDATE`,
             ...ids,
           )),
         );
@@ -147,7 +148,8 @@ export class PersonDataKeys {
       );
       const current = buckets.length
         ? await tx.$queryRawUnsafe<Array<{ bucket: number; version: number }>>(
-            `SELECT bucket, version FROM data_key_bucket WHERE bucket IN (${list(buckets.length)}) ORDER BY bucket FOR UPDATE`,
+            `SELECT bucket, version FROM data_key_bucket
+              WHERE bucket IN (${list(buckets.length)}) ORDER BY bucket FOR UPDATE`,
             ...buckets,
           )
         : [];
@@ -157,6 +159,8 @@ export class PersonDataKeys {
 
       const result = await deleteRows(tx);
 
+      // The sealed templates are re-sealed here, on palm_reference (references.ts's table), because
+      // it happens in this transaction, between the key rows locked above and their re-wrapping.
       for (const row of affected) {
         const remaining = await tx.$queryRawUnsafe<Array<{ id: string; fine_template: Uint8Array }>>(
           `SELECT id, fine_template FROM palm_reference WHERE person_id = $1`,
@@ -170,7 +174,8 @@ export class PersonDataKeys {
           throw new KeyStoreError(
             `the data key of ${row.person_id} is not in a key-store bucket yet; restart palmid to re-wrap it`,
           );
-        // The person keeps other references: those move to a new data key, the old one is destroyed with the old bucket key.
+        // The person keeps other references: those move to a new data key, the old one is destroyed
+        // with the old bucket key.
         const oldKey = this.unwrap(row.person_id, row.wrapped_key);
         const newKey = randomBytes(32);
         for (const ref of remaining) {
@@ -210,7 +215,8 @@ export class PersonDataKeys {
             key.fill(0);
           }
           await tx.$executeRawUnsafe(
-            `UPDATE person_data_key p SET wrapped_key = v.w FROM (VALUES ${page.map((_, i) => `($${2 * i + 1}, $${2 * i + 2}::bytea)`).join(',')}) AS v(id, w)
+            `UPDATE person_data_key p SET wrapped_key = v.w
+               FROM (VALUES ${page.map((_, i) => `($${2 * i + 1}, $${2 * i + 2}::bytea)`).join(',')}) AS v(id, w)
               WHERE p.person_id = v.id`,
             ...values,
           );
@@ -256,14 +262,16 @@ export class PersonDataKeys {
       if (committed.length !== BUCKETS)
         throw new KeyStoreError(`data_key_bucket has ${committed.length} rows, expected ${BUCKETS}`);
       const used = await tx.$queryRawUnsafe<Array<{ bucket: number; key_version: number; n: number }>>(
-        `SELECT bucket, key_version, count(*)::int AS n FROM person_data_key WHERE bucket IS NOT NULL GROUP BY bucket, key_version`,
+        `SELECT bucket, key_version, count(*)::int AS n FROM person_data_key
+          WHERE bucket IS NOT NULL GROUP BY bucket, key_version`,
       );
       const held = new Set(this.store.entries().map((e) => `${e.bucket}:${e.version}`));
       const lost = used.filter((u) => !held.has(`${u.bucket}:${u.key_version}`));
       if (lost.length) {
         const keys = lost.reduce((n, u) => n + u.n, 0);
         throw new KeyStoreError(
-          `the key store ${this.store.file ?? '(in memory)'} lacks the bucket keys of ${keys} person data key(s): restore it from its backup ` +
+          `the key store ${this.store.file ?? '(in memory)'} lacks the bucket keys of ${keys} person data key(s): ` +
+            'restore it from its backup ' +
             `(PALMID_KEY_STORE). If it is lost for good, those people's palm data can never be read again: delete it ` +
             `(DELETE FROM palm_reference; DELETE FROM person_data_key;) and have them enrol again.`,
         );
@@ -310,7 +318,8 @@ export class PersonDataKeys {
       const n = await this.db.prisma.$transaction(
         async (tx) => {
           const rows = await tx.$queryRawUnsafe<KeyRow[]>(
-            `SELECT person_id, wrapped_key, bucket, key_version FROM person_data_key WHERE bucket IS NULL ORDER BY person_id LIMIT ${PAGE} FOR UPDATE SKIP LOCKED`,
+            `SELECT person_id, wrapped_key, bucket, key_version FROM person_data_key
+              WHERE bucket IS NULL ORDER BY person_id LIMIT ${PAGE} FOR UPDATE SKIP LOCKED`,
           );
           if (!rows.length) return 0;
           const chosen = rows.map((r) => this.bucketFor(r.person_id));
@@ -318,7 +327,8 @@ export class PersonDataKeys {
           const versions = new Map(
             (
               await tx.$queryRawUnsafe<Array<{ bucket: number; version: number }>>(
-                `SELECT bucket, version FROM data_key_bucket WHERE bucket IN (${list(buckets.length)}) ORDER BY bucket FOR SHARE`,
+                `SELECT bucket, version FROM data_key_bucket
+                  WHERE bucket IN (${list(buckets.length)}) ORDER BY bucket FOR SHARE`,
                 ...buckets,
               )
             ).map((r) => [r.bucket, r.version]),
@@ -333,7 +343,8 @@ export class PersonDataKeys {
             key.fill(0);
           });
           await tx.$executeRawUnsafe(
-            `UPDATE person_data_key p SET wrapped_key = v.w FROM (VALUES ${rows.map((_, i) => `($${2 * i + 1}, $${2 * i + 2}::bytea)`).join(',')}) AS v(id, w)
+            `UPDATE person_data_key p SET wrapped_key = v.w
+               FROM (VALUES ${rows.map((_, i) => `($${2 * i + 1}, $${2 * i + 2}::bytea)`).join(',')}) AS v(id, w)
               WHERE p.person_id = v.id AND p.bucket IS NULL`,
             ...values,
           );
@@ -346,7 +357,10 @@ export class PersonDataKeys {
     }
   }
 
-  /** Runs `fn` in a transaction holding the key-store lock: one writer of the store file at a time, across processes. */
+  /**
+   * Runs `fn` in a transaction holding the key-store lock: one writer of the store file at a time,
+   * across processes.
+   */
   private underStoreLock<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.db.prisma.$transaction(
       async (tx) => {

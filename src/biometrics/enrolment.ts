@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { audit } from '../audit/audit.js';
-import { hasActiveConsent } from '../accounts/tenants.js';
+import { findPersonById } from '../accounts/people.js';
+import { findTenant, hasActiveConsent } from '../accounts/tenants.js';
 import {
   ENROL_MIN_QUALITY,
   PalmImageError,
@@ -14,7 +15,7 @@ import {
 } from '../palm/index.js';
 import { BiometricError, type BiometricContext } from './context.js';
 import { openTemplate, sealTemplate } from './dataKeys.js';
-import { saveReference, searchReferences } from './references.js';
+import { findReferenceId, saveReference, searchReferences } from './references.js';
 import { thresholdForFmr } from './threshold.js';
 
 export const DEFAULT_CAPTURES = 3;
@@ -43,14 +44,13 @@ export interface EnrolResult {
  * stored protected (the tenant's keyed code of the embedding, sealed fine template).
  */
 export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promise<EnrolResult> {
-  const prisma = ctx.db.prisma;
-  const tenant = await prisma.tenant.findUnique({ where: { id: input.tenantId } });
+  const tenant = await findTenant(ctx.db, input.tenantId);
   if (!tenant) throw new BiometricError('unknown_tenant', `unknown tenant ${input.tenantId}`);
-  if (!(await prisma.person.findUnique({ where: { id: input.personId }, select: { id: true } }))) {
+  if (!(await findPersonById(ctx.db, input.personId))) {
     throw new BiometricError('unknown_person', 'no such person');
   }
   // Consent comes before any capture is processed.
-  if (!(await hasActiveConsent(prisma, input.personId, input.tenantId))) {
+  if (!(await hasActiveConsent(ctx.db, input.personId, input.tenantId))) {
     throw new BiometricError('consent_required', `the person has not consented to ${tenant.name}'s biometric notice`);
   }
   const minCaptures = input.minCaptures ?? DEFAULT_CAPTURES;
@@ -104,7 +104,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
   // Any capture that identification would accept as another person makes this a duplicate.
   for (const probe of probes) {
     if ((await bestMatch(probe, others, threshold)).score >= threshold) {
-      await audit(prisma, {
+      await audit(ctx.db, {
         action: 'palm.duplicate_refused',
         actor: input.personId,
         subject: tenant.id,
@@ -114,10 +114,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     }
   }
 
-  const existing = await prisma.palmReference.findUnique({
-    where: { personId_tenantId_hand: { personId: input.personId, tenantId: tenant.id, hand: input.hand } },
-    select: { id: true },
-  });
+  const existing = await findReferenceId(ctx.db, { personId: input.personId, tenantId: tenant.id, hand: input.hand });
   const referenceId = randomUUID();
   const dataKey = await ctx.dataKeys.getOrCreate(input.personId);
   // The sealed fine template carries the embedding, so that a new key version can protect it
@@ -136,7 +133,7 @@ export async function enrolPalm(ctx: BiometricContext, input: EnrolInput): Promi
     quality: reference.quality,
   });
   if (!existing) ctx.forgetGallerySizes(); // N grew: the next decision counts again
-  await audit(prisma, {
+  await audit(ctx.db, {
     action: existing ? 'palm.reenrolled' : 'palm.enrolled',
     actor: input.personId,
     subject: tenant.id,

@@ -1,7 +1,3 @@
-import os from 'node:os';
-import { performance } from 'node:perf_hooks';
-import pLimit, { type LimitFunction } from 'p-limit';
-
 /**
  * Admission for sign-in attempts that read camera frames (the browser palm login, a reader's
  * capture envelope): decoding, hand segmentation and feature extraction are CPU- and
@@ -11,22 +7,30 @@ import pLimit, { type LimitFunction } from 'p-limit';
  * `concurrency` frames, and the requests already admitted keep their latency. The HTTP layer
  * answers 503 with Retry-After; nothing here knows about HTTP.
  */
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { PalmidError } from '../errors.js';
+
 export interface FramePoolOptions {
   /** Attempts running at once (default: the CPUs available to the process). */
   concurrency?: number;
-  /** Attempts waiting for a turn before new ones are refused (default 64). */
+  /** Attempts waiting for a turn before new ones are refused (default DEFAULT_FRAME_QUEUE). */
   queue?: number;
 }
 
 export const DEFAULT_FRAME_QUEUE = 64;
 
-export class FramePoolFullError extends Error {
-  override name = 'FramePoolFullError';
+export class FramePoolFullError extends PalmidError {
   constructor(
     /** When a retry has a fair chance: the time the attempts ahead of it need, at least 1 s. */
     readonly retryAfterSeconds: number,
   ) {
-    super('the server is reading as many camera frames as it can: try again shortly');
+    super('the server is reading as many camera frames as it can: try again shortly', {
+      code: 'temporarily_unavailable',
+      status: 503,
+      expose: true,
+    });
   }
 }
 

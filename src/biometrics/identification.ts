@@ -7,7 +7,8 @@ import {
   type ImageKind,
   type Probe,
 } from '../palm/index.js';
-import { BiometricError, type BiometricContext, type TenantKeying } from './context.js';
+import { identifyingTenant, type IdentifyingTenant } from '../accounts/tenants.js';
+import { BiometricError, type BiometricContext } from './context.js';
 import { openTemplate } from './dataKeys.js';
 import { searchReferences, touchReference } from './references.js';
 import { thresholdForFmr } from './threshold.js';
@@ -32,24 +33,9 @@ export interface IdentifyResult {
   ms: { extract: number; search: number; match: number; total: number };
 }
 
-export type IdentifyingTenant = TenantKeying & { targetFmr: number };
-
-/** What identification needs of a tenant. Plain SQL on the hot path (a Prisma model query costs ~1 ms of CPU, this ~0.1 ms). */
-export async function identifyingTenant(
-  db: BiometricContext['db'],
-  tenantId: string,
-): Promise<IdentifyingTenant | undefined> {
-  const [tenant] = await db.query<IdentifyingTenant>(
-    `SELECT id, key_version AS "keyVersion", transform_split AS "transformSplit", template_protection AS "templateProtection", target_fmr AS "targetFmr" FROM tenant WHERE id = $1`,
-    [tenantId],
-    'tenant_for_identification',
-  );
-  return tenant;
-}
-
 /**
- * 1:N identification at a tenant: quality gate, embedding search over the people who consented
- * to the tenant, fine matching of the top candidates, decision at the tenant's threshold.
+ * 1:N identification at a tenant: quality gate, protected search (references.ts) over the people
+ * who consented to the tenant, fine matching of the top candidates, decision at the tenant's threshold.
  * Open set: a palm nobody enrolled comes back as no match.
  */
 export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput): Promise<IdentifyResult> {
@@ -57,7 +43,7 @@ export async function identifyPalm(ctx: BiometricContext, input: IdentifyInput):
   const tenant = await identifyingTenant(ctx.db, input.tenantId);
   if (!tenant) throw new BiometricError('unknown_tenant', `unknown tenant ${input.tenantId}`);
 
-  let probe;
+  let probe: Probe;
   try {
     probe = (await extractProbe(input.capture, { kind: input.kind ?? 'auto' })).probe;
   } catch (err) {
@@ -101,7 +87,8 @@ export async function identifyProbe(
     tenant.targetFmr,
     await ctx.gallerySize(tenant.id, tenant.keyVersion, upright.model),
   );
-  const readable = candidates.filter((c) => c.wrappedKey && c.model === upright.model); // an erased person has nothing readable left
+  // An erased person has nothing readable left.
+  const readable = candidates.filter((c) => c.wrappedKey && c.model === upright.model);
   const references = readable.map((c) =>
     deserializeTemplate(
       new Uint8Array(openTemplate(ctx.dataKeys.unwrap(c.personId, c.wrappedKey!), c.sealedTemplate, c.id)),

@@ -1,13 +1,17 @@
+/** Erasure, retention and re-keying of palm data. */
+import { findTenant, setTenantKeying, type TenantKeying } from '../accounts/tenants.js';
 import { audit } from '../audit/audit.js';
 import { deserializeTemplate, serializeTemplate } from '../palm/index.js';
-import type { BiometricContext, TenantKeying } from './context.js';
+import { BiometricError, type BiometricContext } from './context.js';
 import { openTemplate, sealTemplate } from './dataKeys.js';
-import { bitLiteral, PROTECTED_CODE_BITS } from './protection.js';
-import { referencesForRekey, type RekeyRow } from './references.js';
-
-/**
- * Erasure, retention and re-keying of palm data.
- */
+import {
+  deleteReferences,
+  deleteUnusedReferences,
+  peopleWithUnusedReferences,
+  referencesForRekey,
+  rekeyReference,
+  type RekeyRow,
+} from './references.js';
 
 /**
  * Deletes a person's palm data and destroys their data key through a rotation of its bucket
@@ -19,12 +23,9 @@ export async function erasePalmData(
   personId: string,
   actor = 'person',
 ): Promise<{ references: number }> {
-  const { result: count, buckets } = await ctx.dataKeys.shred(
-    [personId],
-    async (tx) => (await tx.palmReference.deleteMany({ where: { personId } })).count,
-  );
+  const { result: count, buckets } = await ctx.dataKeys.shred([personId], (tx) => deleteReferences(tx, personId));
   ctx.forgetGallerySizes();
-  await audit(ctx.db.prisma, {
+  await audit(ctx.db, {
     action: 'palm.erased',
     actor,
     subject: personId,
@@ -42,10 +43,7 @@ export async function erasePalmDataAt(
   personId: string,
   tenantId: string,
 ): Promise<{ references: number }> {
-  const { result: count } = await ctx.dataKeys.shred(
-    [personId],
-    async (tx) => (await tx.palmReference.deleteMany({ where: { personId, tenantId } })).count,
-  );
+  const { result: count } = await ctx.dataKeys.shred([personId], (tx) => deleteReferences(tx, personId, tenantId));
   ctx.forgetGallerySizes();
   return { references: count };
 }
@@ -58,48 +56,20 @@ export async function purgeUnusedPalmData(
   ctx: BiometricContext,
   now = new Date(),
 ): Promise<Array<{ tenantId: string; deleted: number }>> {
-  const expired = `FROM palm_reference r JOIN tenant t ON t.id = r.tenant_id WHERE r.last_used_at < $1::timestamptz - t.retention_days * interval '1 day'`;
-  const people = await ctx.db.query<{ person_id: string }>(`SELECT DISTINCT r.person_id ${expired}`, [
-    now.toISOString(),
-  ]);
+  const people = await peopleWithUnusedReferences(ctx.db, now);
   if (!people.length) return [];
-  const { result: deleted } = await ctx.dataKeys.shred(
-    people.map((p) => p.person_id),
-    // The same condition again inside the transaction (a reference used meanwhile is kept), for
-    // the people whose keys are being rotated only.
-    async (tx) => {
-      const deleted = new Map<string, number>();
-      for (let i = 0; i < people.length; i += 1000) {
-        const ids = people.slice(i, i + 1000).map((p) => p.person_id);
-        const rows = await tx.$queryRawUnsafe<Array<{ tenant_id: string; n: number }>>(
-          `WITH gone AS (DELETE FROM palm_reference d USING tenant t
-             WHERE t.id = d.tenant_id AND d.last_used_at < $1::timestamptz - t.retention_days * interval '1 day'
-               AND d.person_id IN (${ids.map((_, j) => `$${j + 2}`).join(',')}) RETURNING d.tenant_id)
-           SELECT tenant_id, count(*)::int AS n FROM gone GROUP BY tenant_id`,
-          now.toISOString(),
-          ...ids,
-        );
-        for (const r of rows) deleted.set(r.tenant_id, (deleted.get(r.tenant_id) ?? 0) + r.n);
-      }
-      return [...deleted].map(([tenant_id, n]) => ({ tenant_id, n }));
-    },
-  );
+  // Only the people whose keys are being rotated, with the condition checked again in the transaction.
+  const { result: deleted } = await ctx.dataKeys.shred(people, (tx) => deleteUnusedReferences(tx, people, now));
   ctx.forgetGallerySizes();
-  const retention = new Map(
-    (await ctx.db.prisma.tenant.findMany({ select: { id: true, retentionDays: true } })).map((t) => [
-      t.id,
-      t.retentionDays,
-    ]),
-  );
   const result: Array<{ tenantId: string; deleted: number }> = [];
-  for (const { tenant_id, n } of deleted) {
-    await audit(ctx.db.prisma, {
+  for (const { tenantId, retentionDays, deleted: n } of deleted) {
+    await audit(ctx.db, {
       action: 'palm.retention_purge',
       actor: 'retention',
-      subject: tenant_id,
-      detail: { deleted: n, retentionDays: retention.get(tenant_id) },
+      subject: tenantId,
+      detail: { deleted: n, retentionDays },
     });
-    result.push({ tenantId: tenant_id, deleted: n });
+    result.push({ tenantId, deleted: n });
   }
   return result;
 }
@@ -120,7 +90,8 @@ export async function rekeyTenant(
   ctx: BiometricContext,
   tenantId: string,
 ): Promise<{ keyVersion: number; references: number; unreadable: number }> {
-  const tenant = await ctx.db.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId } });
+  const tenant = await findTenant(ctx.db, tenantId);
+  if (!tenant) throw new BiometricError('unknown_tenant', `unknown tenant ${tenantId}`);
   const from: TenantKeying = {
     id: tenantId,
     keyVersion: tenant.keyVersion,
@@ -149,26 +120,15 @@ export async function rekeyTenant(
             resealed = new Uint8Array(sealTemplate(key, serializeTemplate(fine), ref.id));
           }
           const code = ctx.projection(to, fine.embedding.length).protect(fine.embedding);
-          await tx.$executeRawUnsafe(
-            `UPDATE palm_reference SET embedding = NULL, code = $1::bit(${PROTECTED_CODE_BITS}), key_version = $2, fine_template = COALESCE($3, fine_template)
-              WHERE id = $4 AND key_version = $5`,
-            bitLiteral(code),
-            to.keyVersion,
-            resealed,
-            ref.id,
-            from.keyVersion,
-          );
+          await rekeyReference(tx, { id: ref.id, code, resealedTemplate: resealed }, from, to);
           moved++;
         }
       }
-      await tx.tenant.update({
-        where: { id: tenantId, keyVersion: from.keyVersion },
-        data: { keyVersion: to.keyVersion, templateProtection: to.templateProtection },
-      });
+      await setTenantKeying(tx, tenantId, from, to);
     },
     { timeout: 10 * 60_000, maxWait: 60_000 },
   );
-  await audit(ctx.db.prisma, {
+  await audit(ctx.db, {
     action: 'tenant.rekeyed',
     subject: tenantId,
     detail: {

@@ -1,6 +1,3 @@
-import { createCipheriv } from 'node:crypto';
-import type { MasterKey } from '../crypto/masterKey.js';
-
 /**
  * Template protection for the searchable embedding (ISO/IEC 24745). Two schemes, chosen per
  * tenant (tenant.template_protection):
@@ -11,6 +8,8 @@ import type { MasterKey } from '../crypto/masterKey.js';
  *   embedding and stored vector are both known give the matrix away (threat model in the
  *   README, "Template protection"; measured by bench/protection.ts).
  */
+import { createCipheriv } from 'node:crypto';
+import type { MasterKey } from '../crypto/masterKey.js';
 
 /** Bits of a protected code (pgvector `bit(2048)`, searched by Hamming distance). */
 export const PROTECTED_CODE_BITS = 2048;

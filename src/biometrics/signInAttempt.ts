@@ -1,8 +1,16 @@
+/**
+ * One sign-in attempt, the same at a reader and at the browser login: reserve it with every
+ * source (and, 1:1, with its target), read the capture, compare, record the outcome, audit it.
+ * A source pays for every failed attempt and a share of every unusable capture, and gets back
+ * what a match did not use; failures are audited here (their number is bounded by the sources'
+ * limits), a completed sign-in by `auditSignIn` once the caller has finished it.
+ */
 import { audit } from '../audit/audit.js';
 import type { Database } from '../db/database.js';
 import {
   LIMITS,
   UNUSABLE_CAPTURE_COST,
+  clearFailures,
   giveBackToSource,
   personSubject,
   reserveAttempt,
@@ -12,14 +20,6 @@ import {
   type LimitVerdict,
   type RatePolicy,
 } from '../throttling/attemptLimits.js';
-
-/**
- * One sign-in attempt, the same at a reader and at the browser login: reserve it with every
- * source (and, 1:1, with its target), read the capture, compare, record the outcome, audit it.
- * A source pays for every failed attempt and a share of every unusable capture, and gets back
- * what a match did not use; failures are audited here (their number is bounded by the sources'
- * limits), a completed sign-in by `auditSignIn` once the caller has finished it.
- */
 
 export interface Comparison {
   mode: 'identify' | 'verify';
@@ -75,7 +75,6 @@ export async function attemptPalmSignIn<P, R>(
   db: Database,
   attempt: PalmAttempt<P, R>,
 ): Promise<PalmAttemptOutcome<R>> {
-  const prisma = db.prisma;
   const refused = attempt.precheck?.();
   if (refused) return { kind: 'unusable', rejection: refused };
   const taken: PalmAttempt<P, R>['sources'] = [];
@@ -102,7 +101,7 @@ export async function attemptPalmSignIn<P, R>(
     const verdict = await reserveAttempt(db, attempt.target.subject, attempt.target.policy);
     if (!verdict.allowed) {
       // The sources keep this attempt: refusals cost a source as much as failures.
-      await audit(prisma, {
+      await audit(db, {
         action: 'signin.throttled',
         actor: attempt.actor,
         subject: attempt.tenantId,
@@ -115,7 +114,7 @@ export async function attemptPalmSignIn<P, R>(
   const result = await attempt.compare(capture.probe);
   const scored = { ...detail, mode: result.mode, score: Math.round(result.score * 1000) / 1000 };
   if (!result.match || !result.personId) {
-    await audit(prisma, {
+    await audit(db, {
       action: 'signin.palm_unknown',
       actor: attempt.actor,
       subject: result.personId ?? attempt.tenantId,
@@ -124,11 +123,11 @@ export async function attemptPalmSignIn<P, R>(
     return { kind: 'not_matched', personId: result.personId, score: result.score };
   }
   await giveBack(1);
-  if (attempt.target) await clearCount(db, attempt.target.subject);
+  if (attempt.target) await clearFailures(db, attempt.target.subject);
   // A person whose PIN is locked (guessed at readers, after their palm matched) is locked for palm sign-in too.
   const person = await targetState(db, personSubject(result.personId), LIMITS.pin);
   if (!person.allowed) {
-    await audit(prisma, {
+    await audit(db, {
       action: 'signin.throttled',
       actor: attempt.actor,
       subject: result.personId,
@@ -150,7 +149,7 @@ export async function attemptSecret(
 ): Promise<{ kind: 'accepted' } | { kind: 'wrong' } | Throttled> {
   const verdict = await reserveAttempt(db, attempt.subject, attempt.policy);
   if (!verdict.allowed) {
-    await audit(db.prisma, {
+    await audit(db, {
       action: 'signin.throttled',
       actor: attempt.actor,
       subject: attempt.personId,
@@ -159,10 +158,10 @@ export async function attemptSecret(
     return throttled('person', verdict);
   }
   if (!(await check())) {
-    await audit(db.prisma, { action: 'signin.pin_wrong', actor: attempt.actor, subject: attempt.personId });
+    await audit(db, { action: 'signin.pin_wrong', actor: attempt.actor, subject: attempt.personId });
     return { kind: 'wrong' };
   }
-  await clearCount(db, attempt.subject);
+  await clearFailures(db, attempt.subject);
   return { kind: 'accepted' };
 }
 
@@ -179,7 +178,7 @@ export async function auditSignIn(
     pin?: boolean;
   },
 ): Promise<void> {
-  await audit(db.prisma, {
+  await audit(db, {
     action: 'signin.palm',
     actor: signIn.actor,
     subject: signIn.personId,
@@ -191,8 +190,4 @@ export async function auditSignIn(
       ...(signIn.pin === undefined ? {} : { pin: signIn.pin }),
     },
   });
-}
-
-async function clearCount(db: Pick<Database, 'query'>, subject: string) {
-  await db.query(`DELETE FROM attempt_throttle WHERE subject = $1`, [subject], 'attempt_throttle_clear');
 }

@@ -1,5 +1,3 @@
-import { loadManifest, normalUpperQuantile } from '../palm/index.js';
-
 /**
  * The decision threshold for a target false match rate. A tenant's target is what a stranger
  * risks per attempt: the chance that a palm nobody enrolled is taken for someone (1:N: the
@@ -12,6 +10,8 @@ import { loadManifest, normalUpperQuantile } from '../palm/index.js';
  * where large galleries need thresholds no feasible number of pairs can measure. Never lower
  * than the table's strictest row there. Without a table the manifest's `identify` is used.
  */
+import { loadManifest, normalUpperQuantile } from '../palm/index.js';
+
 interface Calibration {
   identify?: number;
   fmrCalibration?: Array<{ fmr: number; threshold: number }>;

@@ -1,12 +1,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { loadConfig, type Config } from '../config.js';
-import { loadMasterKey, type MasterKey } from '../crypto/masterKey.js';
-import { KeyStore, attachKeyStore } from '../crypto/keyStore.js';
-import { PersonDataKeys } from '../biometrics/dataKeys.js';
+import type { MasterKey } from '../crypto/masterKey.js';
+import { openInstallationKeys } from '../installation.js';
 import { SigningKeyStore } from '../crypto/signingKeys.js';
 import { openDatabase, type Database } from '../db/database.js';
 import { migrate } from '../db/migrate.js';
-import { normaliseEmail } from '../accounts/people.js';
+import { findPersonByEmail } from '../accounts/people.js';
 import { UserError } from './output.js';
 import { createLogger } from '../log.js';
 import type { Provider } from '../oidc/provider.js';
@@ -41,20 +40,9 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
     await migrate(db);
     // A generated master key file is worth a warning: the operator must know it exists.
     const log = createLogger(config.logLevel, process.stderr);
-    const master = loadMasterKey({
-      envValue: config.masterKey,
-      dataDir: config.dataDir,
-      keyStoreDir: config.keyStoreDir,
-      embedded: db.kind === 'pglite',
-      log,
-    });
     // Commands that touch palm data use the installation's key store, as the server does.
-    const keyStore = attachKeyStore(
-      db,
-      KeyStore.forInstallation({ dir: config.keyStoreDir, dataDir: config.dataDir, master, log }),
-    );
-    await new PersonDataKeys(db, master, keyStore).prepare(log);
-    const keys = new SigningKeyStore(db.prisma, master);
+    const master = await openInstallationKeys(config, db, log);
+    const keys = new SigningKeyStore(db, master);
     return await fn({
       config,
       db,
@@ -91,7 +79,7 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
 
 /** The person a command names by email, or a clear error. */
 export async function personByEmail(ctx: CommandContext, email: string) {
-  const person = await ctx.db.prisma.person.findUnique({ where: { email: normaliseEmail(email) } });
+  const person = await findPersonByEmail(ctx.db, email);
   if (!person) throw new UserError(`no person with email ${email} (invite them first: palmid invite --email ${email})`);
   return person;
 }

@@ -1,14 +1,14 @@
+/**
+ * The embedded database belongs to one process. While `palmid serve` holds it, other `palmid`
+ * commands send their arguments over a Unix socket in the data folder (mode 0600, same user
+ * only) and the server runs them on its own connection, sending back the output and exit status.
+ */
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { ioStorage } from './output.js';
 
-/**
- * The embedded database belongs to one process. While `palmid serve` holds it, other `palmid`
- * commands send their arguments over a Unix socket in the data folder (mode 0600, same user
- * only) and the server runs them on its own connection, sending back the output and exit status.
- */
 export const SOCKET_NAME = 'palmid.sock';
 // `card` and `pin` read a secret from this process's standard input, which the server cannot see.
 const NOT_DELEGABLE = new Set(['serve', 'migrate', 'card', 'pin']);
@@ -29,7 +29,10 @@ export function canDelegate(argv: string[]): boolean {
   return command !== undefined && !NOT_DELEGABLE.has(command) && !argv.includes('--help') && !argv.includes('-h');
 }
 
-/** Client side: run argv in the server that holds the database. Never throws: a failure is one line and exit status 1. */
+/**
+ * Client side: run argv in the server that holds the database. Never throws: a failure is one line
+ * and exit status 1.
+ */
 export async function runInServer(dataDir: string, argv: string[]): Promise<number> {
   let reply: Reply;
   try {
@@ -64,7 +67,8 @@ function sendCommand(file: string, argv: string[]): Promise<Reply> {
       reject(
         new Error(
           connected
-            ? `palmid serve stopped before it answered (${err.code ?? err.message}); the command may or may not have taken effect`
+            ? `palmid serve stopped before it answered (${err.code ?? err.message}); ` +
+                'the command may or may not have taken effect'
             : `could not reach palmid serve through ${file} (${err.code ?? err.message})`,
         ),
       );
@@ -109,7 +113,14 @@ export async function listenForCommands(
           }
           log.info({ command: argv.slice(2, 4).join(' ') }, 'running a local command');
           reply.code = await ioStorage.run(
-            { out: (t) => void (reply.out += t), err: (t) => void (reply.err += t) },
+            {
+              out: (t) => {
+                reply.out += t;
+              },
+              err: (t) => {
+                reply.err += t;
+              },
+            },
             () => run(argv),
           );
         } catch (err) {

@@ -1,10 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config.js';
-import { MasterKeyError } from '../crypto/masterKey.js';
-import { KeyStoreError } from '../crypto/keyStore.js';
 import { DataDirLockedError } from '../db/lock.js';
-import { DatabaseError } from '../db/database.js';
-import { MigrationError } from '../db/migrate.js';
+import { PalmidError } from '../errors.js';
 import { canDelegate, runInServer, socketPath } from './delegate.js';
 import { UserError, io } from './output.js';
 import fs from 'node:fs';
@@ -25,20 +21,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
-  for (const command of [serve, migrate, client, invite, keys, biometrics, cards, readers, palm])
-    command.register(program);
+  // `serve` runs other processes' commands through main (src/cli/delegate.ts): handed over, not imported.
+  serve.register(program, main);
+  for (const command of [migrate, client, invite, keys, biometrics, cards, readers, palm]) command.register(program);
   return program;
 }
-
-const EXPECTED_ERRORS = [
-  UserError,
-  ConfigError,
-  MasterKeyError,
-  KeyStoreError,
-  DataDirLockedError,
-  DatabaseError,
-  MigrationError,
-];
 
 export async function main(argv = process.argv): Promise<number> {
   const program = buildProgram();
@@ -46,17 +33,25 @@ export async function main(argv = process.argv): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof DataDirLockedError && canDelegate(argv) && fs.existsSync(socketPath(err.dataDir))) {
       // `palmid serve` holds the embedded database: let it run the command.
       return runInServer(err.dataDir, argv);
     }
-    if (EXPECTED_ERRORS.some((E) => err instanceof E)) {
-      // A command that already reported its outcome (e.g. `reader signin` refused) exits non-zero quietly.
-      if (!(err as { silent?: boolean }).silent) io().err(`palmid: ${(err as Error).message}\n`);
-      return err instanceof UserError ? err.exitCode : 1;
-    }
-    io().err(`palmid: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
-    return 1;
+    return reportFailure(err);
   }
+}
+
+/**
+ * How a failed command ends, the one place errors meet the CLI: commander has printed its own
+ * message; a PalmidError with an exit code is one line (none for a silent UserError) and that
+ * exit status; anything else is unexpected and printed with its stack, exit status 1.
+ */
+export function reportFailure(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode;
+  if (err instanceof PalmidError && err.exitCode !== undefined) {
+    if (!(err instanceof UserError && err.silent)) io().err(`palmid: ${err.message}\n`);
+    return err.exitCode;
+  }
+  io().err(`palmid: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+  return 1;
 }

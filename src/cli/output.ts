@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { PalmidError, invalidRequest } from '../errors.js';
 
 /**
  * Where a command's output goes. Normally the process's stdout/stderr; when `palmid serve` runs a
@@ -45,14 +46,15 @@ export function printTable(rows: Array<Record<string, string>>): void {
   for (const r of rows) print(line(columns.map((c) => r[c] ?? '')));
 }
 
-/** An error the user caused: printed as one line, exit status 1 (2 for usage errors). */
-export class UserError extends Error {
-  override name = 'UserError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
+/**
+ * An error the user caused: printed as one line, exit status 1 (2 for usage errors). A silent one
+ * prints nothing: the command has already reported its outcome (e.g. `reader signin` refused).
+ */
+export class UserError extends PalmidError {
+  readonly silent: boolean;
+  constructor(message: string, exitCode = 1, options: { silent?: boolean } = {}) {
+    super(message, invalidRequest(exitCode));
+    this.silent = options.silent ?? false;
   }
 }
 

@@ -1,15 +1,15 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-
 /**
  * AES-256-GCM sealing with a one-byte format version, a random 96-bit nonce and the tag kept
  * with the ciphertext: version(1) | iv(12) | tag(16) | ciphertext. The associated data binds a
  * ciphertext to its purpose and row (e.g. "signing-key:<kid>"), so rows cannot be swapped.
  */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { INTERNAL, errorKind } from '../errors.js';
+
 const VERSION = 1;
 
-export class DecryptionError extends Error {
-  override name = 'DecryptionError';
-}
+/** A ciphertext that does not open: a wrong master key or tampered data, never expected by a command. */
+export class DecryptionError extends errorKind(INTERNAL) {}
 
 export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
   if (key.length !== 32) throw new Error('AES-256-GCM needs a 32-byte key');

@@ -1,9 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { open, seal } from './aead.js';
-import type { MasterKey } from './masterKey.js';
-
 /**
  * The bucket key store: the keys that wrap people's data keys, kept OUTSIDE the database so that
  * destroying one is real. Rows deleted from a database live on in dead tuples, free space, the
@@ -16,14 +10,19 @@ import type { MasterKey } from './masterKey.js';
  * rename, fsync of the folder), so a crash leaves the old or the new content, never a mix.
  * Writers are serialised by the caller (a database lock, see dataKeys.ts).
  */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { open, seal } from './aead.js';
+import type { MasterKey } from './masterKey.js';
+import { SETUP, errorKind } from '../errors.js';
+
 export const BUCKETS = 1024;
 
 const FILE = 'bucket-keys.sealed';
 const AAD = 'palmid-bucket-key-store';
 
-export class KeyStoreError extends Error {
-  override name = 'KeyStoreError';
-}
+export class KeyStoreError extends errorKind(SETUP) {}
 
 interface StoredForm {
   format: 1;
@@ -48,7 +47,10 @@ export class KeyStore {
     return new KeyStore(path.resolve(dir), master.derive('bucket-key-store'));
   }
 
-  /** The installation's store (PALMID_KEY_STORE); warns if it sits inside the data folder, where every copy of the data folder would carry it. */
+  /**
+   * The installation's store (PALMID_KEY_STORE); warns if it sits inside the data folder, where
+   * every copy of the data folder would carry it.
+   */
   static forInstallation(o: {
     dir: string;
     dataDir: string;
@@ -59,7 +61,8 @@ export class KeyStore {
     if (!relative.startsWith('..') && !path.isAbsolute(relative)) {
       o.log?.warn(
         { keyStore: o.dir, dataDir: o.dataDir },
-        'the key store is inside the data folder: backups of the data folder then carry the keys that erasure destroys; set PALMID_KEY_STORE to a folder outside it',
+        'the key store is inside the data folder: backups of the data folder then carry the keys that erasure ' +
+          'destroys; set PALMID_KEY_STORE to a folder outside it',
       );
     }
     return KeyStore.inFolder(o.dir, o.master);
@@ -76,7 +79,10 @@ export class KeyStore {
     return this.dir ? path.join(this.dir, FILE) : null;
   }
 
-  /** The key of a bucket at a version; re-reads the file once if it is not known (another process may have added it). */
+  /**
+   * The key of a bucket at a version; re-reads the file once if it is not known (another process
+   * may have added it).
+   */
   key(bucket: number, version: number): Buffer | undefined {
     this.ensureLoaded();
     this.reloadIfChanged();
@@ -127,7 +133,10 @@ export class KeyStore {
         throw new KeyStoreError(`not a bucket key: ${bucket}/${version}`);
       }
       let versions = this.keys.get(bucket);
-      if (!versions) this.keys.set(bucket, (versions = new Map()));
+      if (!versions) {
+        versions = new Map();
+        this.keys.set(bucket, versions);
+      }
       if (versions.has(version)) throw new KeyStoreError(`bucket ${bucket} already has a key version ${version}`);
       versions.set(version, randomBytes(32));
     }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
+import { SETUP, errorKind } from '../errors.js';
 
 /**
  * The master key protects everything else: signing keys, cookie keys, pairwise salts and the
@@ -25,9 +26,7 @@ export class MasterKey {
   }
 }
 
-export class MasterKeyError extends Error {
-  override name = 'MasterKeyError';
-}
+export class MasterKeyError extends errorKind(SETUP) {}
 
 /** Accepts 32 bytes as base64, base64url or 64 hex digits. */
 export function parseMasterKey(text: string): MasterKey {
@@ -68,12 +67,13 @@ export function loadMasterKey({ envValue, dataDir, keyStoreDir, embedded, log }:
   if (fs.existsSync(inDataFolder)) {
     log?.warn(
       { file: inDataFolder, moveTo: file },
-      'the master key file is in the data folder, so every copy of the data folder carries it: stop palmid, move it to the key store folder (or set PALMID_MASTER_KEY)',
+      'the master key file is in the data folder, so every copy of the data folder carries it: ' +
+        'stop palmid, move it to the key store folder (or set PALMID_MASTER_KEY)',
     );
     return readKeyFile(inDataFolder);
   }
   fs.mkdirSync(keyStoreDir, { recursive: true, mode: 0o700 });
-  fs.writeFileSync(file, randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  fs.writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   log?.warn({ file }, 'generated a master key file; set PALMID_MASTER_KEY in production');
   return readKeyFile(file);
 }

@@ -1,16 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { createPublicKey } from 'node:crypto';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import type { PrismaClient } from '../db/database.js';
-import { open, seal } from './aead.js';
-import type { MasterKey } from './masterKey.js';
-
 /**
  * The provider's keys: token signing keys (one ES256 and one RS256 active at a time) and the
  * capture key (ECDH-ES on P-256, `use: enc`) to which readers encrypt their capture envelopes. Private JWKs are stored
  * sealed under a subkey of the master key. A rotation retires the active keys (they stop
  * signing) but keeps them published until every token they signed has expired.
  */
+import { randomUUID } from 'node:crypto';
+import { createPublicKey } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import type { Database } from '../db/database.js';
+import { open, seal } from './aead.js';
+import type { MasterKey } from './masterKey.js';
+
 export const SIGNING_ALGS = ['ES256', 'RS256'] as const;
 export const KEY_ALGS = [...SIGNING_ALGS, 'ECDH-ES'] as const;
 export type KeyAlg = (typeof KEY_ALGS)[number];
@@ -33,7 +33,7 @@ export class SigningKeyStore {
   private readonly sealingKey: Buffer;
 
   constructor(
-    private readonly prisma: PrismaClient,
+    private readonly db: Database,
     master: MasterKey,
   ) {
     this.sealingKey = master.derive('signing-keys');
@@ -42,7 +42,7 @@ export class SigningKeyStore {
   /** Creates the first keys on first start; a no-op afterwards. */
   async ensureActiveKeys(): Promise<void> {
     for (const alg of KEY_ALGS) {
-      const active = await this.prisma.signingKey.count({ where: { alg, retiredAt: null } });
+      const active = await this.db.prisma.signingKey.count({ where: { alg, retiredAt: null } });
       if (active === 0) await this.create(alg);
     }
   }
@@ -53,10 +53,10 @@ export class SigningKeyStore {
    */
   async rotate(publishForSeconds: number): Promise<{ retired: string[]; created: string[] }> {
     const now = new Date();
-    const active = await this.prisma.signingKey.findMany({ where: { retiredAt: null } });
+    const active = await this.db.prisma.signingKey.findMany({ where: { retiredAt: null } });
     const created: string[] = [];
     for (const alg of KEY_ALGS) created.push(await this.create(alg));
-    await this.prisma.signingKey.updateMany({
+    await this.db.prisma.signingKey.updateMany({
       where: { kid: { in: active.map((k) => k.kid) } },
       data: { retiredAt: now, publishUntil: new Date(now.getTime() + publishForSeconds * 1000) },
     });
@@ -65,8 +65,8 @@ export class SigningKeyStore {
 
   /** The keys to publish, after dropping retired keys whose tokens can no longer be valid. */
   async load(): Promise<SigningKeySet> {
-    await this.prisma.signingKey.deleteMany({ where: { publishUntil: { lt: new Date() } } });
-    const rows = await this.prisma.signingKey.findMany({ orderBy: [{ createdAt: 'desc' }] });
+    await this.db.prisma.signingKey.deleteMany({ where: { publishUntil: { lt: new Date() } } });
+    const rows = await this.db.prisma.signingKey.findMany({ orderBy: [{ createdAt: 'desc' }] });
     rows.sort((a, b) => Number(a.retiredAt !== null) - Number(b.retiredAt !== null));
     const keys = rows.map((row) => {
       const jwk = JSON.parse(
@@ -86,7 +86,7 @@ export class SigningKeyStore {
   async list(): Promise<
     Array<{ kid: string; alg: string; status: 'active' | 'retired'; createdAt: Date; publishUntil: Date | null }>
   > {
-    const rows = await this.prisma.signingKey.findMany({ orderBy: { createdAt: 'asc' } });
+    const rows = await this.db.prisma.signingKey.findMany({ orderBy: { createdAt: 'asc' } });
     return rows.map((r) => ({
       kid: r.kid,
       alg: r.alg,
@@ -104,7 +104,7 @@ export class SigningKeyStore {
     });
     const jwk = await exportJWK(privateKey);
     const kid = randomUUID();
-    await this.prisma.signingKey.create({
+    await this.db.prisma.signingKey.create({
       data: {
         kid,
         alg,

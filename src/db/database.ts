@@ -7,6 +7,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { acquireDataDirLock, type DataDirLock } from './lock.js';
+import { SETUP, errorKind } from '../errors.js';
 
 export type { PrismaClient };
 
@@ -47,13 +48,10 @@ export interface DatabaseOptions {
 
 /**
  * The HNSW search list for palm identification (PALMID_HNSW_EF_SEARCH), which is also how many
- * references the coarse index shortlists for re-ranking. On the bench gallery (PostgreSQL, index
- * m 32 / ef_construction 200, 2 cores): at 1,000,000 references stage-one p95 9.0, 14.9 and
- * 29.8 ms with 40, 100 and 200, the right palm among the 20 candidates for 299, 300 and 300 of
- * 300 probes; at 100,000, p95 6.9, 11.6 and 18.4 ms, 100/100 each
- * (`npm run bench:identify -- --db postgres --gallery N --ef-search 40,100,200`).
- * The keyed codes' Hamming index (src/biometrics/protection.ts) needs a longer list than that
- * coarse index for every right palm among the candidates (figures in the README), hence 200.
+ * references the coarse index shortlists for re-ranking: a longer list finds more right palms and
+ * costs latency. The keyed codes' Hamming index (src/biometrics/protection.ts) needs a longer list
+ * than the coarse index for every right palm among the candidates, hence 200 (figures in the
+ * README, "Development"; `npm run bench:identify -- --db postgres --gallery N --ef-search 100,200`).
  */
 export const DEFAULT_HNSW_EF_SEARCH = 200;
 
@@ -68,9 +66,7 @@ function sessionSettings(ef: number): Record<string, string> {
   return { 'hnsw.ef_search': String(ef), 'hnsw.iterative_scan': 'relaxed_order' };
 }
 
-export class DatabaseError extends Error {
-  override name = 'DatabaseError';
-}
+export class DatabaseError extends errorKind(SETUP) {}
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const ef = options.hnswEfSearch ?? DEFAULT_HNSW_EF_SEARCH;
@@ -155,9 +151,18 @@ function yieldBeforeEachStatement(pglite: PGlite): void {
   const exec = pglite.exec.bind(pglite);
   const transaction = pglite.transaction.bind(pglite);
   Object.assign(pglite, {
-    query: async (...args: Parameters<typeof query>) => (await turn(), query(...args)),
-    exec: async (...args: Parameters<typeof exec>) => (await turn(), exec(...args)),
-    transaction: async (...args: Parameters<typeof transaction>) => (await turn(), transaction(...args)),
+    query: async (...args: Parameters<typeof query>) => {
+      await turn();
+      return query(...args);
+    },
+    exec: async (...args: Parameters<typeof exec>) => {
+      await turn();
+      return exec(...args);
+    },
+    transaction: async (...args: Parameters<typeof transaction>) => {
+      await turn();
+      return transaction(...args);
+    },
   });
 }
 

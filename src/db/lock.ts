@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { PalmidError, SETUP } from '../errors.js';
 
 export interface DataDirLock {
   release(): void;
 }
 
-export class DataDirLockedError extends Error {
-  override name = 'DataDirLockedError';
+export class DataDirLockedError extends PalmidError {
   constructor(
     readonly dataDir: string,
     readonly pid: number,
@@ -14,6 +14,7 @@ export class DataDirLockedError extends Error {
     super(
       `the embedded database in ${dataDir} is in use by another palmid process (pid ${pid}). ` +
         'Stop it first, or run palmid on PostgreSQL (DATABASE_URL) to share the database.',
+      SETUP,
     );
   }
 }

@@ -1,14 +1,14 @@
-import { createHash, randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { packageRoot } from '../paths.js';
-import type { Database } from './database.js';
-
 /**
  * Applies prisma/migrations/<name>/migration.sql in order and records each one in Prisma's own
  * `_prisma_migrations` table (same columns, same sha256 checksum), so `prisma migrate deploy`
  * and this runner agree on what has been applied. Running it twice is a no-op.
  */
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../paths.js';
+import type { Database } from './database.js';
+import { SETUP, errorKind } from '../errors.js';
 
 export const defaultMigrationsDir = path.join(packageRoot, 'prisma', 'migrations');
 
@@ -23,9 +23,7 @@ export interface MigrationResult {
   alreadyApplied: string[];
 }
 
-export class MigrationError extends Error {
-  override name = 'MigrationError';
-}
+export class MigrationError extends errorKind(SETUP) {}
 
 export function readMigrations(dir = defaultMigrationsDir): Migration[] {
   if (!fs.existsSync(dir)) throw new MigrationError(`migrations folder not found: ${dir}`);
@@ -71,7 +69,8 @@ export async function migrate(db: Database, dir = defaultMigrationsDir): Promise
         // The migration and its record commit together: a failure leaves no half-applied state.
         const lock = db.kind === 'postgres' ? `SELECT pg_advisory_xact_lock(${LOCK_ID});\n` : '';
         await db.execScript(
-          `${lock}${m.sql}\n;INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count)
+          `${lock}${m.sql}\n;INSERT INTO "_prisma_migrations"
+             (id, checksum, finished_at, migration_name, applied_steps_count)
            VALUES ('${randomUUID()}', '${m.checksum}', now(), '${m.name.replace(/'/g, "''")}', 1);`,
         );
       } catch (err) {
@@ -90,7 +89,8 @@ export async function migrate(db: Database, dir = defaultMigrationsDir): Promise
 
 async function appliedMigrations(db: Database): Promise<Map<string, string>> {
   const rows = await db.query<{ migration_name: string; checksum: string }>(
-    'select migration_name, checksum from "_prisma_migrations" where rolled_back_at is null and finished_at is not null',
+    `select migration_name, checksum from "_prisma_migrations"
+      where rolled_back_at is null and finished_at is not null`,
   );
   return new Map(rows.map((r) => [r.migration_name, r.checksum]));
 }

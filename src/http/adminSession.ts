@@ -1,10 +1,10 @@
-import type { Context } from 'koa';
-
 /**
  * The admin console's own session: a signed, HttpOnly, SameSite=Strict cookie naming the person,
  * with an expiry. It is separate from oidc-provider's session on purpose: signing in to a
  * relying party must not open the console.
  */
+import type { Context } from 'koa';
+
 const COOKIE = 'palmid_admin';
 export const ADMIN_SESSION_SECONDS = 30 * 60;
 

@@ -7,7 +7,7 @@ import type { Database } from '../db/database.js';
 import type { Logger } from '../log.js';
 import type { RelyingParty } from '../webauthn/relyingParty.js';
 import { errorHandler } from './errors.js';
-import { Metrics, metricsEndpoint, servedOnPublicPort, type MetricsExposure } from './metrics.js';
+import { type Metrics, metricsEndpoint, servedOnPublicPort, type MetricsExposure } from './metrics.js';
 import { adminRoutes } from './routes/admin.js';
 import { healthRoutes } from './routes/health.js';
 import { jwksRoutes } from './routes/jwks.js';
@@ -54,7 +54,7 @@ export function createApp(deps: AppDeps): Koa {
     staticRoutes(),
     interactionRoutes({
       provider: deps.provider,
-      prisma: deps.db.prisma,
+      db: deps.db,
       rp: deps.rp,
       bodyLimitBytes: deps.bodyLimitBytes,
     }),
@@ -65,8 +65,8 @@ export function createApp(deps: AppDeps): Koa {
       bodyLimitBytes: deps.bodyLimitBytes,
     }),
     kioskRoutes({ db: deps.db, bodyLimitBytes: deps.bodyLimitBytes }),
-    invitationRoutes({ prisma: deps.db.prisma, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
-    adminRoutes({ prisma: deps.db.prisma, rp: deps.rp, issuer: deps.issuer, bodyLimitBytes: deps.bodyLimitBytes }),
+    invitationRoutes({ db: deps.db, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
+    adminRoutes({ db: deps.db, rp: deps.rp, issuer: deps.issuer, bodyLimitBytes: deps.bodyLimitBytes }),
   ];
 
   app.use(requestLog(deps.log));

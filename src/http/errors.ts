@@ -1,30 +1,20 @@
 import type { Context, Next } from 'koa';
+import { PalmidError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { WebauthnError } from '../webauthn/errors.js';
-import { renderView } from './views.js';
+import { renderView } from '../views.js';
 
-/** An error with an HTTP status and an OAuth-style error code, safe to show a client. */
-export class HttpError extends Error {
-  override name = 'HttpError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+/** An answer a route gives on the spot: an HTTP status and OAuth-style error code, the message shown to the client. */
+export class HttpError extends PalmidError {
+  constructor(status: number, code: string, message: string) {
+    super(message, { code, status, expose: true });
   }
 }
 
-const WEBAUTHN_STATUS: Record<WebauthnError['code'], number> = {
-  invalid_request: 400,
-  invalid_invitation: 410,
-  passkey_rejected: 401,
-  unknown_passkey: 401,
-};
-
 /**
  * palmid's own routes answer errors as {error, error_description} (HTML for pages), never with
- * a stack trace; unexpected errors are logged with the request id and answered as server_error.
+ * a stack trace: a PalmidError that may be shown (and a koa / http-errors error with `expose`,
+ * e.g. from co-body) with its status, code and message; anything else is logged with the request
+ * id and answered 500 server_error.
  */
 export function errorHandler(log: Logger) {
   return async (ctx: Context, next: Next) => {
@@ -34,12 +24,8 @@ export function errorHandler(log: Logger) {
       let status = 500;
       let code = 'server_error';
       let description = 'An unexpected error occurred.';
-      if (err instanceof HttpError) {
+      if (err instanceof PalmidError && err.expose) {
         ({ status, code } = err);
-        description = err.message;
-      } else if (err instanceof WebauthnError) {
-        status = WEBAUTHN_STATUS[err.code];
-        code = err.code;
         description = err.message;
       } else if (typeof (err as { status?: number }).status === 'number' && (err as { expose?: boolean }).expose) {
         status = (err as { status: number }).status;

@@ -1,12 +1,12 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import argon2 from 'argon2';
-
 /**
  * Client secrets are stored only as argon2id hashes. Verifying argon2id costs tens of
  * milliseconds of CPU, too much for every token request, so a successful verification is
  * remembered as an HMAC (under a per-process random key) of the presented secret: later requests
  * compare HMACs in constant time. The plaintext secret is never kept.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import argon2 from 'argon2';
+
 const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 } as const;
 
 export function generateClientSecret(): string {

@@ -1,12 +1,16 @@
+/** The registry of relying parties, managed by `palmid client`. */
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../db/database.js';
-import { Prisma } from '../generated/prisma/client.js';
+import type { Prisma } from '../generated/prisma/client.js';
 import type Provider from 'oidc-provider';
-import { announceClientChange } from './clientCache.js';
+import { deletePayloadsOfClient } from '../../adapters/oidc-adapter.js';
+import { findTenant } from '../accounts/tenants.js';
+import { announceClientChange } from '../clients/cache.js';
+import { findReader } from '../readers/registry.js';
 import { generateClientSecret, hashClientSecret } from './clientSecrets.js';
 import { TOKEN_EXCHANGE_GRANT } from './tokenExchange.js';
+import { errorKind, invalidRequest } from '../errors.js';
 
-/** The registry of relying parties, managed by `palmid client`. */
 export const GRANT_TYPES = [
   'authorization_code',
   'refresh_token',
@@ -48,9 +52,7 @@ export interface ClientSummary {
   created_at: string;
 }
 
-export class ClientInputError extends Error {
-  override name = 'ClientInputError';
-}
+export class ClientInputError extends errorKind(invalidRequest(2)) {}
 
 export async function addClient(
   db: Database,
@@ -76,10 +78,10 @@ export async function addClient(
   if (input.tenant !== undefined) {
     if (!codeFlow && !exchange)
       throw new ClientInputError(
-        'a tenant is for palm sign-in at the browser login or token exchange: it needs authorization_code or token-exchange',
+        'a tenant is for palm sign-in at the browser login or token exchange: ' +
+          'it needs authorization_code or token-exchange',
       );
-    if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenant } })))
-      throw new ClientInputError(`unknown tenant ${input.tenant}`);
+    if (!(await findTenant(db, input.tenant))) throw new ClientInputError(`unknown tenant ${input.tenant}`);
   }
   const exchangeSettings = [input.exchangeAudiences, input.exchangeScopes, input.exchangeSubjectClients].some(
     (v) => v?.length,
@@ -93,7 +95,7 @@ export async function addClient(
     if (!input.exchangeAudiences?.length)
       throw new ClientInputError('token exchange needs at least one --exchange-audience');
     for (const readerId of input.exchangeSubjectClients ?? []) {
-      const reader = await db.prisma.reader.findUnique({ where: { clientId: readerId } });
+      const reader = await findReader(db, readerId);
       if (!reader || reader.tenantId !== input.tenant)
         throw new ClientInputError(`${readerId} is not a reader of tenant ${input.tenant}`);
     }
@@ -147,7 +149,7 @@ export async function removeClient(db: Database, clientId: string): Promise<bool
   const { count } = await db.prisma.oidcClient.deleteMany({ where: { clientId } });
   if (count) {
     await announceClientChange(db, clientId);
-    await db.query(`DELETE FROM oidc_payload WHERE payload->>'clientId' = $1`, [clientId]);
+    await deletePayloadsOfClient(db, clientId);
   }
   return count === 1;
 }

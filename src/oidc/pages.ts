@@ -1,7 +1,6 @@
-import type { ErrorOut, KoaContextWithOIDC } from 'oidc-provider';
-import { renderView } from '../http/views.js';
-
 /** The provider's own pages (errors, logout), rendered with palmid's views. */
+import type { ErrorOut, KoaContextWithOIDC } from 'oidc-provider';
+import { renderView } from '../views.js';
 
 export async function renderError(ctx: KoaContextWithOIDC, out: ErrorOut, _error: Error): Promise<void> {
   ctx.type = 'html';

@@ -1,8 +1,18 @@
-import { normaliseEmail } from '../accounts/people.js';
+/**
+ * Palm sign-in at the browser login: one camera frame per call. A frame the engine cannot use
+ * comes back with guidance (it costs the sender a share of an attempt: reading it is work); a
+ * usable frame is identified among the people who consented to the client's tenant, or verified
+ * 1:1 against the person the authorization request's `login_hint` names. The login is anonymous,
+ * so failures count against the sender's address and the relying party (rate limits), and a 1:1
+ * miss against the named person from that address only: a stranger can slow himself, never lock
+ * someone else out. The frame lives only in this call.
+ */
+import { findPersonByEmail, normaliseEmail } from '../accounts/people.js';
+import { identifyingTenant, type IdentifyingTenant } from '../accounts/tenants.js';
 import type { BiometricContext } from '../biometrics/context.js';
 import { openTemplate } from '../biometrics/dataKeys.js';
-import { identifyProbe, type IdentifyingTenant } from '../biometrics/identification.js';
-import { touchReference } from '../biometrics/references.js';
+import { identifyProbe } from '../biometrics/identification.js';
+import { referencesToVerify, touchReference } from '../biometrics/references.js';
 import { attemptPalmSignIn, auditSignIn, type Capture, type Comparison } from '../biometrics/signInAttempt.js';
 import { thresholdForFmr } from '../biometrics/threshold.js';
 import {
@@ -18,15 +28,6 @@ import {
 } from '../palm/index.js';
 import { LIMITS, addressSubject, clientSubject, hintedPalmSubject } from '../throttling/attemptLimits.js';
 
-/**
- * Palm sign-in at the browser login: one camera frame per call. A frame the engine cannot use
- * comes back with guidance (it costs the sender a share of an attempt: reading it is work); a
- * usable frame is identified among the people who consented to the client's tenant, or verified
- * 1:1 against the person the authorization request's `login_hint` names. The login is anonymous,
- * so failures count against the sender's address and the relying party (rate limits), and a 1:1
- * miss against the named person from that address only: a stranger can slow himself, never lock
- * someone else out. The frame lives only in this call.
- */
 export type PalmLoginOutcome =
   | { kind: 'signed_in'; personId: string; score: number; mode: 'identify' | 'verify' }
   | { kind: 'retry'; reason: PalmImageErrorReason | 'low_quality'; message: string; quality?: QualityFeedback }
@@ -65,7 +66,7 @@ const GUIDANCE: Partial<Record<PalmImageErrorReason, string>> = {
 };
 
 export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): Promise<PalmLoginOutcome> {
-  const tenant = await bio.db.prisma.tenant.findUnique({ where: { id: input.tenantId } });
+  const tenant = await identifyingTenant(bio.db, input.tenantId);
   if (!tenant)
     return {
       kind: 'unavailable',
@@ -174,22 +175,16 @@ async function verify(
   probe: Probe,
 ): Promise<Comparison> {
   const miss = (personId: string | null): Comparison => ({ mode: 'verify', match: false, personId, score: 0 });
-  const person = await bio.db.prisma.person.findUnique({ where: { email: loginHint }, select: { id: true } });
+  const person = await findPersonByEmail(bio.db, loginHint);
   if (!person) return miss(null);
   // Only references of the probe's model are comparable with it.
-  const references = await bio.db.query<{ id: string; fine_template: Uint8Array }>(
-    `SELECT r.id, r.fine_template
-       FROM palm_reference r
-      WHERE r.person_id = $1 AND r.tenant_id = $2 AND r.key_version = $3 AND r.model = $4
-        AND EXISTS (SELECT 1 FROM consent c WHERE c.person_id = r.person_id AND c.tenant_id = $2 AND c.withdrawn_at IS NULL)`,
-    [person.id, tenant.id, tenant.keyVersion, probe.template.model],
-  );
+  const references = await referencesToVerify(bio.db, { personId: person.id, tenant, model: probe.template.model });
   const key = references.length ? await bio.dataKeys.find(person.id) : null;
   if (!key) return miss(person.id);
   const threshold = thresholdForFmr(tenant.targetFmr, 1);
   const found = await bestMatch(
     probe,
-    references.map((r) => deserializeTemplate(new Uint8Array(openTemplate(key, r.fine_template, r.id)))),
+    references.map((r) => deserializeTemplate(new Uint8Array(openTemplate(key, r.sealedTemplate, r.id)))),
     threshold,
   );
   const best = { score: found.score, id: references[found.index]?.id ?? '' };

@@ -1,13 +1,15 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC, type SigningAlgorithm } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { createOidcAdapter } from '../../adapters/oidc-adapter.js';
+import { findAccount } from '../accounts/people.js';
 import type { Database } from '../db/database.js';
 import type { MasterKey } from '../crypto/masterKey.js';
-import type { ClientCache } from './clientCache.js';
+import type { ClientCache } from '../clients/cache.js';
 import { verifyClientSecret } from './clientSecrets.js';
 import { EXCHANGEABLE_SCOPES, authenticationContextClaims, registerTokenExchange } from './tokenExchange.js';
 import { pairwiseSubject } from './pairwise.js';
-import { ACR_VALUES, CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
+import { ACR_VALUES } from '../acr.js';
+import { CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
 import { renderError, renderLogout, renderLogoutSuccess } from './pages.js';
 
 export { Provider };
@@ -156,12 +158,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     pairwiseIdentifier: async (_ctx, accountId, client) =>
       pairwiseSubject(pairwiseSalt, String(client.sectorIdentifier ?? client.clientId), accountId),
     async findAccount(_ctx, id) {
-      // Every token and userinfo request asks: plain SQL rather than a Prisma model query.
-      const [person] = await deps.db.query<{ id: string; email: string; name: string | null }>(
-        `SELECT id, email, name FROM person WHERE id = $1`,
-        [id],
-        'person_for_account',
-      );
+      const person = await findAccount(deps.db, id);
       if (!person) return undefined;
       return {
         accountId: person.id,

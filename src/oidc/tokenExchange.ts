@@ -1,11 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { SignJWT, importJWK, type JWK } from 'jose';
-import { errors, type Client, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
-import type { Database } from '../db/database.js';
-import { audit } from '../audit/audit.js';
-import { clientMetadata } from './clientMetadata.js';
-import { ACR_PALM, ACR_PALM_PIN } from './policy.js';
-
 /**
  * RFC 8693 token exchange for loyalty and payment apps: an access token issued from a palm
  * sign-in at a reader (the subject token) becomes a short-lived JWT access token (RFC 9068) for
@@ -21,6 +13,17 @@ import { ACR_PALM, ACR_PALM_PIN } from './policy.js';
  * and the subject token itself: OpenID scopes only if it carries them (down-scoping), `loyalty`
  * after any palm sign-in, `payment` only after palm + PIN.
  */
+import { randomUUID } from 'node:crypto';
+import { SignJWT, importJWK, type JWK } from 'jose';
+import { errors, type Client, type KoaContextWithOIDC, type Provider } from 'oidc-provider';
+import type { Database } from '../db/database.js';
+import { findLoyaltyNumber, listCards } from '../accounts/cards.js';
+import { audit } from '../audit/audit.js';
+import { clientMetadata } from '../clients/metadata.js';
+import { ACR_PALM, ACR_PALM_PIN } from '../acr.js';
+import { PalmidError } from '../errors.js';
+import { findReader } from '../readers/registry.js';
+
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 const EXCHANGED_TOKEN_SECONDS = 300;
@@ -60,14 +63,14 @@ export interface SubjectToken {
 }
 
 /** A refusal: the OAuth error, and the reason the audit log keeps. */
-export class ExchangeRefused extends Error {
+export class ExchangeRefused extends PalmidError {
   constructor(
     readonly error: 'invalid_grant' | 'invalid_scope' | 'invalid_target' | 'unauthorized_client',
     readonly reason: string,
     /** The scope values refused (invalid_scope). */
     readonly scope?: string,
   ) {
-    super(reason);
+    super(reason, { code: error, status: 400 });
   }
 }
 
@@ -143,7 +146,7 @@ export function registerTokenExchange(
       const requested = (params.scope ?? '').split(' ').filter(Boolean);
       let subjectAccount: string | undefined;
       const refuse = async (refusal: ExchangeRefused): Promise<never> => {
-        await audit(deps.db.prisma, {
+        await audit(deps.db, {
           action: 'token.exchange_refused',
           actor: client.clientId,
           subject: subjectAccount ?? null,
@@ -178,7 +181,7 @@ export function registerTokenExchange(
       if (subject.gty?.split(' ')[0] !== 'ciba' || !subject.accountId) {
         return refuse(new ExchangeRefused('invalid_grant', 'subject_token was not issued from a palm sign-in'));
       }
-      const reader = await deps.db.prisma.reader.findUnique({ where: { clientId: subject.clientId } });
+      const reader = await findReader(deps.db, subject.clientId ?? '');
       if (!reader || reader.revokedAt)
         return refuse(new ExchangeRefused('invalid_grant', 'subject_token was not issued to an active reader'));
       const acr = (subject.extra as Record<string, unknown> | undefined)?.acr;
@@ -207,16 +210,10 @@ export function registerTokenExchange(
         acr,
       };
       if (requested.includes('loyalty')) {
-        const loyalty = await deps.db.prisma.loyaltyNumber.findUnique({
-          where: { personId_tenantId: { personId: subject.accountId, tenantId: reader.tenantId } },
-        });
-        claims.loyalty_number = loyalty?.number ?? null;
+        claims.loyalty_number = await findLoyaltyNumber(deps.db, subject.accountId, reader.tenantId);
       }
       if (requested.includes('payment')) {
-        const cards = await deps.db.prisma.paymentCard.findMany({
-          where: { personId: subject.accountId },
-          orderBy: { createdAt: 'asc' },
-        });
+        const cards = await listCards(deps.db, subject.accountId);
         claims.payment_cards = cards.map((c) => ({
           brand: c.brand,
           last4: c.last4,
@@ -237,7 +234,7 @@ export function registerTokenExchange(
         .setExpirationTime(now + EXCHANGED_TOKEN_SECONDS)
         .setJti(randomUUID())
         .sign(await importJWK(key, 'ES256'));
-      await audit(deps.db.prisma, {
+      await audit(deps.db, {
         action: 'token.exchanged',
         actor: client.clientId,
         subject: subject.accountId,

@@ -1,3 +1,4 @@
+/** Types for bmp-js, which ships none: what decode.ts uses. */
 declare module 'bmp-js' {
   export interface BmpDecoded {
     width: number;

@@ -4,13 +4,17 @@
  *
  * - `bocv`: one sign bit per orientation and cell (Binary Orientation Co-occurrence Vector,
  *   Guo et al. 2009): 6 planes.
- * - `palm` (default): both of the above, 9 planes: sign and winner carry different information.
  * - `compcode`: the classical Competitive Code (Kong & Zhang 2004): winner-takes-all index of
  *   the most negative response (palm lines are dark), 0..5, stored as 3 bit planes in the code
  *   000,001,011,111,110,100 so that the Hamming distance equals the angular distance.
+ * - `palm` (default): both, BOCV planes then CompCode planes (9): sign and winner carry
+ *   different information.
  */
+
+/** Which code a template carries. */
 export type CodeMethod = 'palm' | 'bocv' | 'compcode';
 
+/** Bit planes of a code. */
 export function codePlanes(method: CodeMethod, orientations: number): number {
   const cc = Math.ceil(orientations / 2);
   return method === 'bocv' ? orientations : method === 'compcode' ? cc : orientations + cc;

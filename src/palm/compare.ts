@@ -4,7 +4,7 @@ import { distanceToSimilarity, matchCodes, shiftCode, type SearchMode } from './
 import type { PalmTemplate } from './template.js';
 
 export interface CompareOptions {
-  /** shift search; default 'climb' for bocv, 'exhaustive' for the classical compcode reference */
+  /** shift search; default 'climb', and 'exhaustive' for the classical compcode reference */
   search?: SearchMode;
 }
 

@@ -53,16 +53,16 @@ export const CAMERA_FRAME_LIMITS: Required<DecodeLimits> = {
 /**
  * The most pixels a Huffman-coded JPEG can describe per byte: every 8x8 block of a full-resolution
  * component costs at least one bit (its DC symbol, even in a progressive scan), so 64 pixels per
- * bit. A perfectly flat 4000x3000 picture from mozjpeg comes out near 340 px/byte; a photograph
- * near 5. A header claiming more is a size lie (or arithmetic coding, which no camera or browser
- * produces).
+ * bit. Even a perfectly flat picture from mozjpeg stays under this bound, and a photograph far
+ * under it. A header claiming more is a size lie (or arithmetic coding, which no camera or
+ * browser produces).
  */
-export const JPEG_MAX_PIXELS_PER_BYTE = 512;
+const JPEG_MAX_PIXELS_PER_BYTE = 512;
 
 /** deflate cannot expand one byte into more than 1032 (zlib's documented maximum ratio). */
-export const DEFLATE_MAX_RATIO = 1032;
+const DEFLATE_MAX_RATIO = 1032;
 
-export function sniffFormat(bytes: Uint8Array): ImageFormat | null {
+function sniffFormat(bytes: Uint8Array): ImageFormat | null {
   if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47)
     return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
@@ -350,7 +350,7 @@ type CheckedHeader =
   | { format: 'bmp'; header: BmpInfo };
 
 /**
- * Everything that can be refused from the bytes and the header alone, in microseconds: size,
+ * Everything that can be refused from the bytes and the header alone, without decoding: size,
  * format, dimensions, a raster the data cannot encode, a truncated file. Callers that pay per
  * decoded frame run it first, so a frame refused here costs them nothing else.
  */

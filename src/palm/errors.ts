@@ -1,3 +1,6 @@
+/** The engine's errors: why an image or a stored template was refused. */
+import { INTERNAL, PalmidError, invalidRequest } from '../errors.js';
+
 /** Why an image was rejected. Every rejection carries exactly one of these codes. */
 export type PalmImageErrorReason =
   | 'unsupported_format' // not PNG, JPEG or BMP, or a variant we do not decode (e.g. RLE BMP)
@@ -11,24 +14,23 @@ export type PalmImageErrorReason =
   | 'too_blurred' // out of focus or motion-blurred
   | 'no_hand'; // whole-hand mode: no hand, or no usable palm, found
 
-export class PalmImageError extends Error {
-  override readonly name = 'PalmImageError';
+export class PalmImageError extends PalmidError {
   constructor(
     readonly reason: PalmImageErrorReason,
     message: string,
   ) {
-    super(message);
+    super(message, invalidRequest());
   }
 }
 
 export type PalmTemplateErrorReason = 'bad_magic' | 'unsupported_version' | 'truncated' | 'incompatible';
 
-export class PalmTemplateError extends Error {
-  override readonly name = 'PalmTemplateError';
+/** A template that cannot be read or compared: corrupt or mismatched stored data, never the caller's input. */
+export class PalmTemplateError extends PalmidError {
   constructor(
     readonly reason: PalmTemplateErrorReason,
     message: string,
   ) {
-    super(message);
+    super(message, INTERNAL);
   }
 }

@@ -12,10 +12,10 @@ import { TEMPLATE_VERSION } from './template.js';
 export interface ExtractOptions {
   /** 'roi' for a palm crop, 'hand' for a whole-hand photo, 'auto' to decide (default) */
   kind?: ImageKind;
-  /** code for the fine matcher: 'bocv' (default) or the 'compcode' reference */
+  /** code for the fine matcher: 'palm' (default), 'bocv', or the classical 'compcode' reference */
   method?: CodeMethod;
   limits?: DecodeLimits;
-  /** reject (PalmImageError 'low_quality'-like reasons are reported in quality) below this score; default 0 */
+  /** throw PalmImageError (the weakest factor's reason) when the quality score is under this; default: none */
   minQuality?: number;
 }
 
@@ -29,7 +29,7 @@ export interface Extraction {
   quality: QualityResult;
 }
 
-/** Decode, locate the ROI and assess quality (synchronous, no model). */
+/** Locate the ROI of a decoded image and assess its quality (synchronous, no model). */
 export function prepareImage(img: RasterImage, opts: ExtractOptions = {}): PreparedSample {
   const roi = locateRoi(img, opts.kind ?? 'auto', ROI_SIZE);
   const quality = assessQuality(roi.roi, roi.confidence, roi.sourceSide);
@@ -55,6 +55,7 @@ export function prepareImage(img: RasterImage, opts: ExtractOptions = {}): Prepa
   return { roi, quality };
 }
 
+/** Decode image bytes, then prepareImage. */
 export async function prepareSample(bytes: Uint8Array, opts: ExtractOptions = {}): Promise<PreparedSample> {
   return prepareImage(await decodeImage(bytes, opts.limits), opts);
 }

@@ -66,10 +66,10 @@ async function load(dir: string): Promise<FeatureModel> {
       const n = rois.length;
       const px = roiSize * roiSize;
       const input = new Float32Array(n * px);
-      rois.forEach((r, i) => input.set(r, i * px));
+      for (const [i, r] of rois.entries()) input.set(r, i * px);
       const out = await session.run({ roi: new ort.Tensor('float32', input, [n, 1, roiSize, roiSize]) });
-      const resp = out['resp']!.data as Float32Array;
-      const embedding = out['embedding']!.data as Float32Array;
+      const resp = out.resp!.data as Float32Array;
+      const embedding = out.embedding!.data as Float32Array;
       return { resp, embedding };
     },
   };

@@ -49,26 +49,6 @@ export function sample(img: GreyImage, x: number, y: number): number {
   return (a + (b - a) * fx) * (1 - fy) + (c + (e - c) * fx) * fy;
 }
 
-/** Area-averaging downscale by an integer factor (used before segmentation and resampling). */
-export function downscale(img: GreyImage, f: number): GreyImage {
-  if (f <= 1) return img;
-  const w = Math.floor(img.width / f);
-  const h = Math.floor(img.height / f);
-  const out = new Float32Array(w * h);
-  const inv = 1 / (f * f);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let yy = 0; yy < f; yy++) {
-        const row = (y * f + yy) * img.width + x * f;
-        for (let xx = 0; xx < f; xx++) s += img.data[row + xx]!;
-      }
-      out[y * w + x] = s * inv;
-    }
-  }
-  return { width: w, height: h, data: out };
-}
-
 /**
  * Affine resampling into an out x out square: output pixel (u, v) reads the source at
  * origin + u*ex + v*ey (ex, ey are source-space steps per output pixel). When a step is
@@ -107,16 +87,4 @@ export function resizeSquare(img: GreyImage, out: number): GreyImage {
   const sx = img.width / out;
   const sy = img.height / out;
   return warpSquare(img, out, [(sx - 1) / 2, (sy - 1) / 2], [sx, 0], [0, sy]);
-}
-
-export function meanStd(data: Float32Array): { mean: number; std: number } {
-  let s = 0;
-  let s2 = 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    s += v;
-    s2 += v * v;
-  }
-  const mean = s / data.length;
-  return { mean, std: Math.sqrt(Math.max(0, s2 / data.length - mean * mean)) };
 }

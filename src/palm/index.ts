@@ -1,5 +1,7 @@
 /**
- * palmid palm recognition engine (library: no HTTP, no database, writes nothing).
+ * palmid palm recognition engine: what enrolment and sign-in use (a library: no HTTP, no
+ * database, writes nothing). Synthesis, evaluation, metrics and debug drawing live apart, in
+ * the development entry (./devtools/index.js), which nothing on this path imports.
  *
  *   const { template, quality } = await extractTemplate(bytes, { kind: 'auto' });
  *   template.embedding   // Float32Array(128), L2-normalised: for pgvector (cosine)
@@ -11,38 +13,22 @@
  */
 export { PalmImageError, PalmTemplateError } from './errors.js';
 export type { PalmImageErrorReason, PalmTemplateErrorReason } from './errors.js';
-export { checkImageHeader, decodeImage, sniffFormat, DEFAULT_LIMITS, CAMERA_FRAME_LIMITS } from './decode.js';
+export { checkImageHeader, decodeImage, DEFAULT_LIMITS, CAMERA_FRAME_LIMITS } from './decode.js';
 export type { DecodeLimits, ImageFormat } from './decode.js';
 export type { RasterImage, GreyImage } from './image.js';
-export { locateRoi, locateHandRoi, normaliseCrop, detectKind, ROI_SIZE } from './roi.js';
 export type { ImageKind, RoiResult, HandLandmarks, Point } from './roi.js';
-export { assessQuality, focusMeasure, QUALITY_LIMITS, ENROL_MIN_QUALITY } from './quality.js';
+export { ENROL_MIN_QUALITY } from './quality.js';
 export type { QualityResult, QualityReason, QualityFactor } from './quality.js';
-export { getFeatureModel, loadManifest, MODELS_DIR } from './features.js';
-export type { FeatureModel, ModelManifestEntry } from './features.js';
+export { loadManifest } from './features.js';
+export type { ModelManifestEntry } from './features.js';
 export type { CodeMethod } from './code.js';
 export { extractTemplate, prepareSample, prepareImage, templatesFromSamples } from './extract.js';
 export type { ExtractOptions, Extraction, PreparedSample } from './extract.js';
 export { compare, embeddingSimilarity, fuse } from './compare.js';
-export {
-  extractProbe,
-  probesFromSamples,
-  compareProbe,
-  bestMatch,
-  reposeSquare,
-  Probe,
-  PROBE_VARIANTS,
-} from './probe.js';
-export type { ProbeVariant } from './probe.js';
 export type { CompareOptions } from './compare.js';
-export { matchCodes } from './matcher.js';
-export type { SearchMode, CodeMatch } from './matcher.js';
+export type { SearchMode } from './matcher.js';
+export { extractProbe, probesFromSamples, compareProbe, bestMatch, Probe, PROBE_VARIANTS } from './probe.js';
+export type { ProbeVariant } from './probe.js';
 export { serializeTemplate, deserializeTemplate, TEMPLATE_VERSION } from './template.js';
 export type { PalmTemplate } from './template.js';
-export { synthesize, synthRoi, synthHand } from './synth.js';
-export type { SynthOptions } from './synth.js';
-export { equalErrorRate, fnmrAtFmr, normalUpperQuantile, rank1, detCurve, detSvg } from './metrics.js';
-export type { DetPoint } from './metrics.js';
-export { evaluateDirectory, listSamples } from './evaluate.js';
-export type { EvalReport, EvalDetails, EvalOptions } from './evaluate.js';
-export { drawLandmarks, encodePng } from './debug.js';
+export { normalUpperQuantile } from './quantile.js';

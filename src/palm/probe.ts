@@ -1,17 +1,16 @@
 /**
  * A probe: one capture as the matcher sees it at search time. The code matcher tolerates a few
- * cells of translation but little rotation or change of scale: on the dev sets, a palm turned by
- * 3 degrees loses about a quarter of its genuine score, and one whose ROI came out 5 % smaller
- * than at enrolment (a hand held further from a contactless camera) as much. So the probe
- * carries the capture slightly turned and slightly rescaled as well, and a comparison takes the
- * best of them. The variants live on the probe, never on the reference: stored references stay
- * one template each, and the thresholds are calibrated on probe-versus-reference scores
- * (training/calibrate.ts), so the extra chances a stranger gets are priced in.
+ * cells of translation but little rotation or change of scale: a palm turned by a few degrees,
+ * or one whose ROI came out a few percent smaller than at enrolment (a hand held further from a
+ * contactless camera), loses much of its genuine score. So the probe carries the capture
+ * slightly turned and slightly rescaled as well, and a comparison takes the best of them. The
+ * variants live on the probe, never on the reference: stored references stay one template each,
+ * and the thresholds are calibrated on probe-versus-reference scores (training/calibrate.ts), so
+ * the extra chances a stranger gets are priced in.
  */
 import type { CodeMethod } from './code.js';
 import { compare } from './compare.js';
-import { decodeImage } from './decode.js';
-import { prepareImage, templatesFromSamples, type ExtractOptions, type PreparedSample } from './extract.js';
+import { prepareSample, templatesFromSamples, type ExtractOptions, type PreparedSample } from './extract.js';
 import { warpSquare, type GreyImage } from './image.js';
 import type { QualityResult } from './quality.js';
 import type { PalmTemplate } from './template.js';
@@ -26,8 +25,7 @@ export interface ProbeVariant {
  * Variants tried besides the capture as taken. Turns three degrees apart, so a hand turned by up
  * to 7.5 degrees either way is never more than 1.5 degrees from one of them; zooms of ±5 % for
  * the distance to the camera. A cross, not a grid: each variant is one more ROI through the
- * model (~1 ms) and one more comparison per candidate (a few microseconds), and a little more
- * chance for a stranger.
+ * model, one more comparison per candidate, and a little more chance for a stranger.
  */
 export const PROBE_VARIANTS: readonly ProbeVariant[] = [
   { turnDeg: -6, zoom: 1 },
@@ -99,12 +97,15 @@ export async function probesFromSamples(
   return samples.map((_, i) => new Probe(templates[i * per]!, templates.slice(i * per + 1, (i + 1) * per)));
 }
 
-/** Decode, locate, check and extract one capture as a probe (variants when first needed). Throws PalmImageError on rejection. */
+/**
+ * Decode, locate, check and extract one capture as a probe (variants when first needed). Throws
+ * PalmImageError on rejection.
+ */
 export async function extractProbe(
   bytes: Uint8Array,
   opts: ExtractOptions = {},
 ): Promise<{ probe: Probe; quality: QualityResult }> {
-  const sample = prepareImage(await decodeImage(bytes, opts.limits), opts);
+  const sample = await prepareSample(bytes, opts);
   const method = opts.method ?? 'palm';
   const [template] = await templatesFromSamples([sample], method);
   return {

@@ -28,7 +28,7 @@ export interface QualityResult {
 export const ENROL_MIN_QUALITY = 0.5;
 
 /** Hard limits (rejections). Deliberately lenient: they catch unusable captures, not mediocre ones. */
-export const QUALITY_LIMITS = {
+const QUALITY_LIMITS = {
   darkMean: 20, // mean grey (0..255) under this -> too_dark
   brightMean: 245, // mean grey over this -> too_bright
   minStd: 3, // grey standard deviation under this -> low_contrast
@@ -38,14 +38,23 @@ export const QUALITY_LIMITS = {
 
 const ramp = (v: number, lo: number, hi: number) => (v <= lo ? 0 : v >= hi ? 1 : (v - lo) / (hi - lo));
 
+/** A factor's score and measurement, with the message for a concern (score under 1) or for none. */
+const reason = (factor: QualityFactor, score: number, value: number, concern: string, ok: string): QualityReason => ({
+  factor,
+  score,
+  value,
+  message: score < 1 ? concern : ok,
+});
+
 /**
  * Focus: how much of the palm's line-scale detail survives, i.e. the RMS of the band between a
  * 3x3 and a 5x5 box blur over the RMS of the band between the 5x5 and a 13x13 box blur. Blur
  * removes the first band faster than the second; the finest band (pixel noise, JPEG and
  * quantisation artefacts) is left out on purpose, and the ratio does not depend on brightness
- * or contrast. Sharp palms measure 0.26-0.7, a palm blurred by a 7x7 box three times ~0.16.
+ * or contrast. Sharp palms measure at least 0.26 (the full score); a palm blurred by a 7x7 box
+ * three times falls under the hard limit (minFocus).
  */
-export function focusMeasure(img: GreyImage): number {
+function focusMeasure(img: GreyImage): number {
   const { width: w, height: h, data } = img;
   const m = Math.min(12, Math.floor(Math.min(w, h) / 8));
   if (m < 7) return 0;
@@ -104,46 +113,32 @@ export function assessQuality(roi: GreyImage, roiConfidence: number, sourceSide:
   if (focus < QUALITY_LIMITS.minFocus)
     throw new PalmImageError('too_blurred', `palm image too blurred (focus ${focus.toFixed(3)})`);
 
-  const reasons: QualityReason[] = [];
   const exposure = Math.min(ramp(mean, 20, 60), 1 - ramp(mean, 200, 245)) * (1 - ramp(clipFrac, 0.02, 0.3));
-  reasons.push({
-    factor: 'exposure',
-    score: exposure,
-    value: mean,
-    message:
-      exposure < 1 ? (mean < 128 ? 'palm is dark: add light' : 'palm is too bright or saturated') : 'exposure ok',
-  });
   // Orientation codes ignore global contrast: on synthetic palms whose contrast was scaled down
-  // (ROI grey std 17.6 -> 8.8 -> 6.2) the lowest genuine score moved 0.411 -> 0.404 -> 0.405
-  // and the highest impostor 0.286 -> 0.288 -> 0.294. So std 6 earns the full score; below it
-  // the score falls to the hard limit (minStd).
+  // to a grey standard deviation of 6, genuine and impostor scores hardly moved. So std 6 earns
+  // the full score; below it the score falls to the hard limit (minStd).
   const contrast = ramp(std, QUALITY_LIMITS.minStd, 6);
-  reasons.push({
-    factor: 'contrast',
-    score: contrast,
-    value: std,
-    message: contrast < 1 ? 'low contrast' : 'contrast ok',
-  });
   const focusScore = ramp(focus, QUALITY_LIMITS.minFocus, 0.26);
-  reasons.push({
-    factor: 'focus',
-    score: focusScore,
-    value: focus,
-    message: focusScore < 1 ? 'image is soft: hold the hand still and in focus' : 'focus ok',
-  });
-  reasons.push({
-    factor: 'roiConfidence',
-    score: roiConfidence,
-    value: roiConfidence,
-    message: roiConfidence < 1 ? 'palm position uncertain: spread the fingers, whole hand in view' : 'palm located',
-  });
   const size = ramp(sourceSide, 48, 110);
-  reasons.push({
-    factor: 'palmSize',
-    score: size,
-    value: sourceSide,
-    message: size < 1 ? 'palm is small in the image: move closer' : 'palm size ok',
-  });
+  const reasons = [
+    reason(
+      'exposure',
+      exposure,
+      mean,
+      mean < 128 ? 'palm is dark: add light' : 'palm is too bright or saturated',
+      'exposure ok',
+    ),
+    reason('contrast', contrast, std, 'low contrast', 'contrast ok'),
+    reason('focus', focusScore, focus, 'image is soft: hold the hand still and in focus', 'focus ok'),
+    reason(
+      'roiConfidence',
+      roiConfidence,
+      roiConfidence,
+      'palm position uncertain: spread the fingers, whole hand in view',
+      'palm located',
+    ),
+    reason('palmSize', size, sourceSide, 'palm is small in the image: move closer', 'palm size ok'),
+  ];
   const score = reasons.reduce((p, r) => p * r.score, 1);
   return { score, reasons, acceptable: score >= ENROL_MIN_QUALITY };
 }

@@ -41,7 +41,7 @@ export interface RoiResult {
 export const ROI_SIZE = 128;
 
 /** Normalise a palm crop: centre square, resampled to size x size. */
-export function normaliseCrop(grey: GreyImage, size = ROI_SIZE): RoiResult {
+function normaliseCrop(grey: GreyImage, size = ROI_SIZE): RoiResult {
   const side = Math.min(grey.width, grey.height);
   const x0 = (grey.width - side) / 2;
   const y0 = (grey.height - side) / 2;
@@ -90,29 +90,21 @@ function otsu(v: Float32Array): number {
 
 /** Binary min/max filter with a (2r+1)^2 square, separable. */
 function morph(m: Uint8Array, w: number, h: number, r: number, dilate: boolean): Uint8Array {
-  const tmp = new Uint8Array(w * h);
+  return morphPass(morphPass(m, w, h, r, dilate, true), w, h, r, dilate, false);
+}
+
+/** One pass of the filter, along the rows or along the columns; outside the image counts as 0. */
+function morphPass(m: Uint8Array, w: number, h: number, r: number, dilate: boolean, rows: boolean): Uint8Array {
   const out = new Uint8Array(w * h);
   const want = dilate ? 1 : 0;
+  const n = rows ? w : h;
+  const stride = rows ? 1 : w;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
+      const c = rows ? x : y;
       let v = dilate ? 0 : 1;
       for (let k = -r; k <= r; k++) {
-        const xx = x + k;
-        const s = xx < 0 || xx >= w ? 0 : m[y * w + xx]!;
-        if (s === want) {
-          v = want;
-          break;
-        }
-      }
-      tmp[y * w + x] = v;
-    }
-  }
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      let v = dilate ? 0 : 1;
-      for (let k = -r; k <= r; k++) {
-        const yy = y + k;
-        const s = yy < 0 || yy >= h ? 0 : tmp[yy * w + x]!;
+        const s = c + k < 0 || c + k >= n ? 0 : m[y * w + x + k * stride]!;
         if (s === want) {
           v = want;
           break;
@@ -124,30 +116,43 @@ function morph(m: Uint8Array, w: number, h: number, r: number, dilate: boolean):
   return out;
 }
 
+/**
+ * Breadth-first walk over 4-neighbours from the pixels queued in queue[0, tail): `take(p)` claims
+ * a pixel (true: it is queued and walked on from). Returns the number of pixels queued.
+ */
+function flood(queue: Int32Array, tail: number, w: number, h: number, take: (p: number) => boolean): number {
+  let head = 0;
+  while (head < tail) {
+    const p = queue[head++]!;
+    const x = p % w;
+    const y = (p - x) / w;
+    if (x > 0 && take(p - 1)) queue[tail++] = p - 1;
+    if (x < w - 1 && take(p + 1)) queue[tail++] = p + 1;
+    if (y > 0 && take(p - w)) queue[tail++] = p - w;
+    if (y < h - 1 && take(p + w)) queue[tail++] = p + w;
+  }
+  return tail;
+}
+
 function largestComponent(m: Uint8Array, w: number, h: number): { mask: Uint8Array; size: number } {
   const label = new Int32Array(w * h);
   const queue = new Int32Array(w * h);
   let bestLabel = 0;
   let bestSize = 0;
   let next = 0;
+  const unlabelled = (p: number) => {
+    if (!m[p] || label[p]) return false;
+    label[p] = next;
+    return true;
+  };
   for (let i = 0; i < w * h; i++) {
     if (!m[i] || label[i]) continue;
     next++;
-    let head = 0;
-    let tail = 0;
-    queue[tail++] = i;
     label[i] = next;
-    while (head < tail) {
-      const p = queue[head++]!;
-      const x = p % w;
-      const y = (p - x) / w;
-      if (x > 0 && m[p - 1] && !label[p - 1]) (label[p - 1] = next), (queue[tail++] = p - 1);
-      if (x < w - 1 && m[p + 1] && !label[p + 1]) (label[p + 1] = next), (queue[tail++] = p + 1);
-      if (y > 0 && m[p - w] && !label[p - w]) (label[p - w] = next), (queue[tail++] = p - w);
-      if (y < h - 1 && m[p + w] && !label[p + w]) (label[p + w] = next), (queue[tail++] = p + w);
-    }
-    if (tail > bestSize) {
-      bestSize = tail;
+    queue[0] = i;
+    const size = flood(queue, 1, w, h, unlabelled);
+    if (size > bestSize) {
+      bestSize = size;
       bestLabel = next;
     }
   }
@@ -155,25 +160,24 @@ function largestComponent(m: Uint8Array, w: number, h: number): { mask: Uint8Arr
   for (let i = 0; i < w * h; i++) out[i] = label[i] === bestLabel && bestLabel ? 1 : 0;
   // fill holes: background not reachable from the border becomes foreground
   const seen = new Uint8Array(w * h);
-  let head = 0;
-  let tail = 0;
-  const push = (p: number) => {
-    if (!out[p] && !seen[p]) {
-      seen[p] = 1;
-      queue[tail++] = p;
-    }
+  const background = (p: number) => {
+    if (out[p] || seen[p]) return false;
+    seen[p] = 1;
+    return true;
   };
-  for (let x = 0; x < w; x++) push(x), push((h - 1) * w + x);
-  for (let y = 0; y < h; y++) push(y * w), push(y * w + w - 1);
-  while (head < tail) {
-    const p = queue[head++]!;
-    const x = p % w;
-    const y = (p - x) / w;
-    if (x > 0) push(p - 1);
-    if (x < w - 1) push(p + 1);
-    if (y > 0) push(p - w);
-    if (y < h - 1) push(p + w);
+  let tail = 0;
+  const seed = (p: number) => {
+    if (background(p)) queue[tail++] = p;
+  };
+  for (let x = 0; x < w; x++) {
+    seed(x);
+    seed((h - 1) * w + x);
   }
+  for (let y = 0; y < h; y++) {
+    seed(y * w);
+    seed(y * w + w - 1);
+  }
+  flood(queue, tail, w, h, background);
   for (let i = 0; i < w * h; i++) if (!out[i] && !seen[i]) out[i] = 1;
   return { mask: out, size: bestSize };
 }
@@ -295,7 +299,7 @@ function foregroundScore(img: RasterImage, f: number): GreyImage {
   return { width: w, height: h, data: out };
 }
 
-export interface HandSegmentation {
+interface HandSegmentation {
   mask: Uint8Array;
   width: number;
   height: number;
@@ -304,7 +308,7 @@ export interface HandSegmentation {
   separation: number; // mean(fg) - mean(bg) of the score
 }
 
-export function segmentHand(img: RasterImage, workSide = 240): HandSegmentation {
+function segmentHand(img: RasterImage, workSide = 240): HandSegmentation {
   const f = Math.max(1, Math.round(Math.max(img.width, img.height) / workSide));
   const score = foregroundScore(img, f);
   const { width: w, height: h } = score;
@@ -342,7 +346,7 @@ function smoothCircular(v: Float64Array, k: number): Float64Array {
 const dist = (a: Point, b: Point) => Math.hypot(a.x - b.x, a.y - b.y);
 
 /** Locate the palm in a whole-hand image and cut a normalised square ROI. */
-export function locateHandRoi(img: RasterImage, size = ROI_SIZE): RoiResult {
+function locateHandRoi(img: RasterImage, size = ROI_SIZE): RoiResult {
   const seg = segmentHand(img);
   const { mask, width: w, height: h, scale: f } = seg;
   if (seg.foreground < 0.03 || seg.separation < 25)

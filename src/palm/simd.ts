@@ -1,8 +1,8 @@
 /**
  * A tiny WebAssembly (SIMD) kernel for the fine matcher, assembled here from its opcodes (no
  * toolchain, no binary blob): Hamming distance between two bit-packed codes at one shift,
- * four code rows per 128-bit vector, native popcount (i8x16.popcnt). Falls back to the plain
- * TypeScript kernel where WebAssembly SIMD is unavailable.
+ * four code rows per 128-bit vector, native popcount (i8x16.popcnt). Where WebAssembly SIMD is
+ * unavailable, the matcher (matcher.ts) counts with its TypeScript kernel instead.
  *
  * hd(a, b, ax, bx, ay, by, planes, colMask) -> mismatched bits over `planes` planes of 26
  * rows, rows (ay.. / by..) and columns shifted right by ax / bx, masked to 26 columns.
@@ -61,7 +61,7 @@ const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...bo
 const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
 const name = (s: string) => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
 
-export function buildKernel(): Uint8Array<ArrayBuffer> {
+function buildKernel(): Uint8Array<ArrayBuffer> {
   // params: 0 a, 1 b, 2 ax, 3 bx, 4 ay, 5 by, 6 planes, 7 mask; locals: 8 p, 9 pa, 10 pb (i32),
   // 11 acc8, 12 acc16, 13 vmask, 14 x (v128)
   const chunks = Math.ceil(WINDOW_ROWS / 4);
@@ -119,13 +119,10 @@ export interface SimdKernel {
   /** code words of operand a (write the code here), room for 480 words */
   a: Int32Array;
   b: Int32Array;
-  hd(ax: number, bx: number, ay: number, by: number, planes: number, mask: number): number;
-  /** the exported function itself and the byte addresses of a and b (fastest to call) */
-  raw: (a: number, b: number, ax: number, bx: number, ay: number, by: number, planes: number, mask: number) => number;
+  /** the exported function, called with the byte addresses of a and b (or of a plane within them) */
+  hd: (a: number, b: number, ax: number, bx: number, ay: number, by: number, planes: number, mask: number) => number;
   addrA: number;
   addrB: number;
-  /** the same from plane `first` on */
-  hdFrom(first: number, ax: number, bx: number, ay: number, by: number, planes: number, mask: number): number;
 }
 
 let kernel: SimdKernel | null | undefined;
@@ -139,16 +136,12 @@ export function simdKernel(): SimdKernel | null {
     const ex = inst.exports as { hd: (...a: number[]) => number; mem: WebAssembly.Memory };
     const A = 0;
     const B = 2048;
-    const hd = ex.hd;
     kernel = {
-      raw: hd,
+      hd: ex.hd,
       addrA: A,
       addrB: B,
       a: new Int32Array(ex.mem.buffer, A, 480),
       b: new Int32Array(ex.mem.buffer, B, 480),
-      hd: (ax, bx, ay, by, planes, mask) => hd(A, B, ax, bx, ay, by, planes, mask),
-      hdFrom: (first, ax, bx, ay, by, planes, mask) =>
-        hd(A + first * 128, B + first * 128, ax, bx, ay, by, planes, mask),
     };
   } catch {
     kernel = null;

@@ -12,7 +12,7 @@
  *  12  u16 samples fused
  *  14  u16 reserved (0)
  *  16  f32 quality
- *  20  L bytes model id (utf-8, e.g. "palm-gabor-v1@1.0.0")
+ *  20  L bytes model id (utf-8, name@version as in models/manifest.json)
  *  ..  pad to a multiple of 4
  *  ..  E x f32 embedding (L2-normalised)
  *  ..  planes*grid x i32 code rows
@@ -20,7 +20,7 @@
 import { PalmTemplateError } from './errors.js';
 import type { CodeMethod } from './code.js';
 
-export const TEMPLATE_MAGIC = 0x544d4c50; // "PLMT" read as little-endian u32
+const TEMPLATE_MAGIC = 0x544d4c50; // "PLMT" read as little-endian u32
 export const TEMPLATE_VERSION = 1;
 
 export interface PalmTemplate {

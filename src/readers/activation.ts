@@ -1,10 +1,3 @@
-import { createHash, randomInt } from 'node:crypto';
-import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
-import type { Database } from '../db/database.js';
-import { Prisma } from '../generated/prisma/client.js';
-import { audit } from '../audit/audit.js';
-import { announceClientChange } from '../oidc/clientCache.js';
-
 /**
  * Kiosk activation: a browser reader (views/kiosk.eta) generates its own ES256 key pair as a
  * non-extractable WebCrypto key and installs the public half with a one-time code from
@@ -13,16 +6,24 @@ import { announceClientChange } from '../oidc/clientCache.js';
  * hopeless, so no throttle is needed), valid 15 minutes, stored only as a SHA-256 hash and
  * usable once.
  */
+import { createHash, randomInt } from 'node:crypto';
+import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import type { Database } from '../db/database.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { audit } from '../audit/audit.js';
+import { announceClientChange } from '../clients/cache.js';
+import { PalmidError } from '../errors.js';
+
 export const ACTIVATION_TTL_SECONDS = 15 * 60;
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford: no I, L, O, U
 
-export class ActivationError extends Error {
-  override name = 'ActivationError';
+/** A refused activation (kiosk: 400 invalid_grant, or invalid_request for a bad key) or code request (CLI). */
+export class ActivationError extends PalmidError {
   constructor(
     readonly reason: 'invalid_code' | 'invalid_key' | 'unknown_reader',
     message: string,
   ) {
-    super(message);
+    super(message, { code: reason === 'invalid_key' ? 'invalid_request' : 'invalid_grant', status: 400, exitCode: 1 });
   }
 }
 
@@ -50,7 +51,7 @@ export async function issueActivationCode(
     data: { activationCodeHash: hashActivationCode(code), activationExpiresAt: expiresAt },
   });
   if (count === 0) throw new ActivationError('unknown_reader', `no active reader ${clientId}`);
-  await audit(db.prisma, {
+  await audit(db, {
     action: 'reader.activation_code',
     subject: clientId,
     detail: { expiresAt: expiresAt.toISOString() },
@@ -72,6 +73,7 @@ export async function activateReader(
 ): Promise<ActivatedReader> {
   const key = await publicSigningKey(input.publicKey);
   const hash = hashActivationCode(String(input.code ?? ''));
+  // The reader's client record (oidc_client) takes the new key in the transaction that uses the code.
   const activated = await db.prisma.$transaction(async (tx) => {
     // One statement: two tablets racing with the same code cannot both win.
     const rows = await tx.$queryRawUnsafe<Array<{ client_id: string; tenant_id: string; name: string }>>(
@@ -93,10 +95,11 @@ export async function activateReader(
   if (!activated)
     throw new ActivationError(
       'invalid_code',
-      'This activation code is unknown, already used or expired. Ask for a new one (palmid reader activation <reader id>).',
+      'This activation code is unknown, already used or expired. ' +
+        'Ask for a new one (palmid reader activation <reader id>).',
     );
   await announceClientChange(db, activated.client_id);
-  await audit(db.prisma, { action: 'reader.activated', subject: activated.client_id, detail: { kid: key.kid } });
+  await audit(db, { action: 'reader.activated', subject: activated.client_id, detail: { kid: key.kid } });
   return { client_id: activated.client_id, tenant: activated.tenant_id, name: activated.name, kid: key.kid as string };
 }
 

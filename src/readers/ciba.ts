@@ -1,8 +1,17 @@
+/**
+ * Readers sign people in through CIBA: the reader (an OIDC client) sends its capture envelope as
+ * `login_hint_token`; the provider opens it, identifies the palm among the people who consented
+ * to the reader's tenant, optionally checks the PIN (`user_code`), and completes the request at
+ * once. The images live only inside processLoginHintToken. Failed palms slow the reader (a rate
+ * limit, never a lock on the gate); wrong PINs count against the person (NIST SP 800-63B-4).
+ */
 import type { JWK } from 'jose';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { audit } from '../audit/audit.js';
 import type { BiometricContext } from '../biometrics/context.js';
-import { identifyProbe, identifyingTenant, type IdentifyingTenant } from '../biometrics/identification.js';
+import type { Database } from '../db/database.js';
+import { identifyingTenant, type IdentifyingTenant } from '../accounts/tenants.js';
+import { identifyProbe } from '../biometrics/identification.js';
 import {
   attemptPalmSignIn,
   attemptSecret,
@@ -11,8 +20,8 @@ import {
   type Comparison,
   type Throttled,
 } from '../biometrics/signInAttempt.js';
-import { clientMetadata } from '../oidc/clientMetadata.js';
-import { ACR_PALM, ACR_PALM_PIN } from '../oidc/policy.js';
+import { clientMetadata } from '../clients/metadata.js';
+import { ACR_PALM, ACR_PALM_PIN } from '../acr.js';
 import {
   CAMERA_FRAME_LIMITS,
   PalmImageError,
@@ -24,14 +33,8 @@ import {
 import { LIMITS, personSubject, readerSubject } from '../throttling/attemptLimits.js';
 import { EnvelopeError, openEnvelope } from './envelope.js';
 import { verifyPin } from './pin.js';
+import { findReader } from './registry.js';
 
-/**
- * Readers sign people in through CIBA: the reader (an OIDC client) sends its capture envelope as
- * `login_hint_token`; the provider opens it, identifies the palm among the people who consented
- * to the reader's tenant, optionally checks the PIN (`user_code`), and completes the request at
- * once. The images live only inside processLoginHintToken. Failed palms slow the reader (a rate
- * limit, never a lock on the gate); wrong PINs count against the person (NIST SP 800-63B-4).
- */
 type CibaFeature = NonNullable<NonNullable<Configuration['features']>['ciba']>;
 
 interface PalmSignIn {
@@ -64,7 +67,6 @@ function pinRequired(ctx: KoaContextWithOIDC): boolean {
 }
 
 export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captureKeys: () => JWK[] }): CibaFeature {
-  const prisma = deps.bio.db.prisma;
   return {
     enabled: true,
     deliveryModes: ['poll', 'ping'],
@@ -122,7 +124,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         // could not be notified still gets its tokens by asking; only the ping is lost.
         const saved = await provider.BackchannelAuthenticationRequest.find(request.jti, { ignoreExpiration: true });
         if (!saved?.grantId) throw err;
-        await audit(prisma, {
+        await audit(deps.bio.db, {
           action: 'signin.ping_failed',
           actor: signIn.readerId,
           subject: account.accountId,
@@ -145,11 +147,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
 
   async function identifyCapture(ctx: KoaContextWithOIDC, token: unknown): Promise<string> {
     const client = ctx.oidc.client!;
-    const [reader] = await deps.bio.db.query<{ clientId: string; tenantId: string; revokedAt: Date | null }>(
-      `SELECT client_id AS "clientId", tenant_id AS "tenantId", revoked_at AS "revokedAt" FROM reader WHERE client_id = $1`,
-      [client.clientId],
-      'reader_by_client',
-    );
+    const reader = await findReader(deps.bio.db, client.clientId);
     if (!reader || reader.revokedAt)
       throw new errors.UnauthorizedClient('only registered readers may send palm captures');
 
@@ -169,11 +167,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     }
 
     // Each envelope once: the jti is recorded until the envelope would have expired anyway.
-    const fresh = await deps.bio.db.query(
-      `INSERT INTO envelope_replay (jti, reader_id, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT (jti) DO NOTHING RETURNING jti`,
-      [claims.jti, reader.clientId, claims.exp + 60],
-    );
-    if (fresh.length === 0) {
+    if (!(await firstUseOfEnvelope(deps.bio.db, claims.jti, reader.clientId, claims.exp + 60))) {
       await rejected(reader.clientId, reader.tenantId, 'replayed');
       throw new errors.InvalidRequest('invalid capture envelope: it was already used');
     }
@@ -194,7 +188,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       });
       switch (outcome.kind) {
         case 'throttled':
-          throttleError(outcome, outcome.by === 'source' ? 'reader' : 'person');
+          return throttleError(outcome, outcome.by === 'source' ? 'reader' : 'person');
         case 'unusable':
           await rejected(reader.clientId, reader.tenantId, 'capture_rejected');
           throw new errors.InvalidRequest(`capture rejected: ${outcome.rejection}`);
@@ -215,8 +209,10 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     }
   }
 
-  /** The usable captures of an envelope, or the engine's last reason to reject one. */
-  /** The captures refused on their bytes and header alone (every one of them), before anything is reserved. */
+  /**
+   * Before anything is reserved: when every capture is refused on its bytes and header alone, the
+   * last refusal; null as soon as one passes.
+   */
   function precheckCaptures(images: string[]): string | null {
     let lastRejection: string | null = null;
     for (const image of images) {
@@ -231,6 +227,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     return lastRejection;
   }
 
+  /** The usable captures of an envelope, or the engine's last reason to reject one. */
   async function readCaptures(images: string[], kind: ImageKind): Promise<Capture<Probe[], string>> {
     const probes: Probe[] = [];
     let lastRejection = '';
@@ -271,7 +268,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         actor: signIn.readerId,
         personId: account.accountId,
       },
-      () => verifyPin(prisma, account.accountId, userCode),
+      () => verifyPin(deps.bio.db, account.accountId, userCode),
     );
     if (checked.kind === 'throttled') throttleError(checked, 'person');
     if (checked.kind === 'wrong') throw new errors.InvalidUserCode('wrong PIN');
@@ -284,6 +281,26 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
   }
 
   async function rejected(readerId: string, tenantId: string, reason: string) {
-    await audit(prisma, { action: 'signin.envelope_rejected', actor: readerId, subject: tenantId, detail: { reason } });
+    await audit(deps.bio.db, {
+      action: 'signin.envelope_rejected',
+      actor: readerId,
+      subject: tenantId,
+      detail: { reason },
+    });
   }
+}
+
+/** Records an envelope's jti (until `expiresAt`, epoch seconds); false if it was seen before (a replay). */
+async function firstUseOfEnvelope(db: Database, jti: string, readerId: string, expiresAt: number): Promise<boolean> {
+  const fresh = await db.query(
+    `INSERT INTO envelope_replay (jti, reader_id, expires_at) VALUES ($1, $2, to_timestamp($3))
+     ON CONFLICT (jti) DO NOTHING RETURNING jti`,
+    [jti, readerId, expiresAt],
+  );
+  return fresh.length > 0;
+}
+
+/** The jtis of envelopes that have expired anyway (the maintenance job). */
+export async function purgeEnvelopeReplays(db: Database): Promise<void> {
+  await db.query('DELETE FROM envelope_replay WHERE expires_at < now()');
 }

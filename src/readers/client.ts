@@ -2,21 +2,17 @@ import { importJWK, type JWK } from 'jose';
 import * as oidc from 'openid-client';
 import sharp from 'sharp';
 import { decodeImage } from '../palm/index.js';
-import { sealEnvelope } from './envelope.js';
-
-/**
- * What the images of one envelope may weigh, raw: signing and encrypting base64-encode them
- * twice more (about 2.4x in all), and oidc-provider accepts request bodies up to 56 KB.
- */
-export const ENVELOPE_IMAGE_BUDGET = 20 * 1024;
+import { clientAuthentication, READER_FRAME_LIMITS, sealEnvelope } from './envelope.js';
 
 /**
  * Fits captures into an envelope the way a reader would: small enough ones go as they are;
- * palm crops are re-encoded losslessly (grey PNG), whole-hand photos scaled down to at most
- * 640 px wide JPEG (the ROI is scale-normalised, so nothing is lost that the engine uses).
+ * palm crops are re-encoded losslessly (grey PNG), whole-hand photos scaled down to JPEG at most
+ * READER_FRAME_LIMITS.maxWidth wide (the ROI is scale-normalised, so nothing is lost that the
+ * engine uses). The images share the envelope's byte budget.
  */
 export async function fitForEnvelope(images: Uint8Array[], kind: 'roi' | 'hand'): Promise<Uint8Array[]> {
-  const budget = Math.floor(ENVELOPE_IMAGE_BUDGET / Math.max(1, images.length));
+  const budget = Math.floor(READER_FRAME_LIMITS.maxBytes / Math.max(1, images.length));
+  const widest = READER_FRAME_LIMITS.maxWidth;
   return Promise.all(
     images.map(async (bytes) => {
       if (bytes.length <= budget) return bytes;
@@ -29,15 +25,15 @@ export async function fitForEnvelope(images: Uint8Array[], kind: 'roi' | 'hand')
         const png = await input().png({ compressionLevel: 9 }).toBuffer();
         if (png.length <= budget) return png;
       }
-      for (const [width, quality] of [
-        [640, 80],
-        [640, 70],
-        [512, 70],
-        [448, 70],
-        [400, 65],
+      for (const [scale, quality] of [
+        [1, 80],
+        [1, 70],
+        [0.8, 70],
+        [0.7, 70],
+        [0.625, 65],
       ] as const) {
         const jpeg = await input()
-          .resize({ width: Math.min(width, raster.width) })
+          .resize({ width: Math.min(Math.round(widest * scale), raster.width) })
           .jpeg({ quality, mozjpeg: true })
           .toBuffer();
         if (jpeg.length <= budget) return jpeg;
@@ -80,12 +76,17 @@ export interface ReaderSession {
 export async function connectReader(issuer: string, reader: ReaderKeyFile): Promise<ReaderSession> {
   const issuerUrl = new URL(issuer);
   const insecure = issuerUrl.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : undefined;
-  const signingKey = (await importJWK(reader.key, 'ES256')) as CryptoKey;
+  const readerKey = (await importJWK(reader.key, 'ES256')) as CryptoKey;
+  // private_key_jwt with the assertion every palmid reader signs (src/readers/readerCrypto.ts).
+  const clientAuth: oidc.ClientAuth = async (as, client, body) => {
+    const params = { clientId: client.client_id, audience: as.issuer, readerKey, kid: reader.key.kid };
+    for (const [name, value] of Object.entries(await clientAuthentication(params))) body.set(name, value);
+  };
   const config = await oidc.discovery(
     issuerUrl,
     reader.client_id,
     { token_endpoint_auth_signing_alg: 'ES256' },
-    oidc.PrivateKeyJwt({ key: signingKey, kid: reader.key.kid }),
+    clientAuth,
     insecure,
   );
   const jwks = (await (await fetch(config.serverMetadata().jwks_uri!)).json()) as { keys: JWK[] };
@@ -135,7 +136,7 @@ export async function readerSignIn(input: {
     });
     // palmid completes the request before it answers, so the first token request is made at
     // once; polling at the announced interval is the fallback for a provider that does not.
-    let tokens;
+    let tokens: Awaited<ReturnType<typeof oidc.genericGrantRequest>>;
     try {
       tokens = await oidc.genericGrantRequest(config, 'urn:openid:params:grant-type:ciba', {
         auth_req_id: started.auth_req_id,

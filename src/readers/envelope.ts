@@ -1,47 +1,58 @@
-import { randomUUID } from 'node:crypto';
-import {
-  CompactEncrypt,
-  CompactSign,
-  compactDecrypt,
-  compactVerify,
-  decodeProtectedHeader,
-  importJWK,
-  type JWK,
-} from 'jose';
-
 /**
  * The capture envelope a reader sends as CIBA `login_hint_token`: a JWS signed by the reader's
  * key (ES256) over the captures and their context, encrypted (JWE, ECDH-ES + A256GCM) to the
  * provider's capture key. Only the provider can read the images; only the reader can have sent
  * them; `jti` and a short acceptance window stop replays.
  */
-export const ENVELOPE_TYPE = 'palm-capture+jwt';
-/**
- * The whole time, on the provider's clock, during which one envelope is accepted: from `iat`
- * minus the clock skew allowed to readers (a reader's clock a little ahead) until `exp`.
- */
-export const MAX_ENVELOPE_WINDOW_SECONDS = 60;
-/** How far ahead of the provider's clock a reader's `iat` may be (readers keep time by NTP). */
-export const MAX_CLOCK_SKEW_SECONDS = 5;
-/** `exp - iat` at most: what the window leaves once the skew is allowed for. */
-export const MAX_ENVELOPE_LIFETIME_SECONDS = MAX_ENVELOPE_WINDOW_SECONDS - MAX_CLOCK_SKEW_SECONDS;
-export const MAX_ENVELOPE_BYTES = 8 * 1024 * 1024;
-const MAX_IMAGES = 5;
+import * as jose from 'jose';
+import {
+  compactDecrypt,
+  compactVerify,
+  decodeProtectedHeader,
+  importJWK,
+  type JWK,
+  type ProtectedHeaderParameters,
+} from 'jose';
+import { CAMERA_FRAME_LIMITS } from '../palm/index.js';
+import {
+  type CaptureClaims,
+  ENVELOPE_IMAGE_BUDGET,
+  ENVELOPE_TYPE,
+  MAX_CLOCK_SKEW_SECONDS,
+  MAX_ENVELOPE_BYTES,
+  MAX_ENVELOPE_LIFETIME_SECONDS,
+  MAX_IMAGES,
+  READER_FRAME_WIDTH,
+  readerCrypto,
+} from './readerCrypto.js';
+import { PalmidError, invalidRequest } from '../errors.js';
 
-export interface CaptureClaims {
-  /** The reader (its client_id). */
-  iss: string;
-  /** The provider's issuer URL. */
-  aud: string;
-  jti: string;
-  iat: number;
-  exp: number;
-  /** Base64 images (PNG, JPEG or BMP). */
-  images: string[];
-  kind: 'roi' | 'hand';
-  /** Optional presentation-attack signals from the reader's own sensors. */
-  pad?: Record<string, unknown>;
-}
+export {
+  type CaptureClaims,
+  ENVELOPE_TYPE,
+  MAX_CLOCK_SKEW_SECONDS,
+  MAX_ENVELOPE_BYTES,
+  MAX_ENVELOPE_LIFETIME_SECONDS,
+  MAX_ENVELOPE_WINDOW_SECONDS,
+  MAX_IMAGES,
+} from './readerCrypto.js';
+
+/**
+ * Reader side, on Node's jose: the same code the kiosk page runs (src/readers/readerCrypto.ts).
+ * `sealEnvelope` signs the captures with the reader's private key and encrypts them to the capture key.
+ */
+export const { clientAssertion, clientAuthentication, sealEnvelope } = readerCrypto(jose);
+
+/**
+ * The frames a reader puts in an envelope (rendered into the kiosk page, used by the CLI reader):
+ * within the envelope's image budget and within what the provider decodes from a camera.
+ */
+export const READER_FRAME_LIMITS = {
+  maxBytes: Math.min(ENVELOPE_IMAGE_BUDGET, CAMERA_FRAME_LIMITS.maxBytes),
+  maxWidth: Math.min(READER_FRAME_WIDTH, CAMERA_FRAME_LIMITS.maxSide),
+  maxSide: CAMERA_FRAME_LIMITS.maxSide,
+  maxPixels: CAMERA_FRAME_LIMITS.maxPixels,
+} as const;
 
 export type EnvelopeFailure =
   | 'not_encrypted'
@@ -54,45 +65,13 @@ export type EnvelopeFailure =
   | 'lifetime_too_long'
   | 'too_large';
 
-export class EnvelopeError extends Error {
-  override name = 'EnvelopeError';
+export class EnvelopeError extends PalmidError {
   constructor(
     readonly failure: EnvelopeFailure,
     message: string,
   ) {
-    super(message);
+    super(message, invalidRequest());
   }
-}
-
-/** Reader side: sign the captures with the reader's private key, encrypt to the capture key. */
-export async function sealEnvelope(input: {
-  readerId: string;
-  issuer: string;
-  readerKey: JWK;
-  captureKey: JWK;
-  images: Uint8Array[];
-  kind: 'roi' | 'hand';
-  lifetimeSeconds?: number;
-  now?: number;
-  pad?: Record<string, unknown>;
-}): Promise<string> {
-  const iat = input.now ?? Math.floor(Date.now() / 1000);
-  const claims: CaptureClaims = {
-    iss: input.readerId,
-    aud: input.issuer,
-    jti: randomUUID(),
-    iat,
-    exp: iat + (input.lifetimeSeconds ?? 30),
-    images: input.images.map((i) => Buffer.from(i).toString('base64')),
-    kind: input.kind,
-    ...(input.pad ? { pad: input.pad } : {}),
-  };
-  const jws = await new CompactSign(Buffer.from(JSON.stringify(claims)))
-    .setProtectedHeader({ alg: 'ES256', typ: ENVELOPE_TYPE, kid: input.readerKey.kid })
-    .sign(await importJWK(input.readerKey, 'ES256'));
-  return new CompactEncrypt(Buffer.from(jws))
-    .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'JWT', kid: input.captureKey.kid })
-    .encrypt(await importJWK(input.captureKey, 'ECDH-ES'));
 }
 
 // Imported keys, per JWK object: the provider's key set and the cached client records hand out
@@ -116,7 +95,7 @@ export async function openEnvelope(
   if (token.length > MAX_ENVELOPE_BYTES) throw new EnvelopeError('too_large', 'the capture envelope is too large');
   if (token.split('.').length !== 5)
     throw new EnvelopeError('not_encrypted', 'the capture envelope must be a JWE encrypted to the capture key');
-  let header;
+  let header: ProtectedHeaderParameters;
   try {
     header = decodeProtectedHeader(token);
   } catch {
@@ -137,7 +116,7 @@ export async function openEnvelope(
   if (!jws) throw new EnvelopeError('undecryptable', 'the capture envelope was not encrypted to this provider');
 
   let payload: Uint8Array | undefined;
-  let signedHeader;
+  let signedHeader: ProtectedHeaderParameters;
   try {
     signedHeader = decodeProtectedHeader(jws);
   } catch {

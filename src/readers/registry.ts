@@ -1,21 +1,22 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import type Provider from 'oidc-provider';
-import type { Database } from '../db/database.js';
-import { Prisma } from '../generated/prisma/client.js';
-import { audit } from '../audit/audit.js';
-import { announceClientChange } from '../oidc/clientCache.js';
-
 /**
  * Readers: each is an OpenID client of its own (private_key_jwt with its own ES256 key pair,
  * CIBA poll or ping delivery) that belongs to one tenant. Revoking a reader takes effect at once:
  * its client record is no longer found, and every server forgets it (NOTIFY).
  */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import type Provider from 'oidc-provider';
+import type { Database } from '../db/database.js';
+import type { Prisma } from '../generated/prisma/client.js';
+import { deletePayloadsOfClient } from '../../adapters/oidc-adapter.js';
+import { findTenant } from '../accounts/tenants.js';
+import { audit } from '../audit/audit.js';
+import { announceClientChange } from '../clients/cache.js';
+import { errorKind, invalidRequest } from '../errors.js';
+
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 
-export class ReaderError extends Error {
-  override name = 'ReaderError';
-}
+export class ReaderError extends errorKind(invalidRequest(2)) {}
 
 export interface NewReader {
   tenantId: string;
@@ -35,8 +36,7 @@ export interface ReaderCredentials {
 }
 
 export async function addReader(db: Database, provider: Provider, input: NewReader): Promise<ReaderCredentials> {
-  if (!(await db.prisma.tenant.findUnique({ where: { id: input.tenantId } })))
-    throw new ReaderError(`unknown tenant ${input.tenantId}`);
+  if (!(await findTenant(db, input.tenantId))) throw new ReaderError(`unknown tenant ${input.tenantId}`);
   const mode = input.deliveryMode ?? 'poll';
   if (mode === 'ping' && !input.notificationEndpoint)
     throw new ReaderError('ping delivery needs a notification endpoint');
@@ -66,14 +66,30 @@ export async function addReader(db: Database, provider: Provider, input: NewRead
     const e = err as { error_description?: string; message: string };
     throw new ReaderError(e.error_description ?? e.message);
   }
+  // A reader's client record (oidc_client, src/oidc/clients.ts for relying parties) is written with
+  // the reader in one transaction: readers sit beside src/oidc, not above it.
   await db.prisma.$transaction([
     db.prisma.oidcClient.create({ data: { clientId, name: input.name, metadata: metadata as Prisma.InputJsonValue } }),
     db.prisma.reader.create({
       data: { clientId, tenantId: input.tenantId, name: input.name, location: input.location ?? null },
     }),
   ]);
-  await audit(db.prisma, { action: 'reader.added', subject: clientId, detail: { tenant: input.tenantId, mode } });
+  await audit(db, { action: 'reader.added', subject: clientId, detail: { tenant: input.tenantId, mode } });
   return { client_id: clientId, tenant: input.tenantId, key: privateJwk };
+}
+
+/** A reader by its client id, revoked or not. Plain SQL: every palm sign-in at a reader asks. */
+export async function findReader(
+  db: Database,
+  clientId: string,
+): Promise<{ clientId: string; tenantId: string; revokedAt: Date | null } | undefined> {
+  const [reader] = await db.query<{ clientId: string; tenantId: string; revokedAt: Date | null }>(
+    `SELECT client_id AS "clientId", tenant_id AS "tenantId", revoked_at AS "revokedAt"
+       FROM reader WHERE client_id = $1`,
+    [clientId],
+    'reader_by_client',
+  );
+  return reader;
 }
 
 export async function listReaders(db: Database) {
@@ -87,7 +103,7 @@ export async function revokeReader(db: Database, clientId: string): Promise<bool
   });
   if (count === 0) return false;
   await announceClientChange(db, clientId);
-  await db.query(`DELETE FROM oidc_payload WHERE payload->>'clientId' = $1`, [clientId]);
-  await audit(db.prisma, { action: 'reader.revoked', subject: clientId });
+  await deletePayloadsOfClient(db, clientId);
+  await audit(db, { action: 'reader.revoked', subject: clientId });
   return true;
 }

@@ -1,7 +1,3 @@
-import { createHash } from 'node:crypto';
-import type { Database, PrismaClient } from '../db/database.js';
-import { addressPrefix } from './sourceAddress.js';
-
 /**
  * Limits on failed sign-in attempts, kept in the database so that every instance shares them.
  * NIST SP 800-63B-4 §3.2.3 counts consecutive failures per authenticator (5 free, then at least
@@ -15,6 +11,9 @@ import { addressPrefix } from './sourceAddress.js';
  * Each attempt is reserved by one statement before it is evaluated, so concurrent attempts
  * cannot all pass one check; a success gives the reservation back or clears the count.
  */
+import { createHash } from 'node:crypto';
+import type { Database } from '../db/database.js';
+import { addressPrefix } from './sourceAddress.js';
 
 export interface RatePolicy {
   /** Failed attempts a source may make in a row. */
@@ -62,13 +61,12 @@ export const hintedPalmSubject = (email: string, address: string) =>
 
 export type LimitVerdict = { allowed: true } | { allowed: false; locked: boolean; retryAfterSeconds?: number };
 
-type Db = Pick<Database, 'query'>;
 const iso = (ms: number) => new Date(ms).toISOString();
 const waitSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 /** Takes `cost` attempts from a source's bucket, if it holds them. */
 export async function takeFromSource(
-  db: Db,
+  db: Database,
   subject: string,
   policy: RatePolicy,
   cost = 1,
@@ -77,9 +75,12 @@ export async function takeFromSource(
   const costMs = cost * policy.refillMs;
   const capacityMs = policy.burst * policy.refillMs;
   const taken = await db.query(
-    `INSERT INTO attempt_rate AS r (key, refilled_at) VALUES ($1, $2::timestamptz + $3::float8 * interval '1 millisecond')
-     ON CONFLICT (key) DO UPDATE SET refilled_at = GREATEST(r.refilled_at, $2::timestamptz) + $3::float8 * interval '1 millisecond'
-      WHERE GREATEST(r.refilled_at, $2::timestamptz) + $3::float8 * interval '1 millisecond' <= $2::timestamptz + $4::float8 * interval '1 millisecond'
+    `INSERT INTO attempt_rate AS r (key, refilled_at)
+     VALUES ($1, $2::timestamptz + $3::float8 * interval '1 millisecond')
+     ON CONFLICT (key) DO UPDATE
+        SET refilled_at = GREATEST(r.refilled_at, $2::timestamptz) + $3::float8 * interval '1 millisecond'
+      WHERE GREATEST(r.refilled_at, $2::timestamptz) + $3::float8 * interval '1 millisecond'
+            <= $2::timestamptz + $4::float8 * interval '1 millisecond'
      RETURNING key`,
     [subject, iso(now), costMs, capacityMs],
     'attempt_rate_take',
@@ -98,7 +99,7 @@ export async function takeFromSource(
 }
 
 /** Gives back what an attempt did not use (all of it after a success). */
-export async function giveBackToSource(db: Db, subject: string, policy: RatePolicy, cost = 1): Promise<void> {
+export async function giveBackToSource(db: Database, subject: string, policy: RatePolicy, cost = 1): Promise<void> {
   await db.query(
     `UPDATE attempt_rate SET refilled_at = refilled_at - $2::float8 * interval '1 millisecond' WHERE key = $1`,
     [subject, cost * policy.refillMs],
@@ -108,16 +109,18 @@ export async function giveBackToSource(db: Db, subject: string, policy: RatePoli
 
 /** Counts an attempt at a target before it is evaluated, if the target's count allows one now. */
 export async function reserveAttempt(
-  db: Db,
+  db: Database,
   subject: string,
   policy: ConsecutivePolicy,
   now = Date.now(),
 ): Promise<LimitVerdict> {
   const expiresAt = policy.forgetAfterMs ? iso(now + policy.forgetAfterMs) : null;
   const reserved = await db.query(
-    `INSERT INTO attempt_throttle AS t (subject, failures, last_failure_at, expires_at) VALUES ($1, 1, $2::timestamptz, $3::timestamptz)
+    `INSERT INTO attempt_throttle AS t (subject, failures, last_failure_at, expires_at)
+     VALUES ($1, 1, $2::timestamptz, $3::timestamptz)
      ON CONFLICT (subject) DO UPDATE
-        SET failures = CASE WHEN t.expires_at <= $2::timestamptz THEN 1 ELSE t.failures + 1 END, last_failure_at = $2::timestamptz, expires_at = $3::timestamptz
+        SET failures = CASE WHEN t.expires_at <= $2::timestamptz THEN 1 ELSE t.failures + 1 END,
+            last_failure_at = $2::timestamptz, expires_at = $3::timestamptz
       WHERE t.expires_at <= $2::timestamptz OR t.failures < $4::int
          OR (t.failures < $5::int AND t.last_failure_at <= $2::timestamptz - $6::float8 * interval '1 millisecond')
      RETURNING failures`,
@@ -129,13 +132,14 @@ export async function reserveAttempt(
 
 /** Whether a target's count allows an attempt now, without counting one. */
 export async function targetState(
-  db: Db,
+  db: Database,
   subject: string,
   policy: ConsecutivePolicy,
   now = Date.now(),
 ): Promise<LimitVerdict> {
   const [row] = await db.query<{ failures: number; lastFailureAt: Date | null; expiresAt: Date | null }>(
-    `SELECT failures, last_failure_at AS "lastFailureAt", expires_at AS "expiresAt" FROM attempt_throttle WHERE subject = $1`,
+    `SELECT failures, last_failure_at AS "lastFailureAt", expires_at AS "expiresAt"
+       FROM attempt_throttle WHERE subject = $1`,
     [subject],
     'attempt_throttle_state',
   );
@@ -147,18 +151,23 @@ export async function targetState(
 }
 
 /** A success (or an administrator, or the person's passkey sign-in) clears the count. */
-export async function resetThrottle(prisma: PrismaClient, subject: string): Promise<void> {
-  await prisma.attemptThrottle.deleteMany({ where: { subject } });
-  await prisma.attemptRate.deleteMany({ where: { key: subject } });
+export async function resetThrottle(db: Database, subject: string): Promise<void> {
+  await clearFailures(db, subject);
+  await db.query(`DELETE FROM attempt_rate WHERE key = $1`, [subject]);
+}
+
+/** A target's consecutive count cleared (its attempt succeeded); its source buckets are left as they are. */
+export async function clearFailures(db: Database, subject: string): Promise<void> {
+  await db.query(`DELETE FROM attempt_throttle WHERE subject = $1`, [subject], 'attempt_throttle_clear');
 }
 
 /** Clears the counts of browser 1:1 misses against a person, from every address (an administrator's unlock). */
-export async function resetHintedPalmCounts(prisma: PrismaClient, email: string): Promise<void> {
-  await prisma.attemptThrottle.deleteMany({ where: { subject: { startsWith: hintedPalmPrefix(email) } } });
+export async function resetHintedPalmCounts(db: Database, email: string): Promise<void> {
+  await db.query(`DELETE FROM attempt_throttle WHERE starts_with(subject, $1)`, [hintedPalmPrefix(email)]);
 }
 
 /** Full buckets and forgotten counts are the same as no row: the maintenance job deletes them. */
-export async function purgeExpiredAttempts(db: Db, now = Date.now()): Promise<number> {
+export async function purgeExpiredAttempts(db: Database, now = Date.now()): Promise<number> {
   const [row] = await db.query<{ n: number }>(
     `WITH buckets AS (DELETE FROM attempt_rate WHERE refilled_at <= $1::timestamptz RETURNING 1),
           counts AS (DELETE FROM attempt_throttle WHERE expires_at <= $1::timestamptz RETURNING 1)

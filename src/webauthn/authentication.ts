@@ -1,21 +1,21 @@
+/**
+ * Passkey sign-in: discoverable credentials (no user name first), user verification required,
+ * origin and RP ID checked, and the signature counter must move forward when the authenticator
+ * keeps one (a counter going back hints at a cloned authenticator).
+ */
 import {
   generateAuthenticationOptions,
   verifyAuthenticationResponse,
   type AuthenticationResponseJSON,
   type PublicKeyCredentialRequestOptionsJSON,
 } from '@simplewebauthn/server';
-import type { PrismaClient } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { audit } from '../audit/audit.js';
 import { personSubject, resetThrottle } from '../throttling/attemptLimits.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import { WebauthnError } from './errors.js';
 import type { RelyingParty } from './relyingParty.js';
 
-/**
- * Passkey sign-in: discoverable credentials (no user name first), user verification required,
- * origin and RP ID checked, and the signature counter must move forward when the authenticator
- * keeps one (a counter going back hints at a cloned authenticator).
- */
 export interface PasskeySignIn {
   personId: string;
   /** RFC 8176: hwk for a device-bound key, swk for a synced one; user for verified user. */
@@ -23,7 +23,7 @@ export interface PasskeySignIn {
 }
 
 export async function startAuthentication(
-  prisma: PrismaClient,
+  db: Database,
   rp: RelyingParty,
   ceremonyId: string,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
@@ -32,12 +32,12 @@ export async function startAuthentication(
     userVerification: 'required',
     allowCredentials: [],
   });
-  await storeChallenge(prisma, { id: ceremonyId, purpose: 'authentication', challenge: options.challenge });
+  await storeChallenge(db, { id: ceremonyId, purpose: 'authentication', challenge: options.challenge });
   return options;
 }
 
 export async function finishAuthentication(
-  prisma: PrismaClient,
+  db: Database,
   rp: RelyingParty,
   ceremonyId: string,
   response: unknown,
@@ -46,9 +46,9 @@ export async function finishAuthentication(
   if (!assertion || typeof assertion.id !== 'string' || typeof assertion.response !== 'object') {
     throw new WebauthnError('invalid_request', 'malformed passkey response');
   }
-  const pending = await takeChallenge(prisma, ceremonyId, 'authentication');
+  const pending = await takeChallenge(db, ceremonyId, 'authentication');
   if (!pending) throw new WebauthnError('invalid_request', 'The sign-in expired; try again.');
-  const passkey = await prisma.passkey.findUnique({ where: { id: assertion.id }, include: { person: true } });
+  const passkey = await db.prisma.passkey.findUnique({ where: { id: assertion.id } });
   if (!passkey) throw new WebauthnError('unknown_passkey', 'This passkey is not registered here.');
 
   let verification;
@@ -67,7 +67,7 @@ export async function finishAuthentication(
       },
     });
   } catch (err) {
-    await audit(prisma, {
+    await audit(db, {
       action: 'passkey.rejected',
       subject: passkey.personId,
       detail: { reason: (err as Error).message },
@@ -76,12 +76,12 @@ export async function finishAuthentication(
   }
   if (!verification.verified) throw new WebauthnError('passkey_rejected', 'The passkey could not be verified.');
 
-  await prisma.passkey.update({
+  await db.prisma.passkey.update({
     where: { id: passkey.id },
     data: { signCount: BigInt(verification.authenticationInfo.newCounter), lastUsedAt: new Date() },
   });
   // A passkey sign-in proves the person: it lifts a palm/PIN lock-out (NIST SP 800-63B-4).
-  await resetThrottle(prisma, personSubject(passkey.personId));
+  await resetThrottle(db, personSubject(passkey.personId));
   const deviceBound = verification.authenticationInfo.credentialDeviceType === 'singleDevice';
   return { personId: passkey.personId, amr: [deviceBound ? 'hwk' : 'swk', 'user'] };
 }

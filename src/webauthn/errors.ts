@@ -1,10 +1,18 @@
+import { PalmidError } from '../errors.js';
+
+type WebauthnErrorCode = 'invalid_request' | 'invalid_invitation' | 'passkey_rejected' | 'unknown_passkey';
+
+const STATUS: Record<WebauthnErrorCode, number> = {
+  invalid_request: 400,
+  invalid_invitation: 410,
+  passkey_rejected: 401,
+  unknown_passkey: 401,
+};
+
 /** A ceremony failure with an OAuth-style error code and a message safe to show a person. */
-export class WebauthnError extends Error {
-  override name = 'WebauthnError';
-  constructor(
-    readonly code: 'invalid_request' | 'invalid_invitation' | 'passkey_rejected' | 'unknown_passkey',
-    message: string,
-  ) {
-    super(message);
+export class WebauthnError extends PalmidError {
+  declare readonly code: WebauthnErrorCode;
+  constructor(code: WebauthnErrorCode, message: string) {
+    super(message, { code, status: STATUS[code] });
   }
 }

@@ -1,3 +1,7 @@
+/**
+ * Passkey registration through an invitation: discoverable credential, user verification
+ * required. An invitation for the email of an existing person adds a passkey to that person.
+ */
 import {
   generateRegistrationOptions,
   verifyRegistrationResponse,
@@ -5,35 +9,31 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { PrismaClient } from '../db/database.js';
+import type { Database } from '../db/database.js';
 import { findRedeemableInvitation } from '../accounts/invitations.js';
-import { isValidEmail, normaliseEmail, type Role } from '../accounts/people.js';
+import { findPersonByEmail, isValidEmail, normaliseEmail, type Role } from '../accounts/people.js';
 import { audit } from '../audit/audit.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import type { RelyingParty } from './relyingParty.js';
 import { WebauthnError } from './errors.js';
 
-/**
- * Passkey registration through an invitation: discoverable credential, user verification
- * required. An invitation for the email of an existing person adds a passkey to that person.
- */
 export interface RegistrationStart {
   ceremony: string;
   publicKey: PublicKeyCredentialCreationOptionsJSON;
 }
 
 export async function startRegistration(
-  prisma: PrismaClient,
+  db: Database,
   rp: RelyingParty,
   input: { token: string; email?: unknown; name?: unknown },
 ): Promise<RegistrationStart> {
-  const invitation = await findRedeemableInvitation(prisma, input.token);
+  const invitation = await findRedeemableInvitation(db, input.token);
   if (!invitation) throw new WebauthnError('invalid_invitation', 'This invitation link is invalid, used or expired.');
   const email = normaliseEmail(String(invitation.email ?? input.email ?? ''));
   if (!isValidEmail(email)) throw new WebauthnError('invalid_request', 'Enter a valid email address.');
   const name = typeof input.name === 'string' && input.name.trim() ? input.name.trim().slice(0, 100) : null;
 
-  const existing = await prisma.person.findUnique({ where: { email }, include: { passkeys: true } });
+  const existing = await findPersonByEmail(db, email);
   if (existing && invitation.email !== email) {
     // Only an invitation addressed to this email may add a passkey to an existing account.
     throw new WebauthnError(
@@ -42,6 +42,7 @@ export async function startRegistration(
     );
   }
   const webauthnId = existing?.webauthnId ?? randomBytes(32).toString('base64url');
+  const passkeys = existing ? await db.prisma.passkey.findMany({ where: { personId: existing.id } }) : [];
   const publicKey = await generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
@@ -50,9 +51,9 @@ export async function startRegistration(
     userID: Buffer.from(webauthnId, 'base64url'),
     attestationType: 'none',
     authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
-    excludeCredentials: (existing?.passkeys ?? []).map((p) => ({ id: p.id, transports: p.transports as never })),
+    excludeCredentials: passkeys.map((p) => ({ id: p.id, transports: p.transports as never })),
   });
-  const ceremony = await storeChallenge(prisma, {
+  const ceremony = await storeChallenge(db, {
     purpose: 'registration',
     challenge: publicKey.challenge,
     invitationId: invitation.id,
@@ -62,14 +63,14 @@ export async function startRegistration(
 }
 
 export async function finishRegistration(
-  prisma: PrismaClient,
+  db: Database,
   rp: RelyingParty,
   input: { token: string; ceremony: unknown; response: unknown },
 ): Promise<{ personId: string; role: Role }> {
-  const invitation = await findRedeemableInvitation(prisma, input.token);
+  const invitation = await findRedeemableInvitation(db, input.token);
   if (!invitation) throw new WebauthnError('invalid_invitation', 'This invitation link is invalid, used or expired.');
   if (typeof input.ceremony !== 'string') throw new WebauthnError('invalid_request', 'missing ceremony');
-  const pending = await takeChallenge(prisma, input.ceremony, 'registration');
+  const pending = await takeChallenge(db, input.ceremony, 'registration');
   if (!pending || pending.invitationId !== invitation.id) {
     throw new WebauthnError('invalid_request', 'The registration expired; start again.');
   }
@@ -91,7 +92,9 @@ export async function finishRegistration(
   const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
 
   const role = invitation.role as Role;
-  const personId = await prisma.$transaction(async (tx) => {
+  // The invitation is redeemed, the person found or created and the passkey stored in one
+  // transaction: those statements on invitation and person stay here rather than in src/accounts.
+  const personId = await db.prisma.$transaction(async (tx) => {
     // Redeem exactly once, even with two tabs racing.
     const redeemed = await tx.invitation.updateMany({
       where: { id: invitation.id, usedAt: null },
@@ -118,7 +121,7 @@ export async function finishRegistration(
     });
     return person.id;
   });
-  await audit(prisma, {
+  await audit(db, {
     action: 'passkey.registered',
     actor: personId,
     subject: personId,

@@ -49,9 +49,9 @@ describe.each(databaseKinds)('linking a card ($name)', (kind) => {
   afterAll(async () => t?.dispose());
 
   it('stores only the vault token, brand and last four; the vault keeps the number sealed', async () => {
-    const person = await createPerson(t.db.prisma, { email: 'card@example.org', role: 'user' });
-    const vault = new LocalCardVault(t.db.prisma, randomBytes(32));
-    const linked = await linkCard(t.db.prisma, vault, person.id, { number: VISA, expMonth: 12, expYear: 2030 });
+    const person = await createPerson(t.db, { email: 'card@example.org', role: 'user' });
+    const vault = new LocalCardVault(t.db, randomBytes(32));
+    const linked = await linkCard(t.db, vault, person.id, { number: VISA, expMonth: 12, expYear: 2030 });
     expect(linked).toMatchObject({ brand: 'visa', last4: '1111' });
     expect(linked.vaultToken).toMatch(/^vtok_/);
 
@@ -66,7 +66,7 @@ describe.each(databaseKinds)('linking a card ($name)', (kind) => {
     expect(everything).not.toContain('411111111111');
     expect(await vault.reveal(linked.vaultToken)).toEqual({ number: '4111111111111111', expMonth: 12, expYear: 2030 });
     // Another key cannot open it.
-    await expect(new LocalCardVault(t.db.prisma, randomBytes(32)).reveal(linked.vaultToken)).rejects.toThrow();
+    await expect(new LocalCardVault(t.db, randomBytes(32)).reveal(linked.vaultToken)).rejects.toThrow();
   });
 });
 
@@ -84,7 +84,7 @@ describe('palmid card link / loyalty', () => {
     try {
       const db = await openDatabase({ dataDir });
       await migrate(db);
-      await createPerson(db.prisma, { email: 'ana@example.org', role: 'user' });
+      await createPerson(db, { email: 'ana@example.org', role: 'user' });
       await db.close();
       const stdin = Object.getOwnPropertyDescriptor(process, 'stdin')!;
       Object.defineProperty(process, 'stdin', { value: Readable.from(['5555 5555 5555 4444\n']), configurable: true });

@@ -138,8 +138,8 @@ function keysHeld(masterBytes: Buffer, master: MasterKey, storeDir: string): Buf
 }
 
 /**
- * The issue's finding: after `palmid erase` the data key row and the sealed template were still
- * in the database files and the WAL, with the master key beside them. Here a backup (a copy of
+ * What this guards against: an erasure after which the data key row and the sealed template are
+ * still in the database files and the WAL, with the master key beside them. Here a backup (a copy of
  * the data folder, or pg_dump) is taken before the erasure; afterwards every copy of the
  * person's wrapped key and templates, in the live files and in the backup, must open with no
  * key palmid still holds, while the same copies opened with the keys of before (so the scan
@@ -169,11 +169,11 @@ describe.skipIf(!haveData)('erasure on the embedded database: the data folder an
     const { db, store, bio } = await openInstallation();
     try {
       // Ana and Bo share a bucket (so Bo's key is re-wrapped by Ana's erasure); Carl is elsewhere.
-      await addTenant(db.prisma, { id: 'shop', name: 'Shop' });
+      await addTenant(db, { id: 'shop', name: 'Shop' });
       const ids: string[] = [];
       for (const [i, email] of ['ana@example.org', 'bo@example.org', 'carl@example.org'].entries()) {
-        const person = await createPerson(db.prisma, { email, role: 'user' });
-        await recordConsent(db.prisma, person.id, 'shop', 1);
+        const person = await createPerson(db, { email, role: 'user' });
+        await recordConsent(db, person.id, 'shop', 1);
         bio.dataKeys.bucketFor = () => (i < 2 ? 7 : 8);
         await enrolPalm(bio, {
           personId: person.id,
@@ -282,12 +282,12 @@ describe.skipIf(!haveData || !process.env.TEST_DATABASE_URL)(
       const store = KeyStore.inFolder(keysDir, master);
       const bio = new BiometricContext(db, master, store);
       await bio.dataKeys.prepare();
-      await addTenant(db.prisma, { id: 'shop', name: 'Shop' });
+      await addTenant(db, { id: 'shop', name: 'Shop' });
       bio.dataKeys.bucketFor = () => 3;
       const ids: string[] = [];
       for (const [i, email] of ['ana@example.org', 'bo@example.org'].entries()) {
-        const person = await createPerson(db.prisma, { email, role: 'user' });
-        await recordConsent(db.prisma, person.id, 'shop', 1);
+        const person = await createPerson(db, { email, role: 'user' });
+        await recordConsent(db, person.id, 'shop', 1);
         await enrolPalm(bio, {
           personId: person.id,
           tenantId: 'shop',
@@ -404,11 +404,11 @@ describe.skipIf(!haveData)('erasure paths and interrupted erasures', () => {
     const { bio } = fresh();
     await bio.dataKeys.prepare();
     bio.dataKeys.bucketFor = () => 5; // everyone in one bucket: every erasure re-wraps the others
-    for (const tenant of ['office', 'gym']) await addTenant(db.prisma, { id: tenant, name: tenant });
+    for (const tenant of ['office', 'gym']) await addTenant(db, { id: tenant, name: tenant });
     for (let palm = 1; palm <= 4; palm++) {
-      const person = await createPerson(db.prisma, { email: `p${palm}@example.org`, role: 'user' });
+      const person = await createPerson(db, { email: `p${palm}@example.org`, role: 'user' });
       for (const tenant of ['office', 'gym']) {
-        await recordConsent(db.prisma, person.id, tenant, 1);
+        await recordConsent(db, person.id, tenant, 1);
         await enrolPalm(bio, {
           personId: person.id,
           tenantId: tenant,
@@ -426,7 +426,7 @@ describe.skipIf(!haveData)('erasure paths and interrupted erasures', () => {
   });
 
   it('erases a person with no palm data without touching the key store', async () => {
-    const nobody = await createPerson(db.prisma, { email: 'nobody@example.org', role: 'user' });
+    const nobody = await createPerson(db, { email: 'nobody@example.org', role: 'user' });
     const before = fs.readFileSync(path.join(keysDir, 'bucket-keys.sealed'));
     expect(await erasePalmData(fresh().bio, nobody.id)).toEqual({ references: 0 });
     expect(fs.readFileSync(path.join(keysDir, 'bucket-keys.sealed')).equals(before)).toBe(true);
@@ -563,7 +563,7 @@ describe('the key store and the upgrade of older data keys', () => {
     const ids: string[] = [];
     const keys = new Map<string, Buffer>();
     for (let i = 0; i < 3; i++) {
-      const person = await createPerson(db.prisma, { email: `old${i}@example.org`, role: 'user' });
+      const person = await createPerson(db, { email: `old${i}@example.org`, role: 'user' });
       const key = randomBytes(32);
       // As c220018 stored it.
       await db.query(`INSERT INTO person_data_key (person_id, wrapped_key) VALUES ($1, $2)`, [

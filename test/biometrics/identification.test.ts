@@ -33,10 +33,10 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     t = await createTestDatabase(kind);
     await migrate(t.db);
     bio = new BiometricContext(t.db, MasterKey.fromBytes(randomBytes(32)));
-    await addTenant(t.db.prisma, { id: 'office', name: 'Office' });
+    await addTenant(t.db, { id: 'office', name: 'Office' });
     for (let palm = 1; palm <= 10; palm++) {
-      const person = await createPerson(t.db.prisma, { email: `p${palm}@example.org`, role: 'user' });
-      await recordConsent(t.db.prisma, person.id, 'office', 1);
+      const person = await createPerson(t.db, { email: `p${palm}@example.org`, role: 'user' });
+      await recordConsent(t.db, person.id, 'office', 1);
       people.push(person.id);
     }
     // Palms 1–7 enrolled from their first three samples; 8–10 never enrolled.
@@ -52,7 +52,7 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
   }, 300_000);
   afterAll(async () => t?.dispose());
 
-  // The issue's target: every other sample of an enrolled palm, both sessions, is found. The
+  // The target: every other sample of an enrolled palm, both sessions, is found. The
   // threshold comes from synthetic palms (per search, for the tenant's 1:N target), not from
   // these images. The narrowest margin is printed.
   it('finds every other sample of the enrolled palms, across both sessions, never the wrong person', async () => {
@@ -105,7 +105,7 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
     expect(err).toBeInstanceOf(BiometricError);
     expect((err as BiometricError).reason).toBe('duplicate_enrolment');
 
-    const stranger = await createPerson(t.db.prisma, { email: 'stranger@example.org', role: 'user' });
+    const stranger = await createPerson(t.db, { email: 'stranger@example.org', role: 'user' });
     const noConsent = await enrolPalm(bio, {
       personId: stranger.id,
       tenantId: 'office',
@@ -118,11 +118,11 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
   });
 
   it('searches only people who consented to the tenant', async () => {
-    await withdrawConsent(t.db.prisma, people[1]!, 'office');
+    await withdrawConsent(t.db, people[1]!, 'office');
     const r = await identifyPalm(bio, { tenantId: 'office', capture: sample(2, 12), kind: 'roi' });
     expect(r.match).toBe(false);
     // Withdrawing consent deleted the reference; re-consent and re-enrol to restore.
-    await recordConsent(t.db.prisma, people[1]!, 'office', 1);
+    await recordConsent(t.db, people[1]!, 'office', 1);
     const again = await enrolPalm(bio, {
       personId: people[1]!,
       tenantId: 'office',
@@ -163,10 +163,10 @@ describe.skipIf(!haveData).each(databaseKinds)('enrolment and 1:N identification
   it('searches a tenant still on the linear transform, and converts it to codes on re-key, templates sealed before included', async () => {
     // A tenant as the migration leaves an existing one with references: the old scheme, here
     // with a full (unsplit) transform, searched exactly.
-    await addTenant(t.db.prisma, { id: 'legacy', name: 'Legacy' });
+    await addTenant(t.db, { id: 'legacy', name: 'Legacy' });
     await t.db.query(`UPDATE tenant SET transform_split = NULL, template_protection = 'transform' WHERE id = 'legacy'`);
     for (const palm of [5, 6]) {
-      await recordConsent(t.db.prisma, people[palm - 1]!, 'legacy', 1);
+      await recordConsent(t.db, people[palm - 1]!, 'legacy', 1);
       await enrolPalm(bio, {
         personId: people[palm - 1]!,
         tenantId: 'legacy',
@@ -260,12 +260,12 @@ describe.skipIf(!fs.existsSync(COEP))('enrolment and 1:N identification on coep-
     t = await createTestDatabase(databaseKinds[0]!);
     await migrate(t.db);
     bio = new BiometricContext(t.db, MasterKey.fromBytes(randomBytes(32)));
-    await addTenant(t.db.prisma, { id: 'stadium', name: 'Stadium' });
+    await addTenant(t.db, { id: 'stadium', name: 'Stadium' });
     const ids = [...byId.keys()];
     const enrolled = ids.slice(0, Math.ceil(ids.length * 0.75));
     for (const id of enrolled) {
-      const person = await createPerson(t.db.prisma, { email: `coep${id}@example.org`, role: 'user' });
-      await recordConsent(t.db.prisma, person.id, 'stadium', 1);
+      const person = await createPerson(t.db, { email: `coep${id}@example.org`, role: 'user' });
+      await recordConsent(t.db, person.id, 'stadium', 1);
       people.set(id, person.id);
       const files = byId.get(id)!;
       await enrolPalm(bio, {

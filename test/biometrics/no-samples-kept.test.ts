@@ -33,7 +33,7 @@ describe.skipIf(!haveData)('what enrolment and identification leave behind', () 
   beforeAll(async () => {
     const db = await openDatabase({ dataDir });
     await migrate(db);
-    await createPerson(db.prisma, { email: 'ana@example.org', role: 'user' });
+    await createPerson(db, { email: 'ana@example.org', role: 'user' });
     await db.close();
     for (const args of [
       ['tenant', 'add', '--id', 'shop', '--name', 'Shop'],
@@ -57,7 +57,9 @@ describe.skipIf(!haveData)('what enrolment and identification leave behind', () 
       logs += run.stdout + run.stderr;
     }
   }, 180_000);
-  afterAll(() => [dataDir, `${dataDir}-keys`].forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  afterAll(() => {
+    for (const d of [dataDir, `${dataDir}-keys`]) fs.rmSync(d, { recursive: true, force: true });
+  });
 
   it('identified the person (so the pipeline really ran)', () => {
     expect(logs).toMatch(/"match":true,"person":"ana@example.org"/);

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson } from '../../src/accounts/people.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
 import { sealTemplate } from '../../src/biometrics/dataKeys.js';
-import { identifyingTenant, identifyProbe } from '../../src/biometrics/identification.js';
+import { identifyingTenant } from '../../src/accounts/tenants.js';
+import { identifyProbe } from '../../src/biometrics/identification.js';
 import { rekeyTenant } from '../../src/biometrics/lifecycle.js';
 import { TenantTransform } from '../../src/biometrics/protection.js';
 import { codeIndexName, STAGE_ONE_SQL, tenantsToConvert, vectorLiteral } from '../../src/biometrics/references.js';
@@ -17,9 +18,9 @@ import {
   prepareImage,
   probesFromSamples,
   serializeTemplate,
-  synthRoi,
   templatesFromSamples,
 } from '../../src/palm/index.js';
+import { synthRoi } from '../../src/palm/devtools/index.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
 
 const CODES_MIGRATION = '20261129120000_protected_codes';
@@ -49,7 +50,7 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
     await t.db.query(`INSERT INTO tenant (id, name) VALUES ('old', 'Old'), ('empty', 'Empty')`);
     // Two references stored as enrolment stored them before (c220018).
     for (const palm of [1, 2]) {
-      const person = await createPerson(t.db.prisma, { email: `p${palm}@example.org`, role: 'user' });
+      const person = await createPerson(t.db, { email: `p${palm}@example.org`, role: 'user' });
       personIds.push(person.id);
       await t.db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ($1, $2, 'old', 1)`, [
         randomUUID(),

@@ -140,11 +140,11 @@ describe('tenant template protection: keyed bit codes', () => {
   it('gives no reconstruction from a stolen row and known (embedding, code) pairs', () => {
     const known = palms(32, 6).map((p) => p.a);
     const others = palms(200, 7).map((p) => p.a);
-    const fit = leastSquares(
+    const reconstruct = leastSquares(
       known.map((e) => signs(office.protect(e))),
       known,
     );
-    const codeAttack = mean(others.map((e) => cosine(fit(signs(office.protect(e))), e)));
+    const codeAttack = mean(others.map((e) => cosine(reconstruct(signs(office.protect(e))), e)));
     expect(codeAttack).toBeLessThan(0.15);
     // The same attack on the linear transform references were stored under before: it recovers
     // everything in the known palms' span.

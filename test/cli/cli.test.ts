@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findRedeemableInvitation } from '../../src/accounts/invitations.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { palmid, type Run } from '../support/cli.js';
@@ -269,11 +269,11 @@ describe.each(databaseKinds)('the palmid command ($name)', (kind) => {
       expect(row.secretHash).toMatch(/^\$argon2id\$/);
       expect(row.secretHash).not.toContain(keptClient.client_secret);
       expect(JSON.stringify(row.metadata)).not.toContain(keptClient.client_secret);
-      const invitation = await findRedeemableInvitation(db.prisma, invitationToken);
+      const invitation = await findRedeemableInvitation(db, invitationToken);
       expect(invitation).toMatchObject({ email: 'bo@example.org', role: 'user', usedAt: null });
       expect(
         await findRedeemableInvitation(
-          db.prisma,
+          db,
           `${invitationToken.slice(0, -1)}${invitationToken.endsWith('A') ? 'B' : 'A'}`,
         ),
       ).toBeNull();

@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COARSE_DIMENSIONS, embeddingIndexName, STAGE_ONE_SQL } from '../../src/biometrics/references.js';
-import { GALLERY_SIZE_SQL } from '../../src/biometrics/context.js';
-import { loadManifest } from '../../src/palm/features.js';
+import { GALLERY_SIZE_SQL } from '../../src/biometrics/references.js';
+import { loadManifest } from '../../src/palm/index.js';
 import { createOidcAdapter, purgeExpiredPayloads } from '../../adapters/oidc-adapter.js';
 import { audit } from '../../src/audit/audit.js';
 import type { PrismaClient } from '../../src/db/database.js';
@@ -303,7 +303,7 @@ describe.each(databaseKinds)('database migrations ($name)', (kind) => {
   });
 
   it('keeps audit_event append-only', async () => {
-    await audit(test.db.prisma, { action: 'test.append', actor: 'me', detail: { n: 1 } });
+    await audit(test.db, { action: 'test.append', actor: 'me', detail: { n: 1 } });
     const row = await test.db.prisma.auditEvent.findFirstOrThrow({ where: { action: 'test.append' } });
     const count = await test.db.prisma.auditEvent.count();
     await expect(

@@ -119,11 +119,10 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds)(
       await palmVideo(photo(2, 3), path.join(videos, 'ana.y4m'));
       await palmVideo(photo(30, 1), path.join(videos, 'stranger.y4m'));
       server = await startTestServer(kind);
-      const prisma = server.db.prisma;
-      await addTenant(prisma, { id: 'office', name: 'Office' });
-      const ana = await createPerson(prisma, { email: 'ana@example.org', name: 'Ana', role: 'user' });
+      await addTenant(server.db, { id: 'office', name: 'Office' });
+      const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana', role: 'user' });
       anaId = ana.id;
-      await recordConsent(prisma, ana.id, 'office', 1);
+      await recordConsent(server.db, ana.id, 'office', 1);
       const bio = new BiometricContext(server.db, server.master);
       await enrolPalm(bio, {
         personId: ana.id,

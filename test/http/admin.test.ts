@@ -53,7 +53,7 @@ describe('admin console', () => {
     expect(created.status).toBe(200);
     const link = /<output id="invite-link">([^<]+)<\/output>/.exec(await created.text())![1]!;
     const token = link.split('/invite/')[1]!;
-    expect(await findRedeemableInvitation(server.db.prisma, token)).toMatchObject({
+    expect(await findRedeemableInvitation(server.db, token)).toMatchObject({
       email: 'bea@example.org',
       role: 'user',
     });
@@ -63,7 +63,7 @@ describe('admin console', () => {
     expect(await server.db.prisma.person.findUnique({ where: { email: 'bea@example.org' } })).toMatchObject({
       role: 'user',
     });
-    expect(await findRedeemableInvitation(server.db.prisma, token)).toBeNull();
+    expect(await findRedeemableInvitation(server.db, token)).toBeNull();
 
     // A person who is not an administrator cannot open the console.
     const refused = await adminSignIn(server, new UserAgent(), bea);

@@ -43,12 +43,11 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
 
   beforeAll(async () => {
     server = await startTestServer(kind, { PALMID_FRAME_CONCURRENCY: '1', PALMID_FRAME_QUEUE: '1' });
-    const prisma = server.db.prisma;
     const bio = new BiometricContext(server.db, server.master);
-    await addTenant(prisma, { id: 'office', name: 'Office' });
-    const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
-    await recordConsent(prisma, ana.id, 'office', 1);
+    await recordConsent(server.db, ana.id, 'office', 1);
     await enrolPalm(bio, {
       personId: ana.id,
       tenantId: 'office',
@@ -57,9 +56,9 @@ describe.skipIf(!haveData).each(databaseKinds)('frame admission and hostile fram
       kind: 'hand',
       minCaptures: 2,
     });
-    const bo = await createPerson(prisma, { email: 'bo@example.org', role: 'user' });
+    const bo = await createPerson(server.db, { email: 'bo@example.org', role: 'user' });
     boId = bo.id;
-    await recordConsent(prisma, bo.id, 'office', 1);
+    await recordConsent(server.db, bo.id, 'office', 1);
     await enrolPalm(bio, {
       personId: bo.id,
       tenantId: 'office',

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, untrustedProxyWarning } from '../../src/config.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-const TOKEN = 'm'.repeat(16) + 'e'.repeat(16) + 't';
+const TOKEN = `${'m'.repeat(16) + 'e'.repeat(16)}t`;
 const PROMETHEUS = /^# HELP palmid_http_requests_total/m;
 
 const scrape = (url: string, token?: string) =>

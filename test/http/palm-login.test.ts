@@ -42,13 +42,12 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
 
   beforeAll(async () => {
     server = await startTestServer(kind, { PALMID_TRUST_PROXY: 'true' });
-    const prisma = server.db.prisma;
     const bio = new BiometricContext(server.db, server.master);
-    await addTenant(prisma, { id: 'office', name: 'Office' });
-    await addTenant(prisma, { id: 'stadium', name: 'Stadium' });
-    const ana = await createPerson(prisma, { email: 'ana@example.org', name: 'Ana', role: 'user' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    await addTenant(server.db, { id: 'stadium', name: 'Stadium' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana', role: 'user' });
     anaId = ana.id;
-    await recordConsent(prisma, ana.id, 'office', 1);
+    await recordConsent(server.db, ana.id, 'office', 1);
     await enrolPalm(bio, {
       personId: ana.id,
       tenantId: 'office',
@@ -58,8 +57,8 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
       minCaptures: 2,
     });
     // Bo consented to the stadium only: the office never searches him.
-    const bo = await createPerson(prisma, { email: 'bo@example.org', role: 'user' });
-    await recordConsent(prisma, bo.id, 'stadium', 1);
+    const bo = await createPerson(server.db, { email: 'bo@example.org', role: 'user' });
+    await recordConsent(server.db, bo.id, 'stadium', 1);
     await enrolPalm(bio, {
       personId: bo.id,
       tenantId: 'stadium',

@@ -60,7 +60,7 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
   });
 
   it('stores signing keys encrypted under the master key, bound to their kid', async () => {
-    const store = new SigningKeyStore(server.db.prisma, server.master);
+    const store = new SigningKeyStore(server.db, server.master);
     const { keys } = await store.load();
     const rows = await server.db.query<{ kid: string; encrypted_jwk: Uint8Array }>(
       'SELECT kid, encrypted_jwk FROM signing_key',
@@ -84,7 +84,7 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
       );
     }
     // Another master key cannot decrypt them.
-    const stranger = new SigningKeyStore(server.db.prisma, MasterKey.fromBytes(randomBytes(32)));
+    const stranger = new SigningKeyStore(server.db, MasterKey.fromBytes(randomBytes(32)));
     await expect(stranger.load()).rejects.toBeInstanceOf(DecryptionError);
   });
 
@@ -95,7 +95,7 @@ describe.each(databaseKinds)('signing key rotation ($name)', (kind) => {
     expect(before.keys.map((k) => k.kid)).toContain(oldKid);
     await verify(oldToken, before);
 
-    const store = new SigningKeyStore(server.db.prisma, server.master);
+    const store = new SigningKeyStore(server.db, server.master);
     const first = await store.rotate(3600);
     expect(first.retired.sort()).toEqual(before.keys.map((k) => k.kid!).sort());
     expect(first.created).toHaveLength(3); // ES256, RS256 and the ECDH-ES capture key

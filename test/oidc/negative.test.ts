@@ -105,7 +105,7 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
   }
 
   async function newPerson(email: string, userVerified?: boolean) {
-    const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
+    const invitation = await createInvitation(server.db, { role: 'user', ttlSeconds: 600 });
     const auth = new SoftAuthenticator();
     const response = await registerPasskey(new UserAgent(), invitationUrl(server.issuer, invitation.token), auth, {
       email,
@@ -340,7 +340,7 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     });
 
     it('refuses registration from another origin', async () => {
-      const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
+      const invitation = await createInvitation(server.db, { role: 'user', ttlSeconds: 600 });
       const response = await registerPasskey(
         new UserAgent(),
         invitationUrl(server.issuer, invitation.token),
@@ -407,7 +407,7 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     });
 
     it('a registration challenge cannot be used twice', async () => {
-      const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
+      const invitation = await createInvitation(server.db, { role: 'user', ttlSeconds: 600 });
       const link = invitationUrl(server.issuer, invitation.token);
       const agent = new UserAgent();
       const start = (await (await agent.postJson(`${link}/options`, { email: 'twice@example.org' })).json()) as {
@@ -433,7 +433,7 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     });
 
     it('refuses an expired invitation with 410 invalid_invitation', async () => {
-      const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
+      const invitation = await createInvitation(server.db, { role: 'user', ttlSeconds: 600 });
       const link = invitationUrl(server.issuer, invitation.token);
       await server.db.prisma.invitation.update({
         where: { id: invitation.id },
@@ -448,7 +448,7 @@ describe.each(databaseKinds)('refused requests ($name)', (kind) => {
     });
 
     it('refuses to finish a registration whose invitation expired after it started', async () => {
-      const invitation = await createInvitation(server.db.prisma, { role: 'user', ttlSeconds: 600 });
+      const invitation = await createInvitation(server.db, { role: 'user', ttlSeconds: 600 });
       const link = invitationUrl(server.issuer, invitation.token);
       const agent = new UserAgent();
       const start = (await (await agent.postJson(`${link}/options`, { email: 'slow@example.org' })).json()) as {

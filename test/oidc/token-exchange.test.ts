@@ -97,12 +97,11 @@ describe.skipIf(!fs.existsSync(DATA)).each(databaseKinds)('token exchange ($name
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    const prisma = server.db.prisma;
-    await addTenant(prisma, { id: 'office', name: 'Office' });
-    await addTenant(prisma, { id: 'stadium', name: 'Stadium' });
-    const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    await addTenant(server.db, { id: 'stadium', name: 'Stadium' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
-    await recordConsent(prisma, ana.id, 'office', 1);
+    await recordConsent(server.db, ana.id, 'office', 1);
     await enrolPalm(new BiometricContext(server.db, server.master), {
       personId: ana.id,
       tenantId: 'office',
@@ -110,10 +109,10 @@ describe.skipIf(!fs.existsSync(DATA)).each(databaseKinds)('token exchange ($name
       captures: [1, 2, 3].map((s) => sample(5, s)),
       kind: 'roi',
     });
-    await setPin(prisma, anaId, '4821');
-    await setLoyaltyNumber(prisma, anaId, 'office', 'OFF-42');
-    await setLoyaltyNumber(prisma, anaId, 'stadium', 'STA-7');
-    await linkCard(prisma, new LocalCardVault(prisma, server.master.derive('card-vault')), anaId, {
+    await setPin(server.db, anaId, '4821');
+    await setLoyaltyNumber(server.db, anaId, 'office', 'OFF-42');
+    await setLoyaltyNumber(server.db, anaId, 'stadium', 'STA-7');
+    await linkCard(server.db, new LocalCardVault(server.db, server.master.derive('card-vault')), anaId, {
       number: '4111111111111111',
       expMonth: 12,
       expYear: 2031,

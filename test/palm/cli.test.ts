@@ -14,8 +14,16 @@ async function run(args: string[]): Promise<{ out: string; err: string; error?: 
     .configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
   register(program);
   try {
-    await ioStorage.run({ out: (s) => void (out += s), err: (s) => void (err += s) }, () =>
-      program.parseAsync(['node', 'palmid', ...args]),
+    await ioStorage.run(
+      {
+        out: (s) => {
+          out += s;
+        },
+        err: (s) => {
+          err += s;
+        },
+      },
+      () => program.parseAsync(['node', 'palmid', ...args]),
     );
     return { out, err };
   } catch (e) {

@@ -4,13 +4,12 @@ import {
   CAMERA_FRAME_LIMITS,
   PalmImageError,
   decodeImage,
-  encodePng,
   extractTemplate,
   prepareImage,
-  synthRoi,
   type PalmImageErrorReason,
   type RasterImage,
 } from '../../src/palm/index.js';
+import { encodePng, synthRoi } from '../../src/palm/devtools/index.js';
 import { encodeBmp8, encodeJpeg, flatImage } from './helpers.js';
 import {
   bmpSizeLie,

@@ -38,7 +38,10 @@ export async function encodeJpeg(img: RasterImage): Promise<Uint8Array> {
 
 export function flatImage(w: number, h: number, value: number, noise = 0, seed = 1): RasterImage {
   let s = seed;
-  const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296 - 0.5;
+  const rnd = () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return s / 4294967296 - 0.5;
+  };
   const data = new Uint8Array(w * h);
   for (let i = 0; i < data.length; i++) data[i] = Math.max(0, Math.min(255, Math.round(value + noise * rnd())));
   return { width: w, height: h, channels: 1, data };

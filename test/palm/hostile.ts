@@ -73,7 +73,10 @@ export function pngSizeLie(width: number, height: number): Buffer {
 export async function jpegSizeLie(width: number, height: number, seed = 1): Promise<Buffer> {
   let s = seed;
   const noise = Buffer.alloc(48 * 48);
-  for (let i = 0; i < noise.length; i++) noise[i] = (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24;
+  for (let i = 0; i < noise.length; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    noise[i] = s >>> 24;
+  }
   const jpeg = await sharp(noise, { raw: { width: 48, height: 48, channels: 1 } })
     .jpeg({ quality: 50 })
     .toBuffer();
@@ -124,7 +127,8 @@ export async function jpegGarbled(width: number, height: number, seed = 7): Prom
   const body = Buffer.alloc(Math.max(4096, jpeg.length - sos));
   let s = seed;
   for (let i = 0; i < body.length; i++) {
-    const v = (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24;
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    const v = s >>> 24;
     body[i] = v === 0xff ? 0xfe : v; // no stray markers
   }
   return Buffer.concat([jpeg.subarray(0, sos), body, Buffer.from([0xff, 0xd9])]);

@@ -2,16 +2,16 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadManifest } from '../../src/palm/index.js';
 import {
   detCurve,
   detSvg,
   equalErrorRate,
   fnmrAtFmr,
   getFeatureModel,
-  loadManifest,
   MODELS_DIR,
   rank1,
-} from '../../src/palm/index.js';
+} from '../../src/palm/devtools/index.js';
 
 describe('metrics', () => {
   it('EER is 0 for separated scores and 0.5 for identical distributions', () => {

@@ -7,17 +7,15 @@ import {
   compare,
   compareProbe,
   decodeImage,
-  encodePng,
   extractProbe,
   Probe,
   PROBE_VARIANTS,
   prepareImage,
   probesFromSamples,
-  reposeSquare,
-  synthRoi,
   templatesFromSamples,
   type PreparedSample,
 } from '../../src/palm/index.js';
+import { encodePng, reposeSquare, synthRoi } from '../../src/palm/devtools/index.js';
 
 const TONGJI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const tongji = async (palm: number, s: number) =>

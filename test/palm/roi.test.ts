@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  compare,
-  detectKind,
-  drawLandmarks,
-  encodePng,
-  locateRoi,
-  prepareImage,
-  synthHand,
-  templatesFromSamples,
-} from '../../src/palm/index.js';
+import { compare, prepareImage, templatesFromSamples } from '../../src/palm/index.js';
+import { detectKind, drawLandmarks, encodePng, locateRoi, synthHand } from '../../src/palm/devtools/index.js';
 
 describe('ROI from whole-hand images', () => {
   const hands = [

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compare, encodePng, prepareImage, synthesize, templatesFromSamples } from '../../src/palm/index.js';
+import { compare, prepareImage, templatesFromSamples } from '../../src/palm/index.js';
+import { encodePng, synthesize } from '../../src/palm/devtools/index.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -6,14 +6,12 @@ import {
   deserializeTemplate,
   embeddingSimilarity,
   fuse,
-  matchCodes,
   prepareImage,
   serializeTemplate,
-  synthRoi,
   templatesFromSamples,
   type PalmTemplate,
 } from '../../src/palm/index.js';
-import { setSimd, shiftCode } from '../../src/palm/matcher.js';
+import { matchCodes, synthRoi, setSimd, shiftCode } from '../../src/palm/devtools/index.js';
 
 async function templates(
   ids: number[],

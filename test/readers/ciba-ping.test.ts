@@ -103,11 +103,10 @@ describe.skipIf(!haveData || !haveOpenssl).each(databaseKinds)('CIBA ping delive
       });
     };
     server = await startTestServer(kind, { PALMID_NOTIFY_PRIVATE_NETWORKS: 'true' }, { fetch: trustingFetch });
-    const prisma = server.db.prisma;
-    await addTenant(prisma, { id: 'office', name: 'Office' });
-    const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
-    await recordConsent(prisma, ana.id, 'office', 1);
+    await recordConsent(server.db, ana.id, 'office', 1);
     await enrolPalm(new BiometricContext(server.db, server.master), {
       personId: ana.id,
       tenantId: 'office',

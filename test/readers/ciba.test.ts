@@ -33,12 +33,11 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    const prisma = server.db.prisma;
-    await addTenant(prisma, { id: 'office', name: 'Office' });
-    await addTenant(prisma, { id: 'stadium', name: 'Stadium' });
-    const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    await addTenant(server.db, { id: 'stadium', name: 'Stadium' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
-    await recordConsent(prisma, ana.id, 'office', 1);
+    await recordConsent(server.db, ana.id, 'office', 1);
     await enrolPalm(new BiometricContext(server.db, server.master), {
       personId: ana.id,
       tenantId: 'office',
@@ -87,7 +86,7 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
   });
 
   it('steps up with the PIN, and refuses a palm+pin request without it', async () => {
-    await setPin(server.db.prisma, anaId, '4821');
+    await setPin(server.db, anaId, '4821');
     const stepUp = await signIn(gate, [sample(5, 15)], { acr: 'urn:palmid:acr:palm+pin', pin: '4821' });
     expect(stepUp).toMatchObject({ ok: true, acr: 'urn:palmid:acr:palm+pin', amr: ['palm', 'pin', 'mfa'] });
     expect(await signIn(gate, [sample(5, 16)], { acr: 'urn:palmid:acr:palm+pin' })).toMatchObject({
@@ -229,8 +228,8 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at a reader over CI
     'signs in from a whole-hand photo, scaled down by the reader to fit the envelope',
     async () => {
       const photo = (s: number) => fs.readFileSync(path.join(COEP, `002_0${s}.jpg`));
-      const bo = await createPerson(server.db.prisma, { email: 'bo@example.org', role: 'user' });
-      await recordConsent(server.db.prisma, bo.id, 'office', 1);
+      const bo = await createPerson(server.db, { email: 'bo@example.org', role: 'user' });
+      await recordConsent(server.db, bo.id, 'office', 1);
       await enrolPalm(new BiometricContext(server.db, server.master), {
         personId: bo.id,
         tenantId: 'office',

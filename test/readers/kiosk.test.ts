@@ -12,13 +12,13 @@ import { issueActivationCode } from '../../src/readers/activation.js';
 import { fitForEnvelope, readerSignIn } from '../../src/readers/client.js';
 import { addReader, revokeReader, type ReaderCredentials } from '../../src/readers/registry.js';
 import * as jose from 'jose';
-import { readerCrypto } from '../../views/static/reader-crypto.js';
+import { readerCrypto } from '../../src/readers/readerCrypto.js';
 import { palmid } from '../support/cli.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
 
 const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
 const haveData = fs.existsSync(COEP);
-const { clientAssertion, sealEnvelope } = readerCrypto(jose);
+const { clientAuthentication, sealEnvelope } = readerCrypto(jose);
 const photo = (id: number, s: number) => fs.readFileSync(path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`));
 
 interface KioskKey {
@@ -29,7 +29,7 @@ interface KioskKey {
 
 /**
  * The kiosk reader's server side: one-time activation that installs a key made in the browser,
- * and the kiosk's own CIBA requests (views/static/reader-crypto.js, run here as the page runs it,
+ * and the kiosk's own CIBA requests (src/readers/readerCrypto.ts, run here as the page runs it,
  * with the page's Origin header). The page itself is driven in test/e2e/palm.browser.test.ts.
  */
 describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (kind) => {
@@ -38,10 +38,10 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    await addTenant(server.db.prisma, { id: 'office', name: 'Office' });
-    const ana = await createPerson(server.db.prisma, { email: 'ana@example.org', name: 'Ana', role: 'user' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana', role: 'user' });
     anaId = ana.id;
-    await recordConsent(server.db.prisma, ana.id, 'office', 1);
+    await recordConsent(server.db, ana.id, 'office', 1);
     if (haveData) {
       await enrolPalm(new BiometricContext(server.db, server.master), {
         personId: ana.id,
@@ -91,28 +91,23 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
     const jwks = (await (await fetch(`${server.url}/jwks`)).json()) as { keys: Array<Record<string, string>> };
     const captureKey = jwks.keys.find((k) => k.use === 'enc')!;
     const post = async (url: string, params: Record<string, string>) => {
-      const assertion = await clientAssertion({
+      const authentication = await clientAuthentication({
         clientId: key.clientId,
         audience: metadata.issuer,
-        privateKey: key.privateKey,
+        readerKey: key.privateKey,
         kid: key.kid,
       });
       const response = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(server.issuer).origin },
-        body: new URLSearchParams({
-          ...params,
-          client_id: key.clientId,
-          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-          client_assertion: assertion,
-        }),
+        body: new URLSearchParams({ ...params, ...authentication }),
       });
       return (await response.json()) as Record<string, string>;
     };
     const envelope = await sealEnvelope({
       readerId: key.clientId,
       issuer: metadata.issuer,
-      privateKey: key.privateKey,
+      readerKey: key.privateKey,
       kid: key.kid,
       captureKey,
       images: [image],
@@ -137,7 +132,7 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
     expect(html).toContain('<script type="module" src="/static/kiosk.js"></script>');
     expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
     expect(page.headers.get('permissions-policy')).toContain('camera=(self)');
-    for (const name of ['kiosk.js', 'reader-crypto.js', 'palm-capture.js', 'palm-login.js']) {
+    for (const name of ['kiosk.js', 'reader-crypto.js', 'palm-capture.js', 'palm-login.js', 'passkey.js']) {
       const script = await fetch(`${server.url}/static/${name}`);
       expect(script.status, name).toBe(200);
       expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);

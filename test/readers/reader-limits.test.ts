@@ -3,7 +3,7 @@ import { createPerson } from '../../src/accounts/people.js';
 import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
 import { enrolPalm } from '../../src/biometrics/enrolment.js';
-import { encodePng, synthRoi } from '../../src/palm/index.js';
+import { encodePng, synthRoi } from '../../src/palm/devtools/index.js';
 import { connectReader, readerSignIn, type ReaderKeyFile, type ReaderSession } from '../../src/readers/client.js';
 import { setPin } from '../../src/readers/pin.js';
 import { addReader } from '../../src/readers/registry.js';
@@ -26,11 +26,10 @@ describe.each(databaseKinds)('attempt limits at readers ($name)', (kind) => {
 
   beforeAll(async () => {
     server = await startTestServer(kind);
-    const prisma = server.db.prisma;
-    await addTenant(prisma, { id: 'office', name: 'Office' });
-    const ana = await createPerson(prisma, { email: 'ana@example.org', role: 'user' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', role: 'user' });
     anaId = ana.id;
-    await recordConsent(prisma, ana.id, 'office', 1);
+    await recordConsent(server.db, ana.id, 'office', 1);
     await enrolPalm(new BiometricContext(server.db, server.master), {
       personId: ana.id,
       tenantId: 'office',
@@ -38,7 +37,7 @@ describe.each(databaseKinds)('attempt limits at readers ($name)', (kind) => {
       captures: [1, 2, 3].map((s) => palm(1, s)),
       kind: 'roi',
     });
-    await setPin(prisma, anaId, '4821');
+    await setPin(server.db, anaId, '4821');
     gate = await addReader(server.db, server.provider(), { tenantId: 'office', name: 'Gate 1' });
   }, 120_000);
   afterAll(async () => server?.stop());

@@ -93,7 +93,7 @@ describe.each(databaseKinds)('attempt limits in the database ($name)', (kind) =>
     const bo = hintedPalmSubject('bo@example.org', '192.0.2.9');
     await reserveAttempt(db, bo, LIMITS.hintedPalm, now);
     await reserveAttempt(db, personSubject('p-ana'), NIST_CONSECUTIVE, now);
-    await resetHintedPalmCounts(db.prisma, 'ana@example.org');
+    await resetHintedPalmCounts(db, 'ana@example.org');
     const left = (await db.query<{ subject: string }>('SELECT subject FROM attempt_throttle ORDER BY subject')).map(
       (r) => r.subject,
     );

@@ -3,22 +3,20 @@
 // holds its own ES256 key as a non-extractable WebCrypto key in IndexedDB; for each person it
 // captures a frame, seals it in the capture envelope (signed by that key, encrypted to the
 // provider's capture key), starts CIBA with it and collects the tokens.
-import { cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './palm-capture.js';
+import { busyRetries, cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './palm-capture.js';
 import * as jose from './jose/index.js';
+// src/readers/readerCrypto.ts, compiled: the same code as palmid's own CLI reader.
 import { readerCrypto } from './reader-crypto.js';
 
-const { clientAssertion, sealEnvelope } = readerCrypto(jose);
+const { clientAuthentication, sealEnvelope } = readerCrypto(jose);
 
 const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
-// The envelope is sent as a form field and oidc-provider accepts bodies up to 56 KB; signing and
-// encrypting grow an image about 2.4 times (src/readers/client.ts: ENVELOPE_IMAGE_BUDGET).
-const FRAME_BUDGET_BYTES = 20 * 1024;
 const FRAMES_PER_PERSON = 3;
 const RESULT_SHOWN_MS = 6000;
 
 const root = document.getElementById('kiosk');
-const BUSY_RETRIES = 3; // a server busy with other sign-ins (503) is asked again after Retry-After
-const BUSY_WAIT_MAX_S = 10;
+// What one frame may be (bytes, width, pixels): the server's envelope budget, rendered into the page.
+const frameLimits = JSON.parse(root.dataset.frame);
 const status = document.getElementById('kiosk-status');
 const form = document.getElementById('activation');
 const codeInput = document.getElementById('activation-code');
@@ -73,21 +71,16 @@ async function discover() {
 /** A request authenticated by the reader's key (private_key_jwt); answers the parsed JSON. */
 async function clientPost(reader, url, params) {
   const { metadata } = await discover();
-  const assertion = await clientAssertion({
+  const authentication = await clientAuthentication({
     clientId: reader.clientId,
     audience: metadata.issuer,
-    privateKey: reader.privateKey,
+    readerKey: reader.privateKey,
     kid: reader.kid,
   });
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      ...params,
-      client_id: reader.clientId,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: assertion,
-    }),
+    body: new URLSearchParams({ ...params, ...authentication }),
   });
   const body = await response
     .json()
@@ -103,7 +96,7 @@ async function palmSignIn(reader, frame) {
   const envelope = await sealEnvelope({
     readerId: reader.clientId,
     issuer: metadata.issuer,
-    privateKey: reader.privateKey,
+    readerKey: reader.privateKey,
     kid: reader.kid,
     captureKey,
     images: [image],
@@ -111,14 +104,16 @@ async function palmSignIn(reader, frame) {
   });
   image.fill(0);
   let started;
-  for (let busy = 0; ; busy++) {
+  const busy = busyRetries();
+  for (;;) {
     started = await clientPost(reader, metadata.backchannel_authentication_endpoint, {
       scope: 'openid email profile',
       login_hint_token: envelope,
     });
     // A server busy with other sign-ins did not open the envelope: the same one goes again after Retry-After.
-    if (started.error !== 'temporarily_unavailable' || busy >= BUSY_RETRIES) break;
-    await pause(Math.min(Number(started.retry_after) || 1, BUSY_WAIT_MAX_S) * 1000);
+    const seconds = started.error === 'temporarily_unavailable' ? busy.wait(started.retry_after) : 0;
+    if (!seconds) break;
+    await pause(seconds * 1000);
   }
   if (started.error) return started;
   // palmid completes the request before answering: ask at once, poll only if told to wait.
@@ -206,7 +201,7 @@ form.addEventListener('submit', async (event) => {
     codeInput.value = '';
     showReader(reader);
   } catch (err) {
-    say(String((err && err.message) || err), 'error');
+    say(String(err?.message || err), 'error');
   } finally {
     button.disabled = false;
   }
@@ -234,7 +229,7 @@ scanButton.addEventListener('click', async () => {
     await pause(800);
     let outcome;
     for (let i = 0; i < FRAMES_PER_PERSON; i++) {
-      outcome = await palmSignIn(reader, await grabFrame(video, { maxBytes: FRAME_BUDGET_BYTES, maxWidth: 640 }));
+      outcome = await palmSignIn(reader, await grabFrame(video, frameLimits));
       // A frame the engine could not use: take another one.
       if (!(outcome.error === 'invalid_request' && /capture rejected/.test(outcome.error_description || ''))) break;
       say('Hold your palm still, fingers slightly apart.');
@@ -254,7 +249,7 @@ scanButton.addEventListener('click', async () => {
       say(outcome.error_description || outcome.error, 'error');
     }
   } catch (err) {
-    say(String((err && err.message) || err), 'error');
+    say(String(err?.message || err), 'error');
   } finally {
     if (camera) camera.stop();
     scanning = false;

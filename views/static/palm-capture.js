@@ -3,7 +3,7 @@
 // are: a mirrored right palm would look like a left one.
 
 export function cameraAvailable() {
-  return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  return Boolean(navigator.mediaDevices?.getUserMedia);
 }
 
 /** Starts the camera; resolves once frames arrive. 4:3 at up to 960×720 keeps palm lines sharp. */
@@ -27,9 +27,25 @@ export async function openCamera(video) {
 
 export const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A server busy with other sign-ins (503) read and counted nothing: ask again after its
+ * Retry-After (at most maxWaitS), a few times in one sign-in. `wait` answers the seconds to wait,
+ * or 0 once the retries are spent.
+ */
+export function busyRetries({ retries = 3, maxWaitS = 10 } = {}) {
+  let left = retries;
+  return {
+    wait(retryAfter) {
+      if (left <= 0) return 0;
+      left--;
+      return Math.min(Number(retryAfter) || 1, maxWaitS);
+    },
+  };
+}
+
 /** Why a camera could not be opened, in words a person can act on. */
 export function cameraProblem(err) {
-  const name = err && err.name;
+  const name = err?.name;
   if (name === 'NotAllowedError' || name === 'SecurityError')
     return 'The camera is blocked: allow it for this site and try again.';
   if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No camera found on this device.';
@@ -38,17 +54,21 @@ export function cameraProblem(err) {
 }
 
 /**
- * The current frame as JPEG of at most maxBytes: full size first, then lower quality, then
- * smaller (the engine normalises the palm's scale, so a smaller frame loses little).
+ * The current frame as JPEG of at most maxBytes, maxWidth wide, maxSide on its longer side and
+ * maxPixels in all: full size first, then lower quality, then smaller (the engine normalises the
+ * palm's scale, so a smaller frame loses little).
  */
-export async function grabFrame(video, { maxBytes, maxWidth = 960 }) {
+export async function grabFrame(video, { maxBytes, maxWidth = 960, maxSide = Infinity, maxPixels = Infinity }) {
   const width = video.videoWidth;
   const height = video.videoHeight;
   if (!width || !height) throw new Error('The camera has not delivered a picture yet.');
+  const widest = Math.floor(
+    Math.min(width, maxWidth, (maxSide * width) / Math.max(width, height), Math.sqrt((maxPixels * width) / height)),
+  );
   const canvas = document.createElement('canvas');
   const context = canvas.getContext('2d');
   for (const scale of [1, 0.8, 0.64, 0.5]) {
-    const w = Math.round(Math.min(width, maxWidth) * scale);
+    const w = Math.round(widest * scale);
     canvas.width = w;
     canvas.height = Math.round((height * w) / width);
     context.drawImage(video, 0, 0, canvas.width, canvas.height);

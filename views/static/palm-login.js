@@ -1,12 +1,10 @@
 // "Sign in with your palm" on the login page: a few frames from the camera, each sent to the
 // provider, which answers with guidance, a refusal, or where the sign-in continues.
-import { cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './palm-capture.js';
+import { busyRetries, cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './palm-capture.js';
 
 const FRAMES = 5;
 const BETWEEN_FRAMES_MS = 400;
 const SETTLE_MS = 800; // let exposure and focus settle before the first frame
-const BUSY_RETRIES = 3; // a server busy with other sign-ins (503) is asked again after Retry-After
-const BUSY_WAIT_MAX_S = 10;
 
 const button = document.getElementById('palm');
 const view = document.getElementById('palm-capture');
@@ -57,20 +55,19 @@ async function signIn() {
   say('Hold your open palm inside the outline, fingers slightly apart.');
   await pause(SETTLE_MS);
   let hint = '';
-  let busy = 0;
+  const busy = busyRetries();
   for (let i = 0; running && i < FRAMES; i++) {
     let result;
     try {
       result = await send(await grabFrame(video, { maxBytes: Number(button.dataset.maxBytes) || 65536 }));
     } catch (err) {
-      say(String((err && err.message) || err), 'error');
+      say(String(err?.message || err), 'error');
       break;
     }
     const { status, body, retryAfter } = result;
-    if (status === 503 && busy < BUSY_RETRIES) {
+    const seconds = status === 503 ? busy.wait(retryAfter) : 0;
+    if (seconds) {
       // Nothing was read or counted: the same try goes again once the server has room.
-      busy++;
-      const seconds = Math.min(retryAfter, BUSY_WAIT_MAX_S);
       say(`Many people are signing in right now: trying again in ${seconds} s…`);
       await pause(seconds * 1000);
       i--;

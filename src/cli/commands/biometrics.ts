@@ -1,19 +1,27 @@
+/** Tenants, consent, enrolment, identification and erasure from the command line. */
 import fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { TenantError, addTenant, currentNotice, recordConsent, withdrawConsent } from '../../accounts/tenants.js';
-import { BiometricContext, BiometricError } from '../../biometrics/context.js';
+import { findPersonById } from '../../accounts/people.js';
+import {
+  addTenant,
+  currentNotice,
+  findTenant,
+  listTenants,
+  recordConsent,
+  withdrawConsent,
+} from '../../accounts/tenants.js';
+import { BiometricContext } from '../../biometrics/context.js';
 import { enrolPalm } from '../../biometrics/enrolment.js';
 import { identifyPalm } from '../../biometrics/identification.js';
 import { erasePalmData, erasePalmDataAt, rekeyTenant } from '../../biometrics/lifecycle.js';
 import { personByEmail, withContext } from '../context.js';
+import { PalmidError } from '../../errors.js';
 import { UserError, print, printJson, printTable } from '../output.js';
-
-/** Tenants, consent, enrolment, identification and erasure from the command line. */
 
 const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 
 function readImage(file: string): Uint8Array {
-  let stat;
+  let stat: fs.Stats;
   try {
     stat = fs.statSync(file);
   } catch {
@@ -22,11 +30,6 @@ function readImage(file: string): Uint8Array {
   if (!stat.isFile()) throw new UserError(`${file} is not a file`);
   if (stat.size > MAX_IMAGE_BYTES) throw new UserError(`${file} is larger than ${MAX_IMAGE_BYTES} bytes`);
   return fs.readFileSync(file);
-}
-
-function asUserError(err: unknown): never {
-  if (err instanceof BiometricError || err instanceof TenantError) throw new UserError(err.message);
-  throw err;
 }
 
 export function register(program: Command): void {
@@ -43,13 +46,13 @@ export function register(program: Command): void {
     .action(async (opts) => {
       const notice = opts.noticeFile ? fs.readFileSync(opts.noticeFile, 'utf8') : undefined;
       await withContext(async (ctx) => {
-        const created = await addTenant(ctx.db.prisma, {
+        const created = await addTenant(ctx.db, {
           id: opts.id,
           name: opts.name,
           retentionDays: opts.retentionDays,
           targetFmr: opts.targetFmr,
           notice,
-        }).catch(asUserError);
+        });
         if (opts.json) printJson(created);
         else
           print(
@@ -63,11 +66,8 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (opts) => {
       await withContext(async (ctx) => {
-        const tenants = await ctx.db.prisma.tenant.findMany({
-          orderBy: { createdAt: 'asc' },
-          include: { _count: { select: { references: true } } },
-        });
-        if (opts.json) printJson(tenants.map(({ _count, ...t }) => ({ ...t, references: _count.references })));
+        const tenants = await listTenants(ctx.db);
+        if (opts.json) printJson(tenants);
         else
           printTable(
             tenants.map((t) => ({
@@ -77,7 +77,7 @@ export function register(program: Command): void {
               target_fmr: String(t.targetFmr),
               key_version: String(t.keyVersion),
               protection: t.templateProtection === 'projection' ? 'code' : 'transform (rekey)',
-              palms: String(t._count.references),
+              palms: String(t.references),
             })),
           );
       });
@@ -85,18 +85,19 @@ export function register(program: Command): void {
   tenant
     .command('rekey')
     .description(
-      'renew every palm reference of a tenant under a new protection key (no re-enrolment); also converts a tenant still on the old linear transform to keyed codes',
+      'renew every palm reference of a tenant under a new protection key (no re-enrolment); ' +
+        'also converts a tenant still on the old linear transform to keyed codes',
     )
     .argument('<id>')
     .option('--json', 'print as JSON')
     .action(async (id: string, opts) => {
       await withContext(async (ctx) => {
-        if (!(await ctx.db.prisma.tenant.findUnique({ where: { id } }))) throw new UserError(`unknown tenant ${id}`);
         const result = await rekeyTenant(new BiometricContext(ctx.db, ctx.master), id);
         if (opts.json) printJson(result);
         else
           print(
-            `tenant ${id}: ${result.references} reference(s) renewed under key version ${result.keyVersion}${result.unreadable ? `; ${result.unreadable} without a data key left behind` : ''}`,
+            `tenant ${id}: ${result.references} reference(s) renewed under key version ${result.keyVersion}` +
+              (result.unreadable ? `; ${result.unreadable} without a data key left behind` : ''),
           );
       });
     });
@@ -112,11 +113,11 @@ export function register(program: Command): void {
     .action(async (opts) => {
       await withContext(async (ctx) => {
         const person = await personByEmail(ctx, opts.person);
-        const notice = await currentNotice(ctx.db.prisma, opts.tenant).catch(asUserError);
+        const notice = await currentNotice(ctx.db, opts.tenant);
         if (opts.withdraw) {
           // The references go first, with the key that opened them destroyed (lifecycle.ts).
           await erasePalmDataAt(new BiometricContext(ctx.db, ctx.master), person.id, opts.tenant);
-          await withdrawConsent(ctx.db.prisma, person.id, opts.tenant);
+          await withdrawConsent(ctx.db, person.id, opts.tenant);
           return opts.json
             ? printJson({ withdrawn: true })
             : print('consent withdrawn; palm references at this tenant deleted');
@@ -127,7 +128,7 @@ export function register(program: Command): void {
             `${notice.text}\n\n(notice version ${notice.version}; run again with --accept once the person agrees)`,
           );
         }
-        const consent = await recordConsent(ctx.db.prisma, person.id, opts.tenant, notice.version).catch(asUserError);
+        const consent = await recordConsent(ctx.db, person.id, opts.tenant, notice.version);
         if (opts.json)
           printJson({ consent: consent.id, noticeVersion: consent.noticeVersion, grantedAt: consent.grantedAt });
         else print(`consent to notice version ${consent.noticeVersion} recorded at ${consent.grantedAt.toISOString()}`);
@@ -153,11 +154,12 @@ export function register(program: Command): void {
           hand: opts.palm,
           captures,
           kind: opts.kind,
-        }).catch(asUserError);
+        });
         if (opts.json) printJson({ person: person.email, ...result });
         else
           print(
-            `${opts.palm} palm of ${person.email} ${result.replaced ? 're-enrolled' : 'enrolled'} at ${opts.tenant} from ${result.samples} captures (quality ${result.quality.toFixed(2)})`,
+            `${opts.palm} palm of ${person.email} ${result.replaced ? 're-enrolled' : 'enrolled'} at ${opts.tenant} ` +
+              `from ${result.samples} captures (quality ${result.quality.toFixed(2)})`,
           );
       });
     });
@@ -171,27 +173,27 @@ export function register(program: Command): void {
     .argument('<images...>', 'captures (PNG, JPEG, BMP)')
     .action(async (images: string[], opts) => {
       await withContext(async (ctx) => {
-        if (!(await ctx.db.prisma.tenant.findUnique({ where: { id: opts.tenant } })))
-          throw new UserError(`unknown tenant ${opts.tenant}`);
+        // Checked before the images, so that an unknown tenant is one error rather than one per image.
+        if (!(await findTenant(ctx.db, opts.tenant))) throw new UserError(`unknown tenant ${opts.tenant}`);
         const bio = new BiometricContext(ctx.db, ctx.master);
         let failures = 0;
         for (const image of images) {
           try {
             const r = await identifyPalm(bio, { tenantId: opts.tenant, capture: readImage(image), kind: opts.kind });
-            const person = r.personId
-              ? ((await ctx.db.prisma.person.findUnique({ where: { id: r.personId } }))?.email ?? null)
-              : null;
+            const person = r.personId ? ((await findPersonById(ctx.db, r.personId))?.email ?? null) : null;
             if (opts.json)
               print(
                 JSON.stringify({ image, match: r.match, person, score: Number(r.score.toFixed(4)), ms: r.ms.total }),
               );
             else
               print(
-                `${image}: ${r.match ? `${person} (${r.hand} palm)` : 'no match'}  score ${r.score.toFixed(3)} (threshold ${r.threshold.toFixed(3)})  ${r.ms.total} ms`,
+                `${image}: ${r.match ? `${person} (${r.hand} palm)` : 'no match'}  score ${r.score.toFixed(3)} ` +
+                  `(threshold ${r.threshold.toFixed(3)})  ${r.ms.total} ms`,
               );
           } catch (err) {
             failures++;
-            const message = err instanceof BiometricError || err instanceof UserError ? err.message : String(err);
+            // A refusal meant for people (a rejected capture, an unreadable file) as its message; anything else named.
+            const message = err instanceof PalmidError && err.expose ? err.message : String(err);
             if (opts.json)
               print(JSON.stringify({ image, match: false, person: null, score: 0, ms: 0, error: message }));
             else print(`${image}: rejected: ${message}`);
@@ -204,7 +206,8 @@ export function register(program: Command): void {
   program
     .command('erase')
     .description(
-      "delete a person's palm data everywhere and destroy the key that opened it (crypto-shredding; see the README on the key store and backups)",
+      "delete a person's palm data everywhere and destroy the key that opened it " +
+        '(crypto-shredding; see the README on the key store and backups)',
     )
     .requiredOption('--person <email>', 'the person')
     .option('--json', 'print as JSON')

@@ -1,13 +1,12 @@
-import type { Command } from 'commander';
-import { LocalCardVault } from '../../../adapters/card-vault.js';
-import { CardError, linkCard, setLoyaltyNumber } from '../../accounts/cards.js';
-import { personByEmail, readSecretLine, withContext } from '../context.js';
-import { UserError, print, printJson } from '../output.js';
-
 /**
  * Payment cards and loyalty numbers. The card number is read from standard input, never from
  * the command line, so it does not land in shell history or the process list.
  */
+import type { Command } from 'commander';
+import { LocalCardVault } from '../../../adapters/card-vault.js';
+import { linkCard, setLoyaltyNumber } from '../../accounts/cards.js';
+import { personByEmail, readSecretLine, withContext } from '../context.js';
+import { UserError, print, printJson } from '../output.js';
 
 export function register(program: Command): void {
   const card = program.command('card').description('payment cards (tokenised in the card vault)');
@@ -23,19 +22,14 @@ export function register(program: Command): void {
       const number = await readSecretLine('card number');
       await withContext(async (ctx) => {
         const person = await personByEmail(ctx, opts.person);
-        const vault = new LocalCardVault(ctx.db.prisma, ctx.master.derive('card-vault'));
-        try {
-          const linked = await linkCard(ctx.db.prisma, vault, person.id, {
-            number,
-            expMonth: Number(m[1]),
-            expYear: Number(m[2]),
-          });
-          if (opts.json) printJson(linked);
-          else print(`${linked.brand} ending ${linked.last4} linked to ${person.email}`);
-        } catch (err) {
-          if (err instanceof CardError) throw new UserError(err.message);
-          throw err;
-        }
+        const vault = new LocalCardVault(ctx.db, ctx.master.derive('card-vault'));
+        const linked = await linkCard(ctx.db, vault, person.id, {
+          number,
+          expMonth: Number(m[1]),
+          expYear: Number(m[2]),
+        });
+        if (opts.json) printJson(linked);
+        else print(`${linked.brand} ending ${linked.last4} linked to ${person.email}`);
       });
     });
 
@@ -49,14 +43,7 @@ export function register(program: Command): void {
     .action(async (opts) => {
       await withContext(async (ctx) => {
         const person = await personByEmail(ctx, opts.person);
-        if (!(await ctx.db.prisma.tenant.findUnique({ where: { id: opts.tenant } })))
-          throw new UserError(`unknown tenant ${opts.tenant}`);
-        try {
-          await setLoyaltyNumber(ctx.db.prisma, person.id, opts.tenant, opts.number);
-        } catch (err) {
-          if (err instanceof CardError) throw new UserError(err.message);
-          throw err;
-        }
+        await setLoyaltyNumber(ctx.db, person.id, opts.tenant, opts.number);
         if (opts.json) printJson({ person: person.email, tenant: opts.tenant, number: opts.number });
         else print(`loyalty number set for ${person.email} at ${opts.tenant}`);
       });

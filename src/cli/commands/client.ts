@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { AUTH_METHODS, ClientInputError, addClient, listClients, removeClient } from '../../oidc/clients.js';
+import { AUTH_METHODS, addClient, listClients, removeClient } from '../../oidc/clients.js';
 import { withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 
@@ -16,7 +16,8 @@ export function register(program: Command): void {
     .option('--post-logout-redirect-uri <uri>', 'allowed post-logout redirect URI (repeatable)', collect, [])
     .option(
       '--grant-types <list>',
-      'comma-separated: authorization_code,refresh_token,client_credentials,urn:ietf:params:oauth:grant-type:token-exchange',
+      'comma-separated: authorization_code,refresh_token,client_credentials,' +
+        'urn:ietf:params:oauth:grant-type:token-exchange',
       'authorization_code,refresh_token',
     )
     .addOption(
@@ -50,7 +51,8 @@ export function register(program: Command): void {
     )
     .option(
       '--tenant <id>',
-      'offer "Sign in with your palm" at the login, searching the people who consented to this tenant; with token exchange, the tenant whose readers\' tokens it may exchange',
+      'offer "Sign in with your palm" at the login, searching the people who consented to this tenant; ' +
+        "with token exchange, the tenant whose readers' tokens it may exchange",
     )
     .option('--json', 'print client_id and client_secret as JSON')
     .action(async (opts) => {
@@ -59,30 +61,25 @@ export function register(program: Command): void {
         .map((s: string) => s.trim())
         .filter(Boolean);
       await withContext(async (ctx) => {
-        try {
-          const { client: created, clientSecret } = await addClient(ctx.db, await ctx.provider(), {
-            name: opts.name,
-            redirectUris: opts.redirectUri,
-            postLogoutRedirectUris: opts.postLogoutRedirectUri,
-            grantTypes,
-            authMethod: opts.authMethod,
-            subjectType: opts.subjectType,
-            jwksUri: opts.jwksUri,
-            exchangeAudiences: opts.exchangeAudience,
-            exchangeScopes: opts.exchangeScope,
-            exchangeSubjectClients: opts.exchangeFrom,
-            tenant: opts.tenant,
-          });
-          if (opts.json) {
-            printJson({ ...created, client_secret: clientSecret ?? null });
-          } else {
-            print(`client_id:     ${created.client_id}\n`);
-            if (clientSecret)
-              print(`client_secret: ${clientSecret}\n\nThe secret is shown only now; palmid keeps only its hash.\n`);
-          }
-        } catch (err) {
-          if (err instanceof ClientInputError) throw new UserError(err.message, 2);
-          throw err;
+        const { client: created, clientSecret } = await addClient(ctx.db, await ctx.provider(), {
+          name: opts.name,
+          redirectUris: opts.redirectUri,
+          postLogoutRedirectUris: opts.postLogoutRedirectUri,
+          grantTypes,
+          authMethod: opts.authMethod,
+          subjectType: opts.subjectType,
+          jwksUri: opts.jwksUri,
+          exchangeAudiences: opts.exchangeAudience,
+          exchangeScopes: opts.exchangeScope,
+          exchangeSubjectClients: opts.exchangeFrom,
+          tenant: opts.tenant,
+        });
+        if (opts.json) {
+          printJson({ ...created, client_secret: clientSecret ?? null });
+        } else {
+          print(`client_id:     ${created.client_id}\n`);
+          if (clientSecret)
+            print(`client_secret: ${clientSecret}\n\nThe secret is shown only now; palmid keeps only its hash.\n`);
         }
       });
     });

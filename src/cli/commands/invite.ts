@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { createInvitation, invitationUrl } from '../../accounts/invitations.js';
 import { isValidEmail } from '../../accounts/people.js';
-import { audit } from '../../audit/audit.js';
 import { withContext } from '../context.js';
 import { UserError, parseDuration, print, printJson } from '../output.js';
 
@@ -17,12 +16,11 @@ export function register(program: Command): void {
       const ttlSeconds = parseDuration(opts.expires);
       if (opts.email && !isValidEmail(opts.email)) throw new UserError(`invalid email ${opts.email}`, 2);
       await withContext(async (ctx) => {
-        const invitation = await createInvitation(ctx.db.prisma, { email: opts.email, role: opts.role, ttlSeconds });
-        await audit(ctx.db.prisma, {
-          action: 'invitation.created',
+        const invitation = await createInvitation(ctx.db, {
+          email: opts.email,
+          role: opts.role,
+          ttlSeconds,
           actor: 'cli',
-          subject: invitation.id,
-          detail: { role: opts.role },
         });
         const url = invitationUrl(ctx.config.issuer, invitation.token);
         if (opts.json)

@@ -15,11 +15,13 @@ export function register(program: Command): void {
       await withContext(async (ctx) => {
         await ctx.keys.ensureActiveKeys();
         const result = await ctx.keys.rotate(SIGNED_TOKEN_MAX_LIFETIME);
-        await audit(ctx.db.prisma, { action: 'keys.rotated', actor: 'cli', detail: result });
+        await audit(ctx.db, { action: 'keys.rotated', actor: 'cli', detail: result });
         if (opts.json) printJson({ ...result, retired_published_for_seconds: SIGNED_TOKEN_MAX_LIFETIME });
         else
           print(
-            `new keys: ${result.created.join(', ')}\nretired (published for ${SIGNED_TOKEN_MAX_LIFETIME} s more): ${result.retired.join(', ') || '(none)'}\n` +
+            `new keys: ${result.created.join(', ')}\n` +
+              `retired (published for ${SIGNED_TOKEN_MAX_LIFETIME} s more): ` +
+              `${result.retired.join(', ') || '(none)'}\n` +
               'A running server picks the new keys up within a minute.\n',
           );
       });

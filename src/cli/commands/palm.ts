@@ -10,16 +10,13 @@ import cliProgress from 'cli-progress';
 import {
   PalmImageError,
   decodeImage,
-  detSvg,
-  drawLandmarks,
-  encodePng,
-  evaluateDirectory,
   prepareImage,
-  synthesize,
   type CodeMethod,
-  type EvalDetails,
   type ImageKind,
+  type PreparedSample,
+  type RasterImage,
 } from '../../palm/index.js';
+import type { EvalDetails } from '../../palm/devtools/index.js';
 import { UserError, io, print, printJson } from '../output.js';
 
 function positiveInt(name: string, max: number) {
@@ -44,6 +41,10 @@ function readInput(file: string): Uint8Array {
   return readFileSync(file);
 }
 
+/** The engine's development entry, loaded by these commands only: the server never loads it. */
+const devtools = () => import('../../palm/devtools/index.js');
+
+// Kept on purpose: the line names the file and the rejection reason, not only the engine's message.
 function palmError(file: string, e: unknown): never {
   if (e instanceof PalmImageError) throw new UserError(`${file}: ${e.reason}: ${e.message}`);
   throw e;
@@ -60,8 +61,8 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (image: string, opts: { out: string; debug?: string; kind: ImageKind; json?: boolean }) => {
       const bytes = readInput(image);
-      let prepared;
-      let decoded;
+      let prepared: PreparedSample;
+      let decoded: RasterImage;
       try {
         decoded = await decodeImage(bytes);
         prepared = prepareImage(decoded, { kind: opts.kind });
@@ -69,6 +70,7 @@ export function register(program: Command): void {
         palmError(image, e);
       }
       const { roi, quality } = prepared;
+      const { drawLandmarks, encodePng } = await devtools();
       writeFileSync(opts.out, encodePng(roi.roi));
       if (opts.debug) {
         if (roi.landmarks) writeFileSync(opts.debug, encodePng(drawLandmarks(decoded, roi.landmarks)));
@@ -87,7 +89,8 @@ export function register(program: Command): void {
       if (opts.json) printJson(result);
       else {
         print(
-          `${image}: ${roi.kind}, ROI ${result.sourceSide} px, confidence ${roi.confidence.toFixed(2)}, quality ${quality.score.toFixed(2)}${quality.acceptable ? '' : ' (too low to enrol)'}`,
+          `${image}: ${roi.kind}, ROI ${result.sourceSide} px, confidence ${roi.confidence.toFixed(2)}, ` +
+            `quality ${quality.score.toFixed(2)}${quality.acceptable ? '' : ' (too low to enrol)'}`,
         );
         for (const r of quality.reasons) print(`  ${r.factor.padEnd(14)} ${r.score.toFixed(2)}  ${r.message}`);
         print(`ROI written to ${opts.out}${result.debug ? `, landmarks to ${result.debug}` : ''}`);
@@ -114,7 +117,7 @@ export function register(program: Command): void {
     )
     .option('--json', 'print a summary as JSON')
     .action(
-      (
+      async (
         outdir: string,
         opts: {
           identities: number;
@@ -128,6 +131,7 @@ export function register(program: Command): void {
       ) => {
         if (existsSync(outdir) && !statSync(outdir).isDirectory()) throw new UserError(`not a folder: ${outdir}`);
         mkdirSync(outdir, { recursive: true });
+        const { encodePng, synthesize } = await devtools();
         const idw = Math.max(3, String(opts.identities).length);
         const sw = Math.max(2, String(opts.samples).length);
         const total = opts.identities * opts.samples;
@@ -176,6 +180,7 @@ export function register(program: Command): void {
         opts: { kind: ImageKind; method: CodeMethod; json?: boolean; plot?: string; progress: boolean },
       ) => {
         if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`not a folder: ${dir}`);
+        const { detSvg, evaluateDirectory } = await devtools();
         const bar = progressBar(0, opts.progress);
         let started = false;
         let details: EvalDetails;
@@ -213,14 +218,16 @@ export function register(program: Command): void {
         print(`${path.resolve(dir)} (method ${opts.method})`);
         print(`  images            ${r.images}  (${r.identities} identities)`);
         print(
-          `  failed to acquire ${r.failedToAcquire}${details.failures.length ? '  ' + details.failures.map((f) => `${f.file}: ${f.reason}`).join(', ') : ''}`,
+          `  failed to acquire ${r.failedToAcquire}` +
+            (details.failures.length ? `  ${details.failures.map((f) => `${f.file}: ${f.reason}`).join(', ')}` : ''),
         );
         print(`  genuine pairs     ${r.genuinePairs}`);
         print(`  impostor pairs    ${r.impostorPairs}`);
         print(`  EER               ${pct(r.eer)}`);
         print(`  FNMR @ FMR 1e-3   ${pct(r.fnmrAtFmr1e3)}`);
         print(
-          `  FNMR @ FMR 1e-4   ${pct(r.fnmrAtFmr1e4)}${r.impostorPairs < 10000 ? '  (fewer than 10,000 impostor pairs: coarse)' : ''}`,
+          `  FNMR @ FMR 1e-4   ${pct(r.fnmrAtFmr1e4)}` +
+            (r.impostorPairs < 10000 ? '  (fewer than 10,000 impostor pairs: coarse)' : ''),
         );
         print(`  rank-1            ${pct(r.rank1)}`);
         print(`  extraction        ${r.extractMs.toFixed(2)} ms per image (as a probe: as taken, turned and zoomed)`);
@@ -229,7 +236,9 @@ export function register(program: Command): void {
         );
         const e = details.embedding;
         print(
-          `  stage one (embedding cosine): rank-1 ${pct(e.rank1)}; identity ranked first by the fine matcher found in the embedding's top ${e.recallTop.map((t) => `${t.k}: ${pct(t.recall)}`).join(', ')}`,
+          `  stage one (embedding cosine): rank-1 ${pct(e.rank1)}; ` +
+            "identity ranked first by the fine matcher found in the embedding's top " +
+            e.recallTop.map((t) => `${t.k}: ${pct(t.recall)}`).join(', '),
         );
         if (opts.plot) print(`DET curve written to ${opts.plot}`);
       },

@@ -1,15 +1,15 @@
+/** Readers (palm sign-in devices), PINs and lock-outs. */
 import fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import { PinError, setPin } from '../../readers/pin.js';
+import { setPin } from '../../readers/pin.js';
 import { readerSignIn, type ReaderKeyFile } from '../../readers/client.js';
-import { ActivationError, issueActivationCode } from '../../readers/activation.js';
-import { ReaderError, addReader, listReaders, revokeReader } from '../../readers/registry.js';
+import { issueActivationCode } from '../../readers/activation.js';
+import { addReader, listReaders, revokeReader } from '../../readers/registry.js';
 import { personSubject, readerSubject, resetHintedPalmCounts, resetThrottle } from '../../throttling/attemptLimits.js';
 import { personByEmail, readSecretLine, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 import { normaliseEmail } from '../../accounts/people.js';
 
-/** Readers (palm sign-in devices), PINs and lock-outs. */
 export function register(program: Command): void {
   const reader = program
     .command('reader')
@@ -30,20 +30,14 @@ export function register(program: Command): void {
       if (opts.keyOut && fs.existsSync(opts.keyOut))
         throw new UserError(`${opts.keyOut} exists; not overwriting a key file`, 2);
       await withContext(async (ctx) => {
-        let credentials;
-        try {
-          credentials = await addReader(ctx.db, await ctx.provider(), {
-            tenantId: opts.tenant,
-            name: opts.name,
-            location: opts.location,
-            deliveryMode: opts.delivery,
-            notificationEndpoint: opts.notificationEndpoint,
-            requirePin: Boolean(opts.requirePin),
-          });
-        } catch (err) {
-          if (err instanceof ReaderError) throw new UserError(err.message, 2);
-          throw err;
-        }
+        const credentials = await addReader(ctx.db, await ctx.provider(), {
+          tenantId: opts.tenant,
+          name: opts.name,
+          location: opts.location,
+          deliveryMode: opts.delivery,
+          notificationEndpoint: opts.notificationEndpoint,
+          requirePin: Boolean(opts.requirePin),
+        });
         const keyFile = { ...credentials, issuer: ctx.config.issuer };
         if (opts.keyOut)
           fs.writeFileSync(opts.keyOut, `${JSON.stringify(keyFile, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
@@ -59,11 +53,14 @@ export function register(program: Command): void {
           });
         else if (opts.keyOut)
           print(
-            `reader ${credentials.client_id} added to ${credentials.tenant}; key written to ${opts.keyOut}\n${kioskText(kiosk)}`,
+            `reader ${credentials.client_id} added to ${credentials.tenant}; key written to ${opts.keyOut}\n` +
+              kioskText(kiosk),
           );
         else
           print(
-            `reader ${credentials.client_id} added to ${credentials.tenant}. Its key file (keep it on the device only):\n${JSON.stringify(keyFile, null, 2)}\n${kioskText(kiosk)}`,
+            `reader ${credentials.client_id} added to ${credentials.tenant}. ` +
+              'Its key file (keep it on the device only):\n' +
+              `${JSON.stringify(keyFile, null, 2)}\n${kioskText(kiosk)}`,
           );
       });
     });
@@ -75,13 +72,7 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (clientId: string, opts) => {
       await withContext(async (ctx) => {
-        let activation;
-        try {
-          activation = await issueActivationCode(ctx.db, clientId);
-        } catch (err) {
-          if (err instanceof ActivationError) throw new UserError(err.message);
-          throw err;
-        }
+        const activation = await issueActivationCode(ctx.db, clientId);
         const kiosk = kioskActivation(ctx.config.issuer, activation);
         if (opts.json) printJson({ client_id: clientId, ...kiosk });
         else print(kioskText(kiosk));
@@ -164,9 +155,11 @@ export function register(program: Command): void {
         );
       else
         print(
-          `refused: ${result.error}${result.error_description ? ` (${result.error_description})` : ''}  ${result.ms} ms`,
+          `refused: ${result.error}` +
+            (result.error_description ? ` (${result.error_description})` : '') +
+            `  ${result.ms} ms`,
         );
-      if (!result.ok) throw Object.assign(new UserError(''), { silent: true });
+      if (!result.ok) throw new UserError('', 1, { silent: true });
     });
 
   const pin = program.command('pin').description("a person's PIN for step-up at readers");
@@ -178,12 +171,7 @@ export function register(program: Command): void {
       const value = await readSecretLine('PIN');
       await withContext(async (ctx) => {
         const person = await personByEmail(ctx, opts.person);
-        try {
-          await setPin(ctx.db.prisma, person.id, value);
-        } catch (err) {
-          if (err instanceof PinError) throw new UserError(err.message, 2);
-          throw err;
-        }
+        await setPin(ctx.db, person.id, value);
         print(`PIN set for ${person.email}`);
       });
     });
@@ -198,10 +186,10 @@ export function register(program: Command): void {
       await withContext(async (ctx) => {
         if (opts.person) {
           const person = await personByEmail(ctx, opts.person);
-          await resetThrottle(ctx.db.prisma, personSubject(person.id));
-          await resetHintedPalmCounts(ctx.db.prisma, normaliseEmail(person.email));
+          await resetThrottle(ctx.db, personSubject(person.id));
+          await resetHintedPalmCounts(ctx.db, normaliseEmail(person.email));
         }
-        if (opts.reader) await resetThrottle(ctx.db.prisma, readerSubject(opts.reader));
+        if (opts.reader) await resetThrottle(ctx.db, readerSubject(opts.reader));
         print('unlocked');
       });
     });
@@ -222,5 +210,8 @@ function kioskActivation(issuer: string, activation: { code: string; expiresAt: 
 }
 
 function kioskText(k: KioskActivation): string {
-  return `Kiosk activation code: ${k.activation_code} (one use, until ${k.activation_expires_at}): open ${k.kiosk_url} on the tablet and enter it.`;
+  return (
+    `Kiosk activation code: ${k.activation_code} (one use, until ${k.activation_expires_at}): ` +
+    `open ${k.kiosk_url} on the tablet and enter it.`
+  );
 }

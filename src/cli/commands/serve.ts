@@ -6,7 +6,8 @@ import { serverContext, type CommandContext } from '../context.js';
 import { listenForCommands } from '../delegate.js';
 import { UserError } from '../output.js';
 
-export function register(program: Command): void {
+/** `runCommand`: how the process runs a command line (main.ts), for the commands other processes send. */
+export function register(program: Command, runCommand: (argv: string[]) => Promise<number>): void {
   program
     .command('serve')
     .description('run the OpenID Provider (PORT, PALMID_ISSUER, PALMID_DATA_DIR, DATABASE_URL)')
@@ -29,11 +30,14 @@ export function register(program: Command): void {
           config: { ...config, issuer: server.issuer },
           db: server.db,
           master: server.master,
-          keys: new SigningKeyStore(server.db.prisma, server.master),
+          keys: new SigningKeyStore(server.db, server.master),
           provider: async () => server.provider(),
         };
-        const { main } = await import('../main.js');
-        commands = await listenForCommands(config.dataDir, (argv) => serverContext.run(context, () => main(argv)), log);
+        commands = await listenForCommands(
+          config.dataDir,
+          (argv) => serverContext.run(context, () => runCommand(argv)),
+          log,
+        );
       }
 
       let stopping = false;

@@ -1,24 +1,24 @@
+/**
+ * The administrators' console: sign in with a passkey, see people, create invitation links.
+ * Writes are accepted only from the console's own origin (Origin header) on top of the
+ * SameSite=Strict session cookie.
+ */
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
-import type { PrismaClient } from '../../db/database.js';
+import type { Database } from '../../db/database.js';
 import { createInvitation, invitationUrl } from '../../accounts/invitations.js';
-import { findPersonById, isValidEmail, type Role } from '../../accounts/people.js';
+import { findPersonById, isValidEmail, listPeople, type Role } from '../../accounts/people.js';
 import { audit } from '../../audit/audit.js';
 import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import { clearAdminSession, readAdminSession, setAdminSession } from '../adminSession.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
-import { renderView } from '../views.js';
+import { renderView } from '../../views.js';
 
-/**
- * The administrators' console: sign in with a passkey, see people, create invitation links.
- * Writes are accepted only from the console's own origin (Origin header) on top of the
- * SameSite=Strict session cookie.
- */
 export interface AdminDeps {
-  prisma: PrismaClient;
+  db: Database;
   rp: RelyingParty;
   issuer: string;
   bodyLimitBytes: number;
@@ -43,7 +43,7 @@ export function adminRoutes(deps: AdminDeps): Router {
 
   async function currentAdmin(ctx: Context) {
     const id = readAdminSession(ctx);
-    const person = id ? await findPersonById(deps.prisma, id) : null;
+    const person = id ? await findPersonById(deps.db, id) : null;
     return person?.role === 'admin' ? person : null;
   }
 
@@ -52,10 +52,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     adminEmail: string,
     created?: { url: string; email: string | null; expiresAt: Date },
   ) {
-    const people = await deps.prisma.person.findMany({
-      orderBy: { createdAt: 'asc' },
-      select: { email: true, name: true, role: true, createdAt: true, _count: { select: { passkeys: true } } },
-    });
+    const people = await listPeople(deps.db);
     ctx.set('cache-control', 'no-store');
     ctx.type = 'html';
     ctx.body = renderView('admin', { adminEmail, people, created });
@@ -82,22 +79,22 @@ export function adminRoutes(deps: AdminDeps): Router {
       secure: ctx.secure,
     });
     ctx.set('cache-control', 'no-store');
-    ctx.body = await startAuthentication(deps.prisma, deps.rp, `admin:${ceremony}`);
+    ctx.body = await startAuthentication(deps.db, deps.rp, `admin:${ceremony}`);
   });
 
   router.post('/passkey/verify', async (ctx) => {
     const ceremony = ctx.cookies.get(CEREMONY_COOKIE);
     if (!ceremony) throw new HttpError(400, 'invalid_request', 'The sign-in expired; try again.');
     const body = await readBody(ctx, deps.bodyLimitBytes);
-    const signIn = await finishAuthentication(deps.prisma, deps.rp, `admin:${ceremony}`, body);
+    const signIn = await finishAuthentication(deps.db, deps.rp, `admin:${ceremony}`, body);
     ctx.cookies.set(CEREMONY_COOKIE, null, { path: '/admin' });
-    const person = await findPersonById(deps.prisma, signIn.personId);
+    const person = await findPersonById(deps.db, signIn.personId);
     if (person?.role !== 'admin') {
-      await audit(deps.prisma, { action: 'admin.refused', actor: signIn.personId });
+      await audit(deps.db, { action: 'admin.refused', actor: signIn.personId });
       throw new HttpError(403, 'access_denied', 'This account is not an administrator.');
     }
     setAdminSession(ctx, person.id);
-    await audit(deps.prisma, { action: 'admin.signin', actor: person.id });
+    await audit(deps.db, { action: 'admin.signin', actor: person.id });
     ctx.body = { redirectTo: '/admin' };
   });
 
@@ -109,17 +106,12 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (email && !isValidEmail(email))
       throw new HttpError(400, 'invalid_request', 'Enter a valid email address or leave it empty.');
     const role: Role = body.role === 'admin' ? 'admin' : 'user';
-    const invitation = await createInvitation(deps.prisma, {
+    const invitation = await createInvitation(deps.db, {
       email,
       role,
       ttlSeconds: INVITATION_TTL_SECONDS,
       createdById: admin.id,
-    });
-    await audit(deps.prisma, {
-      action: 'invitation.created',
       actor: admin.id,
-      subject: invitation.id,
-      detail: { role },
     });
     await renderConsole(ctx, admin.email, {
       url: invitationUrl(deps.issuer, invitation.token),

@@ -1,26 +1,25 @@
-import Router from '@koa/router';
-import type { Context } from 'koa';
-import type { Client } from 'oidc-provider';
-import type Provider from 'oidc-provider';
-import type { PrismaClient } from '../../db/database.js';
-import { audit } from '../../audit/audit.js';
-import { clientMetadata } from '../../oidc/clientMetadata.js';
-import { ACR_PASSKEY } from '../../oidc/policy.js';
-import { personSubject, resetThrottle } from '../../throttling/attemptLimits.js';
-import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
-import type { RelyingParty } from '../../webauthn/relyingParty.js';
-import { readBody } from '../body.js';
-import { HttpError } from '../errors.js';
-import { renderView } from '../views.js';
-
 /**
  * The provider's interactions: the login page (passkeys) and the consent page. oidc-provider
  * sends the browser here with an interaction uid bound to a cookie; we finish the interaction
  * with the result and it resumes the authorization request.
  */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Client } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Database } from '../../db/database.js';
+import { audit } from '../../audit/audit.js';
+import { clientMetadata } from '../../clients/metadata.js';
+import { ACR_PASSKEY } from '../../acr.js';
+import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
+import type { RelyingParty } from '../../webauthn/relyingParty.js';
+import { readBody } from '../body.js';
+import { HttpError } from '../errors.js';
+import { renderView } from '../../views.js';
+
 export interface InteractionDeps {
   provider: () => Provider;
-  prisma: PrismaClient;
+  db: Database;
   rp: RelyingParty;
   bodyLimitBytes: number;
 }
@@ -85,15 +84,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const interaction = await details(ctx);
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
     ctx.set('cache-control', 'no-store');
-    ctx.body = await startAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`);
+    ctx.body = await startAuthentication(deps.db, deps.rp, `login:${interaction.uid}`);
   });
 
   router.post('/interaction/:uid/passkey/verify', async (ctx) => {
     const interaction = await details(ctx);
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
     const body = await readBody(ctx, deps.bodyLimitBytes);
-    const signIn = await finishAuthentication(deps.prisma, deps.rp, `login:${interaction.uid}`, body);
-    await audit(deps.prisma, {
+    const signIn = await finishAuthentication(deps.db, deps.rp, `login:${interaction.uid}`, body);
+    await audit(deps.db, {
       action: 'signin.passkey',
       actor: signIn.personId,
       subject: String(interaction.params.client_id),
@@ -129,7 +128,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     for (const [indicator, scopes] of Object.entries(missingResourceScopes ?? {}))
       grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
-    await audit(deps.prisma, {
+    await audit(deps.db, {
       action: 'consent.granted',
       actor: session.accountId,
       subject: String(params.client_id),
@@ -139,7 +138,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   router.get('/interaction/:uid/abort', async (ctx) => {
-    const interaction = await details(ctx);
+    const _interaction = await details(ctx);
     await deps
       .provider()
       .interactionFinished(

@@ -1,18 +1,18 @@
 import Router from '@koa/router';
-import type { PrismaClient } from '../../db/database.js';
+import type { Database } from '../../db/database.js';
 import { findRedeemableInvitation } from '../../accounts/invitations.js';
 import { finishRegistration, startRegistration } from '../../webauthn/registration.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
-import { renderView } from '../views.js';
+import { renderView } from '../../views.js';
 
 /** Invitation links (and the first administrator's setup link): register a passkey. */
-export function invitationRoutes(deps: { prisma: PrismaClient; rp: RelyingParty; bodyLimitBytes: number }): Router {
+export function invitationRoutes(deps: { db: Database; rp: RelyingParty; bodyLimitBytes: number }): Router {
   const router = new Router();
 
   router.get('/invite/:token', async (ctx) => {
-    const invitation = await findRedeemableInvitation(deps.prisma, ctx.params.token ?? '');
+    const invitation = await findRedeemableInvitation(deps.db, ctx.params.token ?? '');
     if (!invitation)
       throw new HttpError(
         410,
@@ -32,7 +32,7 @@ export function invitationRoutes(deps: { prisma: PrismaClient; rp: RelyingParty;
   router.post('/invite/:token/options', async (ctx) => {
     const body = await readBody(ctx, deps.bodyLimitBytes);
     ctx.set('cache-control', 'no-store');
-    ctx.body = await startRegistration(deps.prisma, deps.rp, {
+    ctx.body = await startRegistration(deps.db, deps.rp, {
       token: ctx.params.token ?? '',
       email: body.email,
       name: body.name,
@@ -41,7 +41,7 @@ export function invitationRoutes(deps: { prisma: PrismaClient; rp: RelyingParty;
 
   router.post('/invite/:token/verify', async (ctx) => {
     const body = await readBody(ctx, deps.bodyLimitBytes);
-    const result = await finishRegistration(deps.prisma, deps.rp, {
+    const result = await finishRegistration(deps.db, deps.rp, {
       token: ctx.params.token ?? '',
       ceremony: body.ceremony,
       response: body.response,

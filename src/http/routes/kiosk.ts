@@ -1,9 +1,9 @@
 import Router from '@koa/router';
 import type { Database } from '../../db/database.js';
-import { ActivationError, activateReader } from '../../readers/activation.js';
+import { activateReader } from '../../readers/activation.js';
+import { READER_FRAME_LIMITS } from '../../readers/envelope.js';
 import { readBody } from '../body.js';
-import { HttpError } from '../errors.js';
-import { renderView } from '../views.js';
+import { renderView } from '../../views.js';
 
 /**
  * The kiosk reader: a page that turns a tablet into a palm reader (views/kiosk.eta and
@@ -16,18 +16,13 @@ export function kioskRoutes(deps: { db: Database; bodyLimitBytes: number }): Rou
   router.get('/kiosk', (ctx) => {
     ctx.set('cache-control', 'no-store');
     ctx.type = 'html';
-    ctx.body = renderView('kiosk', {});
+    ctx.body = renderView('kiosk', { frame: READER_FRAME_LIMITS });
   });
 
   router.post('/kiosk/activate', async (ctx) => {
     const body = await readBody(ctx, deps.bodyLimitBytes);
-    try {
-      ctx.body = await activateReader(deps.db, { code: String(body.code ?? ''), publicKey: body.key });
-    } catch (err) {
-      if (err instanceof ActivationError)
-        throw new HttpError(400, err.reason === 'invalid_key' ? 'invalid_request' : 'invalid_grant', err.message);
-      throw err;
-    }
+    // A refusal is an ActivationError: 400 invalid_grant (invalid_request for a bad key).
+    ctx.body = await activateReader(deps.db, { code: String(body.code ?? ''), publicKey: body.key });
     ctx.set('cache-control', 'no-store');
   });
 

@@ -1,14 +1,3 @@
-import Router from '@koa/router';
-import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
-import type { BiometricContext } from '../../biometrics/context.js';
-import { FramePoolFullError, type FramePool } from '../../biometrics/framePool.js';
-import { palmLogin } from '../../oidc/palmLogin.js';
-import { ACR_PALM } from '../../oidc/policy.js';
-import { readImageBody } from '../body.js';
-import { HttpError } from '../errors.js';
-import { currentInteraction, palmTenantOf } from './interactions.js';
-
 /**
  * "Sign in with your palm" at the login page: the page posts camera frames, one per request,
  * to POST /interaction/:uid/palm. Answers (JSON):
@@ -21,10 +10,20 @@ import { currentInteraction, palmTenantOf } from './interactions.js';
  *                                          after Retry-After seconds (nothing was read or counted)
  * The frame is read into memory, used for this request only and zeroed; it is never logged.
  */
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { BiometricContext } from '../../biometrics/context.js';
+import { FramePoolFullError, type FramePool } from '../../biometrics/framePool.js';
+import { palmLogin } from '../../oidc/palmLogin.js';
+import { ACR_PALM } from '../../acr.js';
+import { readImageBody } from '../body.js';
+import { HttpError } from '../errors.js';
+import { currentInteraction, palmTenantOf } from './interactions.js';
 
 /**
  * Frames one sign-in (interaction) may send, usable or not: each costs an image analysis, and
- * an unusable frame costs its address only a quarter of an attempt (oidc/palmLogin.ts).
+ * an unusable frame costs its address only a share of an attempt (UNUSABLE_CAPTURE_COST).
  * The page sends at most 5 per try; 60 is a dozen tries. Counted per process (interactions
  * are short-lived; the map forgets the oldest beyond 10,000).
  */

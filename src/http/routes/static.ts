@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
-import { viewsDir } from '../views.js';
+import { viewsDir } from '../../views.js';
 
 /** A file of jose's dist/webapi: lower-case path segments, at most four deep, ending in .js. */
 const JOSE_FILE = /^(?:[a-z0-9_]+\/){0,3}[a-z0-9_]+\.js$/;
@@ -10,25 +11,37 @@ const JOSE_FILE = /^(?:[a-z0-9_]+\/){0,3}[a-z0-9_]+\.js$/;
 /** The few static files the pages need, served from the app itself (no CDN). */
 export function staticRoutes(): Router {
   const require = createRequire(import.meta.url);
+  const JS = 'text/javascript; charset=utf-8';
+  const page = (name: string) => ({ file: path.join(viewsDir, 'static', name), type: JS });
   const files: Record<string, { file: string; type: string }> = {
     'palmid.css': { file: path.join(viewsDir, 'static/palmid.css'), type: 'text/css; charset=utf-8' },
-    'login.js': { file: path.join(viewsDir, 'static/login.js'), type: 'text/javascript; charset=utf-8' },
-    'register.js': { file: path.join(viewsDir, 'static/register.js'), type: 'text/javascript; charset=utf-8' },
-    // Palm capture (ES modules): the login page's palm sign-in and the kiosk reader.
-    'palm-capture.js': { file: path.join(viewsDir, 'static/palm-capture.js'), type: 'text/javascript; charset=utf-8' },
-    'palm-login.js': { file: path.join(viewsDir, 'static/palm-login.js'), type: 'text/javascript; charset=utf-8' },
-    'reader-crypto.js': {
-      file: path.join(viewsDir, 'static/reader-crypto.js'),
-      type: 'text/javascript; charset=utf-8',
-    },
-    'kiosk.js': { file: path.join(viewsDir, 'static/kiosk.js'), type: 'text/javascript; charset=utf-8' },
+    // The pages' scripts, ES modules: passkey sign-in and registration, palm capture on the login
+    // page and in the kiosk reader.
+    'passkey.js': page('passkey.js'),
+    'login.js': page('login.js'),
+    'register.js': page('register.js'),
+    'palm-capture.js': page('palm-capture.js'),
+    'palm-login.js': page('palm-login.js'),
+    'kiosk.js': page('kiosk.js'),
     'webauthn.js': {
       file: path.join(path.dirname(require.resolve('@simplewebauthn/browser')), '../dist/bundle/index.umd.min.js'),
-      type: 'text/javascript; charset=utf-8',
+      type: JS,
     },
   };
   const cache = new Map<string, Buffer>();
   const router = new Router();
+
+  // The reader's JOSE, the same module the server runs (src/readers/readerCrypto.ts), compiled.
+  let readerCrypto: Promise<Buffer> | undefined;
+  router.get('/static/reader-crypto.js', async (ctx) => {
+    if (!readerCrypto) {
+      readerCrypto = compiledModule(new URL('../../readers/readerCrypto.js', import.meta.url));
+      readerCrypto.catch(() => (readerCrypto = undefined));
+    }
+    ctx.type = JS;
+    ctx.set('cache-control', 'public, max-age=3600');
+    ctx.body = await readerCrypto;
+  });
 
   // jose's browser build (ES modules that import each other by relative path), for the kiosk
   // reader: /static/jose/index.js and what it imports, nothing but .js files of that folder.
@@ -63,4 +76,22 @@ export function staticRoutes(): Router {
     ctx.body = content;
   });
   return router;
+}
+
+/**
+ * A module of palmid's own, as JavaScript for a page. Running from dist/, that is tsc's output
+ * (its source-map comment dropped: the map is not served); running from the sources (tests, tsx),
+ * the TypeScript next to it, compiled here as tsc would (types stripped, nothing bundled).
+ */
+export async function compiledModule(url: URL): Promise<Buffer> {
+  const compiled = fileURLToPath(url);
+  if (fs.existsSync(compiled))
+    return Buffer.from(fs.readFileSync(compiled, 'utf8').replace(/\n\/\/# sourceMappingURL=\S*\s*$/, '\n'));
+  const source = compiled.replace(/\.js$/, '.ts');
+  const ts = (await import('typescript')).default;
+  const { outputText } = ts.transpileModule(fs.readFileSync(source, 'utf8'), {
+    fileName: source,
+    compilerOptions: { target: ts.ScriptTarget.ES2023, module: ts.ModuleKind.ESNext },
+  });
+  return Buffer.from(outputText);
 }

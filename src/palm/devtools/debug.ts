@@ -1,7 +1,7 @@
 /** Debug drawing for people: landmarks and the ROI square over the source image. */
 import { PNG } from 'pngjs';
-import type { GreyImage, RasterImage } from './image.js';
-import type { HandLandmarks, Point } from './roi.js';
+import type { GreyImage, RasterImage } from '../image.js';
+import type { HandLandmarks, Point } from '../roi.js';
 
 type RGB = [number, number, number];
 
@@ -30,7 +30,10 @@ function line(img: RasterImage, a: Point, b: Point, c: RGB, r = 1): void {
   for (let k = 0; k <= n; k++) dot(img, { x: a.x + ((b.x - a.x) * k) / n, y: a.y + ((b.y - a.y) * k) / n }, r, c);
 }
 
-/** Draw contour (green), fingertips (blue), valleys (red), frame (yellow) and ROI square (cyan). */
+/**
+ * Draw contour (green), fingertips (blue), valleys (red), frame (yellow), ROI square (cyan, its
+ * top edge magenta) and palm centre (white).
+ */
 export function drawLandmarks(src: RasterImage, lm: HandLandmarks): RasterImage {
   const img = toRgb(src);
   const r = Math.max(1, Math.round(Math.max(img.width, img.height) / 400));

@@ -1,15 +1,15 @@
 /** Evaluation of the engine on a folder of images named ID_SAMPLE.ext. Reads only. */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CodeMethod } from './code.js';
-import { PalmImageError } from './errors.js';
-import { prepareSample } from './extract.js';
+import type { CodeMethod } from '../code.js';
+import { PalmImageError } from '../errors.js';
+import { prepareSample } from '../extract.js';
 import { detCurve, equalErrorRate, fnmrAtFmr, rank1, type DetPoint } from './metrics.js';
-import type { ImageKind } from './roi.js';
-import { compareProbe, probesFromSamples, PROBE_VARIANTS, type Probe, type ProbeVariant } from './probe.js';
-import type { PalmTemplate } from './template.js';
+import type { ImageKind } from '../roi.js';
+import { compareProbe, probesFromSamples, PROBE_VARIANTS, type Probe, type ProbeVariant } from '../probe.js';
+import type { PalmTemplate } from '../template.js';
 
-export const SAMPLE_NAME = /^([^_]+)_([^.]+)\.(png|jpe?g|bmp)$/i;
+const SAMPLE_NAME = /^([^_]+)_([^.]+)\.(png|jpe?g|bmp)$/i;
 
 export interface EvalReport {
   images: number;
@@ -27,7 +27,10 @@ export interface EvalReport {
 
 export interface EvalDetails {
   report: EvalReport;
-  /** stage one (embedding cosine): rank-1, and how often the identity that the fine matcher ranks first is among the embedding's top K samples */
+  /**
+   * stage one (embedding cosine): rank-1, and how often the identity that the fine matcher ranks
+   * first is among the embedding's top K samples
+   */
   embedding: { rank1: number; recallTop: { k: number; recall: number }[] };
   det: DetPoint[];
   failures: { file: string; reason: string }[];
@@ -43,7 +46,7 @@ export interface EvalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export function listSamples(dir: string): { file: string; id: string }[] {
+function listSamples(dir: string): { file: string; id: string }[] {
   return readdirSync(dir)
     .filter((f) => SAMPLE_NAME.test(f))
     .sort()
@@ -137,8 +140,8 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
       for (let k = 0; k < ea.length; k++) d += ea[k]! * eb[k]!;
       emb[i * n + j] = emb[j * n + i] = d;
     }
-  // two-stage search: does the embedding's top K contain a sample of the identity that the
-  // exhaustive fine matcher ranks first?
+  // two-stage search: does the embedding's top K contain a sample of the identity that the fine
+  // matcher (compareProbe, over all samples) ranks first?
   const recallTop = [1, 5, 10].map((k) => {
     let hit = 0;
     let probes = 0;

@@ -1,8 +1,11 @@
+/**
+ * Server-rendered pages from views/*.eta, for palmid's own routes and oidc-provider's pages alike;
+ * Eta escapes every `<%= %>` value.
+ */
 import path from 'node:path';
-import { packageRoot } from '../paths.js';
 import { Eta } from 'eta';
+import { packageRoot } from './paths.js';
 
-/** Server-rendered pages from views/*.eta; Eta escapes every `<%= %>` value. */
 export const viewsDir = path.join(packageRoot, 'views');
 
 const eta = new Eta({ views: viewsDir, cache: true, autoEscape: true });

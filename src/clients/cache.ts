@@ -1,12 +1,12 @@
-import type { AdapterPayload } from 'oidc-provider';
-import type { Database } from '../db/database.js';
-
 /**
  * Client records, cached in memory so a token request does not read the client table every time.
  * Any process that changes or removes a client sends NOTIFY on CLIENT_CHANGED_CHANNEL with the
  * client id, and every server evicts it at once; should the listening connection drop, the cache
  * empties itself and stays off, so a stale client is never served.
  */
+import type { AdapterPayload } from 'oidc-provider';
+import type { Database } from '../db/database.js';
+
 export const CLIENT_CHANGED_CHANNEL = 'palmid_client_changed';
 
 const TTL_MS = 60_000;

@@ -6,11 +6,11 @@
  * (palm, four fingers, thumb, forearm) in skin colour on a dark background at any rotation,
  * with the palm field mapped onto the palm.
  */
-import type { GreyImage, RasterImage } from './image.js';
-import { sample } from './image.js';
+import type { GreyImage, RasterImage } from '../image.js';
+import { sample } from '../image.js';
 
 /** mulberry32: small, fast, deterministic PRNG */
-export function prng(seed: number): () => number {
+function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -22,7 +22,7 @@ export function prng(seed: number): () => number {
 }
 
 /** Stable 32-bit hash of a few integers (FNV-1a over their bytes). */
-export function hashInts(...xs: number[]): number {
+function hashInts(...xs: number[]): number {
   let h = 0x811c9dc5;
   for (const x of xs) {
     for (let k = 0; k < 4; k++) {
@@ -41,7 +41,7 @@ interface Curve {
   depth: number;
 }
 
-export interface PalmIdentity {
+interface PalmIdentity {
   field: Float32Array; // FIELD x FIELD, 1 = bare skin, lower = line
   tone: [number, number, number]; // skin RGB
   fingerSpread: number[]; // degrees, 4 fingers
@@ -102,44 +102,41 @@ function smoothNoise(r: () => number, n: number, cell: number): Float32Array {
   return out;
 }
 
-export function makeIdentity(seed: number, id: number): PalmIdentity {
+function makeIdentity(seed: number, id: number): PalmIdentity {
   const r = prng(hashInts(seed, id, 0x1d));
   const j = (s: number) => gaussRand(r) * s;
   const F = FIELD;
-  const curves: Curve[] = [];
-  // heart line (near the fingers, from the little-finger edge towards the index)
-  curves.push({
-    p: [
-      [F + 5, 45 + j(8)],
-      [F * 0.7 + j(12), 35 + j(10)],
-      [F * 0.45 + j(12), 30 + j(12)],
-      [F * 0.2 + j(12), 25 + j(10)],
-    ],
-    width: 2.2 + r() * 1.2,
-    depth: 0.35 + r() * 0.15,
+  // a control point (x, y), each jittered by a normal of the given spread (0: none)
+  const pt = (x: number, sx: number, y: number, sy: number): [number, number] => [
+    sx ? x + j(sx) : x,
+    sy ? y + j(sy) : y,
+  ];
+  // a principal line: its control points, and its width and depth drawn around a base
+  const principal = (p: Curve['p'], width: number, depth: number): Curve => ({
+    p,
+    width: width + r() * 1.2,
+    depth: depth + r() * 0.15,
   });
-  // head line (across the palm)
-  curves.push({
-    p: [
-      [-5, 60 + j(10)],
-      [F * 0.35 + j(12), 75 + j(12)],
-      [F * 0.6 + j(15), 95 + j(15)],
-      [F * 0.9 + j(12), 115 + j(15)],
-    ],
-    width: 2.0 + r() * 1.2,
-    depth: 0.33 + r() * 0.15,
-  });
-  // life line (around the thumb base)
-  curves.push({
-    p: [
-      [10 + j(6), 58 + j(8)],
-      [F * 0.35 + j(12), 90 + j(12)],
-      [F * 0.42 + j(12), 140 + j(12)],
-      [F * 0.4 + j(15), F + 5],
-    ],
-    width: 2.0 + r() * 1.2,
-    depth: 0.33 + r() * 0.15,
-  });
+  const curves: Curve[] = [
+    // heart line (near the fingers, from the little-finger edge towards the index)
+    principal(
+      [pt(F + 5, 0, 45, 8), pt(F * 0.7, 12, 35, 10), pt(F * 0.45, 12, 30, 12), pt(F * 0.2, 12, 25, 10)],
+      2.2,
+      0.35,
+    ),
+    // head line (across the palm)
+    principal(
+      [pt(-5, 0, 60, 10), pt(F * 0.35, 12, 75, 12), pt(F * 0.6, 15, 95, 15), pt(F * 0.9, 12, 115, 15)],
+      2.0,
+      0.33,
+    ),
+    // life line (around the thumb base)
+    principal(
+      [pt(10, 6, 58, 8), pt(F * 0.35, 12, 90, 12), pt(F * 0.42, 12, 140, 12), pt(F * 0.4, 15, F + 5, 0)],
+      2.0,
+      0.33,
+    ),
+  ];
   // secondary lines and creases
   const nCreases = 25 + Math.floor(r() * 25);
   const flow = r() * Math.PI; // a preferred crease direction for this palm

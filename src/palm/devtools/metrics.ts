@@ -122,7 +122,8 @@ export function detSvg(curves: { label: string; points: DetPoint[] }[], title = 
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
   const out: string[] = [];
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
+      'font-family="sans-serif" font-size="12">',
   );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`);
@@ -134,8 +135,10 @@ export function detSvg(curves: { label: string; points: DetPoint[] }[], title = 
     out.push(`<text x="${L - 6}" y="${sy(v) + 4}" text-anchor="end">1e${e}</text>`);
   }
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 18}" text-anchor="middle">FMR (false match rate)</text>`);
+  const midY = (T + H - B) / 2;
   out.push(
-    `<text x="18" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 18 ${(T + H - B) / 2})">FNMR (false non-match rate)</text>`,
+    `<text x="18" y="${midY}" text-anchor="middle" transform="rotate(-90 18 ${midY})">` +
+      'FNMR (false non-match rate)</text>',
   );
   out.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#333"/>`);
   curves.forEach((c, k) => {
@@ -150,42 +153,9 @@ export function detSvg(curves: { label: string; points: DetPoint[] }[], title = 
   });
   out.push(`<text x="${L + 6}" y="${H - B - 6}" fill="#666" font-size="10">values of 0 are drawn at 1e-5</text>`);
   out.push('</svg>');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c]!);
-}
-
-/**
- * z such that a standard normal variable exceeds z with probability p (0 < p < 0.5): Acklam's
- * rational approximation (relative error under 1.2e-9), used for the impostor tail model.
- */
-export function normalUpperQuantile(p: number): number {
-  if (!(p > 0 && p < 0.5)) throw new RangeError('normalUpperQuantile needs 0 < p < 0.5');
-  const c = [
-    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
-    2.938163982698783,
-  ];
-  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-  if (p < 0.02425) {
-    const q = Math.sqrt(-2 * Math.log(p));
-    return (
-      -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
-      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1)
-    );
-  }
-  const a = [
-    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
-    2.506628277459239,
-  ];
-  const b = [
-    -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1,
-  ];
-  const q = 0.5 - p; // upper tail p -> lower quantile of 1 - p
-  const r = q * q;
-  return (
-    ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) /
-    (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1)
-  );
 }

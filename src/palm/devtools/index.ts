@@ -1,0 +1,26 @@
+/**
+ * The palm engine's development entry: what benchmarks, training, tests and the CLI's
+ * development commands (`palmid roi`, `palmid synth`, `palmid eval`) use beside the public API
+ * (../index.js). Nothing that enrolment or sign-in runs imports it.
+ *
+ * - synthesis: deterministic synthetic palms and hands;
+ * - metrics and evaluation: DET curves, EER, FNMR at an FMR, rank-1, a folder evaluated;
+ * - debug drawing: landmarks over the source image, PNG encoding;
+ * - the engine's building blocks, to measure and test them one by one: ROI location, the
+ *   feature model, orientation codes, the code matcher and its kernels, probe poses.
+ */
+export { synthesize, synthRoi, synthHand } from './synth.js';
+export type { SynthOptions } from './synth.js';
+export { equalErrorRate, fnmrAtFmr, rank1, detCurve, detSvg } from './metrics.js';
+export type { DetPoint, ErrorRates } from './metrics.js';
+export { evaluateDirectory } from './evaluate.js';
+export type { EvalReport, EvalDetails, EvalOptions } from './evaluate.js';
+export { drawLandmarks, encodePng } from './debug.js';
+
+export { locateRoi, detectKind } from '../roi.js';
+export { getFeatureModel, MODELS_DIR } from '../features.js';
+export type { FeatureModel } from '../features.js';
+export { codePlanes, encode } from '../code.js';
+export { matchCodes, setSimd, shiftCode, simdAvailable } from '../matcher.js';
+export type { CodeMatch } from '../matcher.js';
+export { reposeSquare } from '../probe.js';
