@@ -43,7 +43,7 @@ export const percentile = (xs: number[], p: number) => {
 export async function synthTemplates(ids: number[], samples: number[], seed: number): Promise<PalmTemplate[][]> {
   const out: PalmTemplate[][] = [];
   for (const id of ids) {
-    const prepared = samples.map((s) => prepareImage(synthRoi(id, s, { seed }), { kind: 'roi' }));
+    const prepared = await Promise.all(samples.map((s) => prepareImage(synthRoi(id, s, { seed }), { kind: 'roi' })));
     out.push(await templatesFromSamples(prepared));
   }
   return out;
@@ -51,7 +51,9 @@ export async function synthTemplates(ids: number[], samples: number[], seed: num
 
 /** Probes (search-time captures, with their turns and zooms made) of synthetic identities `ids`, one sample each. */
 export async function synthProbes(ids: number[], sample: number, seed: number): Promise<Probe[]> {
-  return probesFromSamples(ids.map((id) => prepareImage(synthRoi(id, sample, { seed }), { kind: 'roi' })));
+  return probesFromSamples(
+    await Promise.all(ids.map((id) => prepareImage(synthRoi(id, sample, { seed }), { kind: 'roi' }))),
+  );
 }
 
 /**
@@ -71,11 +73,16 @@ export async function synthPoolResponses(ids: number[], seed: number): Promise<P
   const resp: Float32Array[] = [];
   const embedding: Float32Array[] = [];
   for (let start = 0; start < ids.length; start += 64) {
-    const inputs = ids
-      .slice(start, start + 64)
-      .map((id) =>
-        Float32Array.from(prepareImage(synthRoi(id, 0, { seed }), { kind: 'roi' }).roi.roi.data, (v) => v / 255),
-      );
+    const inputs = await Promise.all(
+      ids
+        .slice(start, start + 64)
+        .map(async (id) =>
+          Float32Array.from(
+            (await prepareImage(synthRoi(id, 0, { seed }), { kind: 'roi' })).roi.roi.data,
+            (v) => v / 255,
+          ),
+        ),
+    );
     const out = await model.run(inputs);
     for (let i = 0; i < inputs.length; i++) {
       resp.push(out.resp.slice(i * per, (i + 1) * per));

@@ -163,10 +163,14 @@ async function main(): Promise<void> {
 async function stageOne(ids: number): Promise<Record<string, string | number>[]> {
   const seed = 777;
   const gallery = await templatesFromSamples(
-    Array.from({ length: ids }, (_, i) => prepareImage(synthesize('roi', i + 1, 1, { seed }), { kind: 'roi' })),
+    await Promise.all(
+      Array.from({ length: ids }, (_, i) => prepareImage(synthesize('roi', i + 1, 1, { seed }), { kind: 'roi' })),
+    ),
   );
   const probes = await templatesFromSamples(
-    Array.from({ length: ids }, (_, i) => prepareImage(synthesize('roi', i + 1, 2, { seed }), { kind: 'roi' })),
+    await Promise.all(
+      Array.from({ length: ids }, (_, i) => prepareImage(synthesize('roi', i + 1, 2, { seed }), { kind: 'roi' })),
+    ),
   );
   const rows: Record<string, string | number>[] = [];
   for (const k of [1, 10, 50, ids]) {

@@ -32,7 +32,7 @@ const prepared = [];
 const labels: number[] = [];
 for (let id = 1; id <= IDS; id++)
   for (let s = 1; s <= 2; s++) {
-    prepared.push(prepareImage(synthRoi(id, s, { seed: SEED }), { kind: 'roi' }));
+    prepared.push(await prepareImage(synthRoi(id, s, { seed: SEED }), { kind: 'roi' }));
     labels.push(id);
   }
 const probes: Probe[] = [];

@@ -33,7 +33,7 @@ const started = Date.now();
 for (let id = 0; id < ids; id++) {
   const rois = [];
   for (let s = 0; s < samples; s++) {
-    const roi = prepareImage(synthRoi(id, s, { seed }), { kind: 'roi' }).roi.roi.data;
+    const roi = (await prepareImage(synthRoi(id, s, { seed }), { kind: 'roi' })).roi.roi.data;
     rois.push(Float32Array.from(roi, (v) => v / 255));
     labels.push(id);
   }

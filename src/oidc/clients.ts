@@ -38,6 +38,8 @@ export interface NewClient {
    * readers' tokens it may exchange.
    */
   tenant?: string | undefined;
+  /** Refuse palm sign-ins whose liveness was not checked (palmid_require_pad, src/acr.ts). */
+  requirePad?: boolean;
 }
 
 export interface ClientSummary {
@@ -116,6 +118,7 @@ export async function addClient(
     ...(exchange ? { palmid_exchange_scopes: input.exchangeScopes ?? [] } : {}),
     ...(input.exchangeSubjectClients?.length ? { palmid_exchange_subject_clients: input.exchangeSubjectClients } : {}),
     ...(input.tenant !== undefined ? { palmid_tenant: input.tenant } : {}),
+    ...(input.requirePad ? { palmid_require_pad: true } : {}),
   };
   // Let oidc-provider judge the metadata now, rather than fail at the first sign-in.
   try {

@@ -63,6 +63,10 @@ const GUIDANCE: Partial<Record<PalmImageErrorReason, string>> = {
   too_bright: 'Too bright: move away from direct light.',
   low_contrast: 'The picture is flat: add light, and keep your palm facing the camera.',
   too_blurred: 'The picture is blurred: hold your hand still.',
+  motion_blur: 'Your hand moved: hold it still until the picture is taken.',
+  rotated: 'Your hand is turned: hold it upright, fingers pointing up.',
+  partial_palm: 'Part of your palm is hidden or outside the picture: pull your sleeve back and show the whole palm.',
+  fingers_in_view: 'Your fingers cover the palm: open your hand flat, fingers slightly apart.',
 };
 
 export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): Promise<PalmLoginOutcome> {

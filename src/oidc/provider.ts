@@ -108,8 +108,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       //   and whose readers' tokens it may exchange.
       // palmid_exchange_scopes / palmid_exchange_subject_clients: what it may exchange for, and from
       //   which readers only (src/oidc/tokenExchange.ts).
+      // palmid_require_pad: palm sign-ins for this client must pass liveness (PAD, src/palm/pad):
+      //   unchecked ones (one frame, a page without PAD) are refused with access_denied.
       properties: [
         'palmid_require_pin',
+        'palmid_require_pad',
         'palmid_exchange_audiences',
         'palmid_tenant',
         'palmid_exchange_scopes',
@@ -118,6 +121,9 @@ export function createProvider(deps: ProviderDeps): Provider {
       validator(_ctx, key, value) {
         if (key === 'palmid_require_pin' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('palmid_require_pin must be a boolean');
+        }
+        if (key === 'palmid_require_pad' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('palmid_require_pad must be a boolean');
         }
         if (
           key === 'palmid_exchange_audiences' &&

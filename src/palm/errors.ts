@@ -11,8 +11,13 @@ export type PalmImageErrorReason =
   | 'too_dark' // under-exposed
   | 'too_bright' // over-exposed / saturated
   | 'low_contrast' // flat image, nothing to read
-  | 'too_blurred' // out of focus or motion-blurred
-  | 'no_hand'; // whole-hand mode: no hand, or no usable palm, found
+  | 'too_blurred' // out of focus (or motion-blurred too far to tell which)
+  | 'motion_blur' // detail lost along one direction: the hand or the camera moved
+  | 'rotated' // the palm is turned away from the normalised orientation
+  | 'partial_palm' // part of the crop is not palm: a sleeve, a cuff, the background
+  | 'fingers_in_view' // fingers over or beside the palm in the crop
+  | 'no_hand' // whole-hand mode: no hand, or no usable palm, found
+  | 'back_of_hand'; // whole-hand mode: the back of the hand faces the camera
 
 export class PalmImageError extends PalmidError {
   constructor(

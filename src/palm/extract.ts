@@ -4,10 +4,15 @@ import { decodeImage, type DecodeLimits } from './decode.js';
 import { PalmImageError } from './errors.js';
 import { getFeatureModel } from './features.js';
 import type { RasterImage } from './image.js';
+import { REFUSED_FAULTS } from './cropChecks.js';
+import { fingersOverSquare } from './hand/landmark-frame.js';
 import { assessQuality, type QualityResult } from './quality.js';
 import { locateRoi, ROI_SIZE, type ImageKind, type RoiResult } from './roi.js';
 import type { PalmTemplate } from './template.js';
 import { TEMPLATE_VERSION } from './template.js';
+
+/** The crop checks on a crop located from hand landmarks: fingers are judged by their joints instead. */
+const LANDMARK_LOCATED_FAULTS = new Set([...REFUSED_FAULTS].filter((f) => f !== 'fingers_in_view'));
 
 export interface ExtractOptions {
   /** 'roi' for a palm crop, 'hand' for a whole-hand photo, 'auto' to decide (default) */
@@ -17,6 +22,10 @@ export interface ExtractOptions {
   limits?: DecodeLimits;
   /** throw PalmImageError (the weakest factor's reason) when the quality score is under this; default: none */
   minQuality?: number;
+  /** refuse failed crops (fingers over the palm, a sleeve or cover; cropChecks.ts): default true, false only to measure the gate */
+  cropChecks?: boolean;
+  /** whole hands: use the hand landmark models when installed (default true); false: the valley path alone */
+  landmarks?: boolean;
 }
 
 export interface PreparedSample {
@@ -29,10 +38,20 @@ export interface Extraction {
   quality: QualityResult;
 }
 
-/** Locate the ROI of a decoded image and assess its quality (synchronous, no model). */
-export function prepareImage(img: RasterImage, opts: ExtractOptions = {}): PreparedSample {
-  const roi = locateRoi(img, opts.kind ?? 'auto', ROI_SIZE);
-  const quality = assessQuality(roi.roi, roi.confidence, roi.sourceSide);
+/**
+ * Locate the ROI of a decoded image and assess its quality. Asynchronous: a whole hand is located
+ * with the hand landmark models when they are installed; a palm crop ('roi') runs no model.
+ */
+export async function prepareImage(img: RasterImage, opts: ExtractOptions = {}): Promise<PreparedSample> {
+  const roi = await locateRoi(img, opts.kind ?? 'auto', ROI_SIZE, { landmarks: opts.landmarks });
+  const located = roi.landmarks?.keypoints ? roi.landmarks : undefined;
+  const quality = assessQuality(roi.roi, roi.confidence, roi.sourceSide, {
+    cropChecks: opts.cropChecks,
+    // Located from hand landmarks: the finger joints say whether a finger lies over the palm.
+    faults: located ? LANDMARK_LOCATED_FAULTS : undefined,
+  });
+  if (located?.keypoints && opts.cropChecks !== false && fingersOverSquare(located.keypoints.points, located.square))
+    throw new PalmImageError('fingers_in_view', 'fingers cover the palm: open the hand flat, palm to the camera');
   if (opts.minQuality !== undefined && quality.score < opts.minQuality) {
     const worst = [...quality.reasons].sort((a, b) => a.score - b.score)[0]!;
     const reason =

@@ -32,3 +32,5 @@ export type { ProbeVariant } from './probe.js';
 export { serializeTemplate, deserializeTemplate, TEMPLATE_VERSION } from './template.js';
 export type { PalmTemplate } from './template.js';
 export { normalUpperQuantile } from './quantile.js';
+export { checkLiveness, isChallenge, CHALLENGES } from './pad/index.js';
+export type { Challenge, LivenessResult, LivenessReason } from './pad/index.js';

@@ -1,8 +1,10 @@
 /**
  * Sample quality: a score in [0, 1] with the reasons behind it, so that a reader can ask for
  * another capture instead of enrolling a poor one. Hard failures (far too dark, flat, blurred)
- * throw PalmImageError; the rest lowers the score.
+ * and failed crops (a turned or partial palm, a sleeve or fingers over it, motion blur:
+ * cropChecks.ts) throw PalmImageError, at enrolment and at sign-in alike; the rest lowers the score.
  */
+import { CROP_SIDE, type CropFault, checkCrop } from './cropChecks.js';
 import { PalmImageError } from './errors.js';
 import type { GreyImage } from './image.js';
 
@@ -35,6 +37,9 @@ const QUALITY_LIMITS = {
   minFocus: 0.19, // focus measure under this -> too_blurred
   minRoiSide: 48, // ROI side in source pixels under this -> too_small
 };
+
+/** Focus at or over this earns the full score; under it a crop counts as soft. */
+const FOCUS_FULL = 0.26;
 
 const ramp = (v: number, lo: number, hi: number) => (v <= lo ? 0 : v >= hi ? 1 : (v - lo) / (hi - lo));
 
@@ -87,7 +92,12 @@ function focusMeasure(img: GreyImage): number {
   return mid > 0 ? Math.sqrt(fine / mid) : 0;
 }
 
-export function assessQuality(roi: GreyImage, roiConfidence: number, sourceSide: number): QualityResult {
+export function assessQuality(
+  roi: GreyImage,
+  roiConfidence: number,
+  sourceSide: number,
+  opts: { cropChecks?: boolean; faults?: ReadonlySet<CropFault> } = {},
+): QualityResult {
   const n = roi.data.length;
   let s = 0;
   let s2 = 0;
@@ -109,6 +119,8 @@ export function assessQuality(roi: GreyImage, roiConfidence: number, sourceSide:
     throw new PalmImageError('low_contrast', `palm image is flat (grey standard deviation ${std.toFixed(1)})`);
   if (sourceSide < QUALITY_LIMITS.minRoiSide)
     throw new PalmImageError('too_small', `palm region is only ${sourceSide.toFixed(0)} px wide`);
+  // Failed crops before the focus limit: a motion blur is told apart from a soft image only here.
+  if (opts.cropChecks !== false && roi.width === CROP_SIDE && roi.height === CROP_SIDE) checkCrop(roi, opts.faults);
   const focus = focusMeasure(roi);
   if (focus < QUALITY_LIMITS.minFocus)
     throw new PalmImageError('too_blurred', `palm image too blurred (focus ${focus.toFixed(3)})`);
@@ -118,7 +130,7 @@ export function assessQuality(roi: GreyImage, roiConfidence: number, sourceSide:
   // to a grey standard deviation of 6, genuine and impostor scores hardly moved. So std 6 earns
   // the full score; below it the score falls to the hard limit (minStd).
   const contrast = ramp(std, QUALITY_LIMITS.minStd, 6);
-  const focusScore = ramp(focus, QUALITY_LIMITS.minFocus, 0.26);
+  const focusScore = ramp(focus, QUALITY_LIMITS.minFocus, FOCUS_FULL);
   const size = ramp(sourceSide, 48, 110);
   const reasons = [
     reason(

@@ -20,15 +20,19 @@ import {
   type Comparison,
   type Throttled,
 } from '../biometrics/signInAttempt.js';
-import { clientMetadata } from '../clients/metadata.js';
-import { ACR_PALM, ACR_PALM_PIN } from '../acr.js';
+import { clientMetadata, requiresPad } from '../clients/metadata.js';
+import { ACR_PALM, ACR_PALM_PIN, palmAmr } from '../acr.js';
 import {
   CAMERA_FRAME_LIMITS,
   PalmImageError,
   checkImageHeader,
+  checkLiveness,
+  decodeImage,
   extractProbe,
   type ImageKind,
+  type LivenessResult,
   type Probe,
+  type RasterImage,
 } from '../palm/index.js';
 import { LIMITS, personSubject, readerSubject } from '../throttling/attemptLimits.js';
 import { EnvelopeError, openEnvelope } from './envelope.js';
@@ -43,6 +47,8 @@ interface PalmSignIn {
   readerId: string;
   score: number;
   pin: boolean;
+  /** the envelope's frames passed presentation attack detection */
+  pad: boolean;
 }
 
 const SIGN_IN = Symbol('palmSignIn');
@@ -116,7 +122,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       try {
         await provider.backchannelResult(request, grantId, {
           acr: signIn.pin ? ACR_PALM_PIN : ACR_PALM,
-          amr: signIn.pin ? ['palm', 'pin', 'mfa'] : ['palm'],
+          amr: palmAmr(signIn),
           authTime: Math.floor(Date.now() / 1000),
         });
       } catch (err) {
@@ -175,6 +181,17 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     const tenant = await identifyingTenant(deps.bio.db, reader.tenantId);
     if (!tenant) throw new errors.UnauthorizedClient("the reader's tenant no longer exists");
     const images = claims.images;
+    // A client that needs PAD: an envelope that cannot show liveness (one frame, or palm crops with
+    // no hand landmarks) is refused before any palm is read; it is the reader's setup, not an attempt.
+    const needPad = requiresPad(client);
+    if (needPad && (images.length < 2 || claims.kind === 'roi')) {
+      images.length = 0;
+      await rejected(reader.clientId, reader.tenantId, 'pad_required');
+      throw new errors.AccessDenied(
+        'this application accepts palm sign-ins only with a liveness check (PAD): the reader must send several frames of the whole hand, not one frame or palm crops',
+      );
+    }
+    let liveness: LivenessResult | null = null;
     try {
       const outcome = await attemptPalmSignIn<Probe[], string>(deps.bio.db, {
         channel: 'reader',
@@ -183,7 +200,19 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         // The reader pays for failed palms: a queue of strangers slows it, never locks it.
         sources: [{ subject: readerSubject(reader.clientId), policy: LIMITS.reader }],
         precheck: () => precheckCaptures(images),
-        read: () => readCaptures(images, claims.kind),
+        read: async () => {
+          const read = await readCaptures(images, claims.kind);
+          if (!read.usable) return read;
+          liveness = await livenessOf(images, claims.kind);
+          // Not shown live: marked as unchecked, and refused only for a client that needs PAD (a live
+          // hand held still cannot show liveness; that is not proof of an attack). It costs an attempt.
+          if (needPad && liveness?.verdict !== 'live')
+            return {
+              usable: false,
+              rejection: `liveness not shown (${liveness?.reasons.join(', ') || 'not checked'}): this application accepts palm sign-ins only with a liveness check`,
+            };
+          return read;
+        },
         compare: (probes) => identifyFirst(tenant, probes),
       });
       switch (outcome.kind) {
@@ -201,6 +230,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
             readerId: reader.clientId,
             score: outcome.score,
             pin: false,
+            pad: (liveness as LivenessResult | null)?.verdict === 'live',
           };
           return outcome.personId;
       }
@@ -240,6 +270,27 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       }
     }
     return probes.length ? { usable: true, probe: probes } : { usable: false, rejection: lastRejection };
+  }
+
+  /**
+   * Presentation attack detection over the envelope's frames (src/palm/pad): null when it cannot
+   * run (one frame, or palm crops: the hand landmarks need the whole hand).
+   */
+  async function livenessOf(images: string[], kind: ImageKind): Promise<LivenessResult | null> {
+    if (images.length < 2 || kind === 'roi') return null;
+    const frames: RasterImage[] = [];
+    for (const image of images) {
+      try {
+        frames.push(await decodeImage(Buffer.from(image, 'base64'), CAMERA_FRAME_LIMITS));
+      } catch (err) {
+        if (!(err instanceof PalmImageError)) throw err;
+      }
+    }
+    try {
+      return await checkLiveness(frames);
+    } finally {
+      for (const f of frames) f.data.fill(0);
+    }
   }
 
   /** The best of the captures, stopping at the first that matches. */

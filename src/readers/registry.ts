@@ -26,6 +26,8 @@ export interface NewReader {
   notificationEndpoint?: string | undefined;
   /** Sign-ins at this reader always need the PIN step-up. */
   requirePin?: boolean;
+  /** Refuse palm sign-ins whose liveness was not checked (palmid_require_pad). */
+  requirePad?: boolean;
 }
 
 export interface ReaderCredentials {
@@ -59,6 +61,7 @@ export async function addReader(db: Database, provider: Provider, input: NewRead
     id_token_signed_response_alg: 'ES256',
     subject_type: 'public',
     ...(input.requirePin ? { palmid_require_pin: true } : {}),
+    ...(input.requirePad ? { palmid_require_pad: true } : {}),
   };
   try {
     await provider.Client.validate({ ...metadata, client_id: clientId } as never);

@@ -56,7 +56,7 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
         randomUUID(),
         person.id,
       ]);
-      const reference = fuse(await templatesFromSamples([0, 1, 2].map((s) => roi(palm, s))));
+      const reference = fuse(await templatesFromSamples(await Promise.all([0, 1, 2].map((s) => roi(palm, s)))));
       const id = randomUUID();
       const key = await bio.dataKeys.getOrCreate(person.id);
       const transform = TenantTransform.derive(master, 'old', 1, reference.embedding.length, 32);
@@ -82,7 +82,7 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
   });
 
   const identify = async (palm: number) => {
-    const [probe] = await probesFromSamples([roi(palm, 4)]);
+    const [probe] = await probesFromSamples([await roi(palm, 4)]);
     return identifyProbe(bio, (await identifyingTenant(t.db, 'old'))!, probe!);
   };
 

@@ -90,7 +90,14 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     addresses.set(agent, address);
     const { response, url: page } = await agent.follow(url.href, server.issuer);
     const uid = /\/interaction\/([^/?#]+)$/.exec(page)![1]!;
-    return { rp, verifier, agent, uid, html: await response.text() };
+    return {
+      rp,
+      verifier,
+      agent,
+      uid,
+      html: await response.text(),
+      csp: response.headers.get('content-security-policy'),
+    };
   }
 
   const sendFrame = (agent: UserAgent, uid: string, image: Buffer, type = 'image/jpeg') =>
@@ -122,8 +129,11 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     const office = await startLogin(officeClient);
     expect(office.html).toContain('id="palm"');
     expect(office.html).toContain('Sign in with your palm');
+    // The palm capture runs WebAssembly (the hand tracker): allowed there, and only there.
+    expect(office.csp).toMatch(/script-src 'self' 'wasm-unsafe-eval';/);
     const plain = await startLogin(plainClient);
     expect(plain.html).not.toContain('id="palm"');
+    expect(plain.csp).toMatch(/script-src 'self';/);
     const refused = await sendFrame(plain.agent, plain.uid, await frame(photo(2, 3)));
     expect(refused.status).toBe(403);
     expect(await refused.json()).toMatchObject({

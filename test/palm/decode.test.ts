@@ -212,10 +212,10 @@ describe('sample quality rejections', () => {
     expect(await reason(() => prepareImage(blur(sharpImg, 4), { kind: 'roi' }))).toBe('too_blurred');
   });
 
-  it('scores quality in [0, 1] with reasons, lower for a mildly blurred sample', () => {
+  it('scores quality in [0, 1] with reasons, lower for a mildly blurred sample', async () => {
     const img = synthRoi(4, 1, { seed: 9 });
-    const q1 = prepareImage(img, { kind: 'roi' }).quality;
-    const q2 = prepareImage(blur(img, 1), { kind: 'roi' }).quality;
+    const q1 = (await prepareImage(img, { kind: 'roi' })).quality;
+    const q2 = (await prepareImage(blur(img, 1), { kind: 'roi' })).quality;
     expect(q1.score).toBeGreaterThanOrEqual(0);
     expect(q1.score).toBeLessThanOrEqual(1);
     expect(q1.reasons.map((r) => r.factor).sort()).toEqual([

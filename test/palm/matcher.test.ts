@@ -206,8 +206,8 @@ describe('the SIMD and TypeScript matchers', () => {
   });
 
   it('agree on codes the feature model makes, as compare and fuse use them', async () => {
-    const prepared = [1, 2, 3, 4].flatMap((id) =>
-      [1, 2, 3].map((s) => prepareImage(synthRoi(id, s, { seed: 17 }), { kind: 'roi' })),
+    const prepared = await Promise.all(
+      [1, 2, 3, 4].flatMap((id) => [1, 2, 3].map((s) => prepareImage(synthRoi(id, s, { seed: 17 }), { kind: 'roi' }))),
     );
     for (const method of ['palm', 'bocv', 'compcode'] as const) {
       const ts: PalmTemplate[] = await templatesFromSamples(prepared, method);

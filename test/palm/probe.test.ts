@@ -29,8 +29,8 @@ const tongji = async (palm: number, s: number) =>
 describe('probes: a capture with small turns and zooms', () => {
   const roiOf = (id: number, sample: number) => prepareImage(synthRoi(id, sample, { seed: 41 }), { kind: 'roi' });
 
-  it('reposes a square about its centre (no change leaves it alone, a turn and its inverse come back inside)', () => {
-    const img = roiOf(1, 1).roi.roi;
+  it('reposes a square about its centre (no change leaves it alone, a turn and its inverse come back inside)', async () => {
+    const img = (await roiOf(1, 1)).roi.roi;
     expect(Array.from(reposeSquare(img, { turnDeg: 0, zoom: 1 }).data)).toEqual(Array.from(img.data));
     const moved = reposeSquare(img, { turnDeg: 3, zoom: 1.05 });
     const back = reposeSquare(moved, { turnDeg: -3, zoom: 1 / 1.05 });
@@ -79,7 +79,9 @@ describe('bestMatch: variants only when the capture as taken is not enough', () 
   const roi = (id: number, sample: number) => synthRoi(id, sample, { seed: 43 });
 
   it('decides as if every variant were tried, and makes them only for captures that need them', async () => {
-    const references = await templatesFromSamples([1, 2, 3].map((id) => prepareImage(roi(id, 1), { kind: 'roi' })));
+    const references = await templatesFromSamples(
+      await Promise.all([1, 2, 3].map((id) => prepareImage(roi(id, 1), { kind: 'roi' }))),
+    );
     const png = (id: number, sample: number) => encodePng(roi(id, sample));
     const threshold = 0.35;
 

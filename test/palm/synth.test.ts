@@ -22,11 +22,13 @@ describe('synthetic palms', () => {
     const ids = [1, 2, 3, 4, 5];
     const samples = [1, 2, 3];
     const labels: number[] = [];
-    const prepared = ids.flatMap((id) =>
-      samples.map((s) => {
-        labels.push(id);
-        return prepareImage(synthesize('roi', id, s, { seed: 2024 }), { kind: 'roi' });
-      }),
+    const prepared = await Promise.all(
+      ids.flatMap((id) =>
+        samples.map((s) => {
+          labels.push(id);
+          return prepareImage(synthesize('roi', id, s, { seed: 2024 }), { kind: 'roi' });
+        }),
+      ),
     );
     for (const method of ['palm', 'compcode'] as const) {
       const ts = await templatesFromSamples(prepared, method);

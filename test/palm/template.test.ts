@@ -18,7 +18,9 @@ async function templates(
   samples: number[],
   method: 'palm' | 'compcode' = 'palm',
 ): Promise<PalmTemplate[]> {
-  const prepared = ids.flatMap((id) => samples.map((s) => prepareImage(synthRoi(id, s, { seed: 5 }), { kind: 'roi' })));
+  const prepared = await Promise.all(
+    ids.flatMap((id) => samples.map((s) => prepareImage(synthRoi(id, s, { seed: 5 }), { kind: 'roi' }))),
+  );
   return templatesFromSamples(prepared, method);
 }
 

@@ -130,7 +130,12 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
     const html = await page.text();
     expect(html).toContain('id="activation-code"');
     expect(html).toContain('<script type="module" src="/static/kiosk.js"></script>');
-    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    // The hand tracker's WebAssembly may compile on this page; eval stays blocked; the rest as everywhere.
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'self' 'wasm-unsafe-eval';/);
+    expect(page.headers.get('content-security-policy')).not.toMatch(/'unsafe-eval'|'unsafe-inline'/);
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self';.*frame-ancestors 'none'/);
+    const other = await fetch(`${server.url}/.well-known/openid-configuration`);
+    expect(other.headers.get('content-security-policy')).toMatch(/script-src 'self';/);
     expect(page.headers.get('permissions-policy')).toContain('camera=(self)');
     for (const name of ['kiosk.js', 'reader-crypto.js', 'palm-capture.js', 'palm-login.js', 'passkey.js']) {
       const script = await fetch(`${server.url}/static/${name}`);
@@ -150,6 +155,36 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
         })
         .on('error', reject);
     });
+
+  it('serves the hand tracker (MediaPipe Hands) from palmid itself, the files it needs only', async () => {
+    for (const [name, type] of [
+      ['hands.js', /^text\/javascript/],
+      ['hands_solution_packed_assets_loader.js', /^text\/javascript/],
+      ['hands_solution_packed_assets.data', /^application\/octet-stream/],
+      ['hands_solution_simd_wasm_bin.js', /^text\/javascript/],
+      ['hands_solution_simd_wasm_bin.wasm', /^application\/wasm/],
+      ['hands_solution_wasm_bin.wasm', /^application\/wasm/],
+      ['hands.binarypb', /^application\/octet-stream/],
+      ['hand_landmark_lite.tflite', /^application\/octet-stream/],
+    ] as const) {
+      const file = await fetch(`${server.url}/static/mediapipe/hands/${name}`);
+      expect(file.status, name).toBe(200);
+      expect(file.headers.get('content-type'), name).toMatch(type);
+      expect(Number(file.headers.get('content-length')), name).toBe((await file.arrayBuffer()).byteLength);
+    }
+    for (const rawPath of [
+      '/static/mediapipe/hands/package.json',
+      '/static/mediapipe/hands/index.d.ts',
+      '/static/mediapipe/hands/README.md',
+      '/static/mediapipe/hands/hands_solution_simd_wasm_bin.data',
+      '/static/mediapipe/hands/..%2fhands%2fpackage.json',
+      '/static/mediapipe/hands/../hands/package.json',
+      '/static/mediapipe/hands/constructor',
+      '/static/mediapipe/hands/__proto__',
+      '/static/mediapipe/hands/',
+    ])
+      expect(await rawGet(rawPath), rawPath).toBe(404);
+  });
 
   it("serves jose's browser build under /static/jose/, its .js files only", async () => {
     for (const name of ['index.js', 'jwe/compact/encrypt.js', 'lib/content_encryption.js']) {

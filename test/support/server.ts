@@ -82,6 +82,7 @@ export async function startTestServer(
         ...(input.exchangeScopes ? { exchangeScopes: input.exchangeScopes } : {}),
         ...(input.exchangeSubjectClients ? { exchangeSubjectClients: input.exchangeSubjectClients } : {}),
         ...(input.tenant ? { tenant: input.tenant } : {}),
+        ...(input.requirePad ? { requirePad: true } : {}),
       });
       return { client_id: client.client_id, client_secret: clientSecret };
     },

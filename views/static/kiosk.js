@@ -1,9 +1,19 @@
 // The kiosk reader: a tablet in a browser that signs people in by their palm, exactly as a
 // hardware reader does (the reference for device makers). Once activated with a one-time code it
-// holds its own ES256 key as a non-extractable WebCrypto key in IndexedDB; for each person it
-// captures a frame, seals it in the capture envelope (signed by that key, encrypted to the
-// provider's capture key), starts CIBA with it and collects the tokens.
-import { busyRetries, cameraAvailable, cameraProblem, grabFrame, openCamera, pause } from './palm-capture.js';
+// holds its own ES256 key as a non-extractable WebCrypto key in IndexedDB. Its camera stays on and
+// the hand tracker (palm-capture.js) scans each person without a tap: a ready hand's best frame is
+// sealed in the capture envelope (signed by that key, encrypted to the provider's capture key),
+// sent with CIBA, and the tokens collected. "Scan my palm" stays as the fallback.
+import {
+  busyRetries,
+  cameraAvailable,
+  cameraProblem,
+  grabFrame,
+  loadHandTracker,
+  openCamera,
+  pause,
+  startLiveCapture,
+} from './palm-capture.js';
 import * as jose from './jose/index.js';
 // src/readers/readerCrypto.ts, compiled: the same code as palmid's own CLI reader.
 import { readerCrypto } from './reader-crypto.js';
@@ -23,6 +33,7 @@ const codeInput = document.getElementById('activation-code');
 const readerView = document.getElementById('reader');
 const readerName = document.getElementById('reader-name');
 const video = document.getElementById('kiosk-video');
+const overlay = document.getElementById('kiosk-overlay');
 const result = document.getElementById('result');
 const scanButton = document.getElementById('scan');
 
@@ -168,6 +179,7 @@ function showReader(reader) {
   readerView.hidden = false;
   readerName.textContent = reader.name;
   say('Ready.');
+  if (cameraAvailable()) void startReading(reader);
 }
 
 form.addEventListener('submit', async (event) => {
@@ -207,61 +219,169 @@ form.addEventListener('submit', async (event) => {
   }
 });
 
-let scanning = false;
+let scanning = false; // a person's frame is with the provider
+let camera;
+let live;
+let tracker;
+let scans = 0;
+let clearResult;
+let answered = false; // a person was answered and no hand has left the view since
 
-scanButton.addEventListener('click', async () => {
-  if (scanning) return;
-  scanning = true;
-  scanButton.disabled = true;
-  result.textContent = '';
-  readerView.dataset.state = 'capturing';
-  let camera;
-  try {
-    const reader = await loadReader();
-    if (!reader) return showActivation();
-    say('Hold your open palm inside the outline.');
-    try {
-      camera = await openCamera(video);
-    } catch (err) {
-      say(cameraProblem(err), 'error');
-      return;
-    }
-    await pause(800);
-    let outcome;
-    for (let i = 0; i < FRAMES_PER_PERSON; i++) {
-      outcome = await palmSignIn(reader, await grabFrame(video, frameLimits));
-      // A frame the engine could not use: take another one.
-      if (!(outcome.error === 'invalid_request' && /capture rejected/.test(outcome.error_description || ''))) break;
-      say('Hold your palm still, fingers slightly apart.');
-      await pause(300);
-    }
-    if (outcome.ok) {
-      showResult(`Welcome, ${outcome.name || 'you are signed in'}`, 'welcome');
-      say('Signed in.');
-    } else if (outcome.error === 'unknown_user_id' || outcome.error === 'invalid_request') {
-      showResult('Not recognised', 'refused');
-      say(outcome.error === 'unknown_user_id' ? 'Palm not recognised.' : outcome.error_description, 'error');
-    } else if (outcome.error === 'invalid_client' || outcome.error === 'unauthorized_client') {
-      await forgetReader();
-      await showActivation('This reader was revoked or replaced: activate it again.');
-    } else {
-      showResult('Not recognised', 'refused');
-      say(outcome.error_description || outcome.error, 'error');
-    }
-  } catch (err) {
-    say(String(err?.message || err), 'error');
-  } finally {
-    if (camera) camera.stop();
-    scanning = false;
-    scanButton.disabled = false;
+/** What the provider said about one frame, shown to the person; answers whether to try another frame. */
+async function answer(outcome) {
+  clearTimeout(clearResult);
+  answered = true;
+  live?.next();
+  if (outcome.ok) {
+    showResult(`Welcome, ${outcome.name || 'you are signed in'}`, 'welcome');
+    say('Signed in.');
+  } else if (outcome.error === 'unknown_user_id' || outcome.error === 'invalid_request') {
+    showResult('Not recognised', 'refused');
+    say(outcome.error === 'unknown_user_id' ? 'Palm not recognised.' : outcome.error_description, 'error');
+  } else if (outcome.error === 'invalid_client' || outcome.error === 'unauthorized_client') {
+    await stopReading();
+    await forgetReader();
+    await showActivation('This reader was revoked or replaced: activate it again.');
+    return;
+  } else {
+    showResult('Not recognised', 'refused');
+    say(outcome.error_description || outcome.error, 'error');
   }
-  setTimeout(() => {
+  clearResult = setTimeout(() => {
     if (!scanning) {
       result.textContent = '';
       readerView.dataset.state = '';
     }
   }, RESULT_SHOWN_MS);
+}
+
+const unusable = (outcome) =>
+  outcome.error === 'invalid_request' && /capture rejected/.test(outcome.error_description || '');
+
+/** One frame to the provider (envelope, CIBA, tokens). */
+async function scanFrame(reader, source) {
+  scans++;
+  readerView.dataset.scans = String(scans);
+  return palmSignIn(reader, await grabFrame(source, frameLimits));
+}
+
+/** The button, and the only way where the tracker cannot run: a few frames a moment apart. */
+async function manualScan(reader) {
+  scanning = true;
+  scanButton.disabled = true;
+  result.textContent = '';
+  readerView.dataset.state = 'capturing';
+  try {
+    say('Hold your open palm inside the outline.');
+    if (!camera) {
+      try {
+        camera = await openCamera(video);
+      } catch (err) {
+        say(cameraProblem(err), 'error');
+        return;
+      }
+      await pause(800);
+    }
+    let outcome;
+    for (let i = 0; i < FRAMES_PER_PERSON; i++) {
+      outcome = await scanFrame(reader, video);
+      // A frame the engine could not use: take another one.
+      if (!unusable(outcome)) break;
+      say('Hold your palm still, fingers slightly apart.');
+      await pause(300);
+    }
+    await answer(outcome);
+  } catch (err) {
+    say(String(err?.message || err), 'error');
+  } finally {
+    scanning = false;
+    scanButton.disabled = false;
+  }
+}
+
+/**
+ * The reader at rest: the camera stays on and the tracker watches for a hand; a ready hand is
+ * scanned without a tap, then the reader waits for that hand to leave before the next person.
+ * "No hand seen" is guidance (the status line); "Not recognised" is the provider's answer (the
+ * result line).
+ */
+async function startReading(reader) {
+  readerView.dataset.tracker = 'starting';
+  try {
+    camera = await openCamera(video);
+  } catch (err) {
+    say(cameraProblem(err), 'error');
+    readerView.dataset.tracker = 'manual';
+    return;
+  }
+  say('Starting hand guidance…');
+  try {
+    tracker = tracker || (await loadHandTracker());
+    readerView.dataset.trackerInitMs = String(Math.round(tracker.initMs));
+  } catch (err) {
+    readerView.dataset.tracker = 'manual';
+    readerView.dataset.trackerError = String(err?.message || err);
+    say('Automatic scanning is not available in this browser: press "Scan my palm".');
+    return;
+  }
+  readerView.dataset.tracker = 'live';
+  let tries = 0;
+  live = startLiveCapture({
+    video,
+    overlay,
+    tracker,
+    waitForLeave: answered,
+    onGuidance(assessment) {
+      readerView.dataset.guidance = assessment.state;
+      if (assessment.state === 'no_hand') answered = false;
+      if (!scanning) say(assessment.message);
+    },
+    async onCapture(canvas) {
+      // Someone is being scanned on the button already: this hand is theirs.
+      if (scanning) return 'next';
+      scanning = true;
+      result.textContent = '';
+      readerView.dataset.state = 'capturing';
+      say('Checking…');
+      try {
+        const outcome = await scanFrame(reader, canvas);
+        tries++;
+        if (unusable(outcome) && tries < FRAMES_PER_PERSON) {
+          say('Hold your palm still, fingers slightly apart.');
+          return 'continue';
+        }
+        tries = 0;
+        await answer(outcome);
+        return live ? 'next' : 'stop';
+      } catch (err) {
+        say(String(err?.message || err), 'error');
+        return 'next';
+      } finally {
+        scanning = false;
+      }
+    },
+  });
+}
+
+async function stopReading() {
+  const running = live;
+  live = undefined;
+  if (running) await running.stop();
+  if (camera) camera.stop();
+  camera = undefined;
+}
+
+scanButton.addEventListener('click', async () => {
+  if (scanning) return;
+  // With the tracker: this frame, whatever the guidance says.
+  if (live) return live.capture();
+  const reader = await loadReader();
+  if (!reader) return showActivation();
+  await manualScan(reader);
 });
+
+/** Frames tracked and per second, for measurement (tests and benchmarks read them). */
+window.palmCapture = { frames: () => live?.frames() ?? 0, fps: () => live?.fps() ?? 0 };
 
 (async () => {
   if (!window.isSecureContext || !crypto.subtle || !window.indexedDB) {

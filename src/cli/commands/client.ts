@@ -54,6 +54,10 @@ export function register(program: Command): void {
       'offer "Sign in with your palm" at the login, searching the people who consented to this tenant; ' +
         "with token exchange, the tenant whose readers' tokens it may exchange",
     )
+    .option(
+      '--require-pad',
+      'refuse palm sign-ins whose liveness was not checked (tokens without the amr urn:palmid:amr:pad)',
+    )
     .option('--json', 'print client_id and client_secret as JSON')
     .action(async (opts) => {
       const grantTypes = String(opts.grantTypes)
@@ -73,6 +77,7 @@ export function register(program: Command): void {
           exchangeScopes: opts.exchangeScope,
           exchangeSubjectClients: opts.exchangeFrom,
           tenant: opts.tenant,
+          requirePad: Boolean(opts.requirePad),
         });
         if (opts.json) {
           printJson({ ...created, client_secret: clientSecret ?? null });

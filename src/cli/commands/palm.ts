@@ -56,46 +56,64 @@ export function register(program: Command): void {
     .description('cut the palm region of interest from an image (palm crop or whole hand) and report its quality')
     .argument('<image>', 'PNG, JPEG or BMP image')
     .requiredOption('-o, --out <file>', 'write the normalised ROI here (PNG)')
-    .option('--debug <file>', 'write the source image with the landmarks drawn (PNG, whole-hand images)')
+    .option(
+      '--debug <file>',
+      'write the source image with both locators drawn: hand landmarks and their frame, finger valleys (PNG, whole hands)',
+    )
     .addOption(new Option('--kind <kind>', 'what the image shows').choices(['auto', 'roi', 'hand']).default('auto'))
+    .option('--no-landmarks', 'whole hands: the finger-valley locator alone, without the hand landmark models')
     .option('--json', 'print the result as JSON')
-    .action(async (image: string, opts: { out: string; debug?: string; kind: ImageKind; json?: boolean }) => {
-      const bytes = readInput(image);
-      let prepared: PreparedSample;
-      let decoded: RasterImage;
-      try {
-        decoded = await decodeImage(bytes);
-        prepared = prepareImage(decoded, { kind: opts.kind });
-      } catch (e) {
-        palmError(image, e);
-      }
-      const { roi, quality } = prepared;
-      const { drawLandmarks, encodePng } = await devtools();
-      writeFileSync(opts.out, encodePng(roi.roi));
-      if (opts.debug) {
-        if (roi.landmarks) writeFileSync(opts.debug, encodePng(drawLandmarks(decoded, roi.landmarks)));
-        else io().err('palmid: --debug: the image was read as a palm crop; there are no hand landmarks to draw\n');
-      }
-      const result = {
-        kind: roi.kind,
-        roiConfidence: roi.confidence,
-        sourceSide: Math.round(roi.sourceSide),
-        quality: quality.score,
-        acceptable: quality.acceptable,
-        reasons: quality.reasons,
-        out: opts.out,
-        ...(opts.debug && roi.landmarks ? { debug: opts.debug } : {}),
-      };
-      if (opts.json) printJson(result);
-      else {
-        print(
-          `${image}: ${roi.kind}, ROI ${result.sourceSide} px, confidence ${roi.confidence.toFixed(2)}, ` +
-            `quality ${quality.score.toFixed(2)}${quality.acceptable ? '' : ' (too low to enrol)'}`,
-        );
-        for (const r of quality.reasons) print(`  ${r.factor.padEnd(14)} ${r.score.toFixed(2)}  ${r.message}`);
-        print(`ROI written to ${opts.out}${result.debug ? `, landmarks to ${result.debug}` : ''}`);
-      }
-    });
+    .action(
+      async (
+        image: string,
+        opts: { out: string; debug?: string; kind: ImageKind; landmarks: boolean; json?: boolean },
+      ) => {
+        const bytes = readInput(image);
+        let prepared: PreparedSample;
+        let decoded: RasterImage;
+        try {
+          decoded = await decodeImage(bytes);
+          prepared = await prepareImage(decoded, { kind: opts.kind, landmarks: opts.landmarks });
+        } catch (e) {
+          palmError(image, e);
+        }
+        const { roi, quality } = prepared;
+        const { drawLandmarks, encodePng } = await devtools();
+        writeFileSync(opts.out, encodePng(roi.roi));
+        if (opts.debug) {
+          if (roi.landmarks) writeFileSync(opts.debug, encodePng(drawLandmarks(decoded, roi.landmarks)));
+          else io().err('palmid: --debug: the image was read as a palm crop; there are no hand landmarks to draw\n');
+        }
+        const result = {
+          kind: roi.kind,
+          roiConfidence: roi.confidence,
+          sourceSide: Math.round(roi.sourceSide),
+          ...(roi.landmarks?.source ? { locatedBy: roi.landmarks.source } : {}),
+          ...(roi.landmarks?.keypoints
+            ? {
+                handPresence: roi.landmarks.keypoints.presence,
+                handedness: roi.landmarks.keypoints.handedness > 0.5 ? 'right' : 'left',
+                side: roi.landmarks.keypoints.side,
+              }
+            : {}),
+          quality: quality.score,
+          acceptable: quality.acceptable,
+          reasons: quality.reasons,
+          out: opts.out,
+          ...(opts.debug && roi.landmarks ? { debug: opts.debug } : {}),
+        };
+        if (opts.json) printJson(result);
+        else {
+          print(
+            `${image}: ${roi.kind}${result.locatedBy ? ` (located by ${result.locatedBy})` : ''}, ` +
+              `ROI ${result.sourceSide} px, confidence ${roi.confidence.toFixed(2)}, ` +
+              `quality ${quality.score.toFixed(2)}${quality.acceptable ? '' : ' (too low to enrol)'}`,
+          );
+          for (const r of quality.reasons) print(`  ${r.factor.padEnd(14)} ${r.score.toFixed(2)}  ${r.message}`);
+          print(`ROI written to ${opts.out}${result.debug ? `, landmarks to ${result.debug}` : ''}`);
+        }
+      },
+    );
 
   program
     .command('synth')
@@ -174,10 +192,20 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object (rates as fractions)')
     .option('--plot <file>', 'write a DET curve (SVG)')
     .option('--no-progress', 'no progress bar')
+    .option('--no-crop-checks', 'accept failed crops (turned, partial, fingers, motion blur): to measure the gate')
+    .option('--no-landmarks', 'whole hands: the finger-valley locator alone, without the hand landmark models')
     .action(
       async (
         dir: string,
-        opts: { kind: ImageKind; method: CodeMethod; json?: boolean; plot?: string; progress: boolean },
+        opts: {
+          kind: ImageKind;
+          method: CodeMethod;
+          json?: boolean;
+          plot?: string;
+          progress: boolean;
+          cropChecks: boolean;
+          landmarks: boolean;
+        },
       ) => {
         if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`not a folder: ${dir}`);
         const { detSvg, evaluateDirectory } = await devtools();
@@ -188,6 +216,8 @@ export function register(program: Command): void {
           details = await evaluateDirectory(dir, {
             kind: opts.kind,
             method: opts.method,
+            cropChecks: opts.cropChecks,
+            landmarks: opts.landmarks,
             onProgress: (done, total) => {
               if (!started) {
                 bar.start(total, 0);

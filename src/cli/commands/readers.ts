@@ -24,6 +24,10 @@ export function register(program: Command): void {
     .addOption(new Option('--delivery <mode>', 'CIBA token delivery').choices(['poll', 'ping']).default('poll'))
     .option('--notification-endpoint <url>', 'for ping delivery: where the provider pings the reader')
     .option('--require-pin', 'every sign-in at this reader needs the PIN step-up')
+    .option(
+      '--require-pad',
+      'refuse sign-ins whose frames did not pass liveness (PAD): needs several frames per envelope',
+    )
     .option('--key-out <file>', 'write the reader key file here (mode 0600) instead of printing it')
     .option('--json', 'print as JSON')
     .action(async (opts) => {
@@ -37,6 +41,7 @@ export function register(program: Command): void {
           deliveryMode: opts.delivery,
           notificationEndpoint: opts.notificationEndpoint,
           requirePin: Boolean(opts.requirePin),
+          requirePad: Boolean(opts.requirePad),
         });
         const keyFile = { ...credentials, issuer: ctx.config.issuer };
         if (opts.keyOut)

@@ -9,12 +9,13 @@ import type { Client } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import type { Database } from '../../db/database.js';
 import { audit } from '../../audit/audit.js';
-import { clientMetadata } from '../../clients/metadata.js';
+import { clientMetadata, requiresPad } from '../../clients/metadata.js';
 import { ACR_PASSKEY } from '../../acr.js';
 import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
+import { allowHandTracker } from '../security.js';
 import { renderView } from '../../views.js';
 
 export interface InteractionDeps {
@@ -64,8 +65,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     ctx.set('cache-control', 'no-store');
     ctx.type = 'html';
     if (interaction.prompt.name === 'login') {
-      // Palm sign-in is offered only where the client names a tenant to search.
-      const palm = palmTenantOf(client) ? { maxBytes: deps.bodyLimitBytes } : undefined;
+      // Palm sign-in is offered only where the client names a tenant to search, and not where the
+      // client needs liveness (PAD), which one frame per request cannot show (src/http/routes/palmLogin.ts).
+      const palm =
+        palmTenantOf(client) && !(client && requiresPad(client)) ? { maxBytes: deps.bodyLimitBytes } : undefined;
+      // The palm capture runs the hand tracker (WebAssembly) in the page.
+      if (palm) allowHandTracker(ctx);
       ctx.body = renderView('login', { uid: interaction.uid, clientName, palm });
       return;
     }

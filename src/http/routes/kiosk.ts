@@ -3,6 +3,7 @@ import type { Database } from '../../db/database.js';
 import { activateReader } from '../../readers/activation.js';
 import { READER_FRAME_LIMITS } from '../../readers/envelope.js';
 import { readBody } from '../body.js';
+import { allowHandTracker } from '../security.js';
 import { renderView } from '../../views.js';
 
 /**
@@ -15,6 +16,7 @@ export function kioskRoutes(deps: { db: Database; bodyLimitBytes: number }): Rou
 
   router.get('/kiosk', (ctx) => {
     ctx.set('cache-control', 'no-store');
+    allowHandTracker(ctx);
     ctx.type = 'html';
     ctx.body = renderView('kiosk', { frame: READER_FRAME_LIMITS });
   });

@@ -16,7 +16,8 @@ import type Provider from 'oidc-provider';
 import type { BiometricContext } from '../../biometrics/context.js';
 import { FramePoolFullError, type FramePool } from '../../biometrics/framePool.js';
 import { palmLogin } from '../../oidc/palmLogin.js';
-import { ACR_PALM } from '../../acr.js';
+import { ACR_PALM, palmAmr } from '../../acr.js';
+import { requiresPad } from '../../clients/metadata.js';
 import { readImageBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { currentInteraction, palmTenantOf } from './interactions.js';
@@ -66,8 +67,16 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
     const interaction = await currentInteraction(ctx, provider);
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
     const clientId = String(interaction.params.client_id);
-    const tenantId = palmTenantOf(await provider.Client.find(clientId));
+    const client = await provider.Client.find(clientId);
+    const tenantId = palmTenantOf(client);
     if (!tenantId) throw new HttpError(403, 'invalid_request', 'palm sign-in is not offered for this application');
+    // One frame per call cannot show liveness (src/palm/pad): a client that needs PAD gets none here.
+    if (client && requiresPad(client))
+      throw new HttpError(
+        403,
+        'access_denied',
+        'This application accepts palm sign-ins only with a liveness check, which this page does not do yet: sign in with a passkey.',
+      );
     if (!spendFrame(interaction.uid)) {
       ctx.status = 429;
       ctx.body = {
@@ -101,7 +110,15 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
         const redirectTo = await provider.interactionResult(
           ctx.req,
           ctx.res,
-          { login: { accountId: outcome.personId, acr: ACR_PALM, amr: ['palm'], remember: true } },
+          // One frame: liveness not checked, so the amr says palm only (src/acr.ts).
+          {
+            login: {
+              accountId: outcome.personId,
+              acr: ACR_PALM,
+              amr: palmAmr({ pin: false, pad: false }),
+              remember: true,
+            },
+          },
           { mergeWithLastSubmission: false },
         );
         ctx.body = { redirectTo };

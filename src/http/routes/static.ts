@@ -8,6 +8,25 @@ import { viewsDir } from '../../views.js';
 /** A file of jose's dist/webapi: lower-case path segments, at most four deep, ending in .js. */
 const JOSE_FILE = /^(?:[a-z0-9_]+\/){0,3}[a-z0-9_]+\.js$/;
 
+/**
+ * The files of @mediapipe/hands that its web build loads (hands.js asks for the rest through
+ * locateFile): the script, the loader of the packed assets (palm detector), the WebAssembly build
+ * with and without SIMD (chosen by the browser's support), the graph and the lite and full
+ * landmark models. Nothing else of the package is served.
+ */
+export const MEDIAPIPE_FILES: Readonly<Record<string, string>> = Object.freeze({
+  'hands.js': 'text/javascript; charset=utf-8',
+  'hands_solution_packed_assets_loader.js': 'text/javascript; charset=utf-8',
+  'hands_solution_packed_assets.data': 'application/octet-stream',
+  'hands_solution_simd_wasm_bin.js': 'text/javascript; charset=utf-8',
+  'hands_solution_simd_wasm_bin.wasm': 'application/wasm',
+  'hands_solution_wasm_bin.js': 'text/javascript; charset=utf-8',
+  'hands_solution_wasm_bin.wasm': 'application/wasm',
+  'hands.binarypb': 'application/octet-stream',
+  'hand_landmark_lite.tflite': 'application/octet-stream',
+  'hand_landmark_full.tflite': 'application/octet-stream',
+});
+
 /** The few static files the pages need, served from the app itself (no CDN). */
 export function staticRoutes(): Router {
   const require = createRequire(import.meta.url);
@@ -61,6 +80,23 @@ export function staticRoutes(): Router {
     // Unversioned URLs: a day, so an upgraded jose reaches browsers by the next day.
     ctx.set('cache-control', 'public, max-age=86400');
     ctx.body = content;
+  });
+
+  // MediaPipe Hands for the live hand guidance in palm capture (views/static/palm-capture.js):
+  // exactly the files its web build asks for, by name, streamed from the package.
+  const mediapipeDir = path.dirname(require.resolve('@mediapipe/hands/hands.js'));
+  router.get('/static/mediapipe/hands/:name', (ctx) => {
+    const name = ctx.params.name ?? '';
+    const type = Object.hasOwn(MEDIAPIPE_FILES, name) ? MEDIAPIPE_FILES[name] : undefined;
+    if (!type) return;
+    const file = path.join(mediapipeDir, name);
+    const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
+    if (size === undefined) return;
+    ctx.type = type;
+    ctx.length = size;
+    // Unversioned URLs: a day, as for jose.
+    ctx.set('cache-control', 'public, max-age=86400');
+    ctx.body = fs.createReadStream(file);
   });
 
   router.get('/static/:name', (ctx) => {

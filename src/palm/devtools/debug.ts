@@ -30,14 +30,51 @@ function line(img: RasterImage, a: Point, b: Point, c: RGB, r = 1): void {
   for (let k = 0; k <= n; k++) dot(img, { x: a.x + ((b.x - a.x) * k) / n, y: a.y + ((b.y - a.y) * k) / n }, r, c);
 }
 
+/** The hand landmark model's skeleton: wrist, thumb, each finger, and the knuckle line. */
+const BONES: [number, number][] = [
+  [0, 1],
+  [1, 2],
+  [2, 3],
+  [3, 4],
+  [0, 5],
+  [5, 6],
+  [6, 7],
+  [7, 8],
+  [9, 10],
+  [10, 11],
+  [11, 12],
+  [13, 14],
+  [14, 15],
+  [15, 16],
+  [0, 17],
+  [17, 18],
+  [18, 19],
+  [19, 20],
+  [5, 9],
+  [9, 13],
+  [13, 17],
+];
+
 /**
- * Draw contour (green), fingertips (blue), valleys (red), frame (yellow), ROI square (cyan, its
- * top edge magenta) and palm centre (white).
+ * Draw both paths over the source image. Valley path: contour (green), fingertips (blue),
+ * valleys (red). Landmark path: the 21 landmarks and their skeleton (orange, knuckles MCP 5, 9,
+ * 13, 17 and the wrist larger), the landmark frame (orange line between its two points). The
+ * frame that cut the ROI (yellow), the ROI square (cyan, its top edge magenta) and the palm centre
+ * (white).
  */
 export function drawLandmarks(src: RasterImage, lm: HandLandmarks): RasterImage {
   const img = toRgb(src);
   const r = Math.max(1, Math.round(Math.max(img.width, img.height) / 400));
   for (let i = 0; i < lm.contour.length; i += 2) dot(img, lm.contour[i]!, r * 0.7, [0, 200, 0]);
+  const kp = lm.keypoints?.points;
+  if (kp) {
+    for (const [a, b] of BONES) line(img, kp[a]!, kp[b]!, [255, 150, 0], r);
+    for (const [i, p] of kp.entries()) dot(img, p, ([0, 5, 9, 13, 17].includes(i) ? 4 : 2.5) * r, [255, 120, 0]);
+  }
+  if (lm.landmarkFrame) {
+    line(img, lm.landmarkFrame[0], lm.landmarkFrame[1], [255, 120, 0], r);
+    for (const p of lm.landmarkFrame) dot(img, p, 3 * r, [255, 120, 0]);
+  }
   const sq = lm.square;
   for (let k = 0; k < 4; k++) line(img, sq[k]!, sq[(k + 1) % 4]!, [0, 230, 230], r);
   line(img, sq[0], sq[1], [255, 0, 255], r); // top edge (ROI row 0) in magenta

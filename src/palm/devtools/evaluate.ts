@@ -43,6 +43,10 @@ export interface EvalOptions {
   method?: CodeMethod;
   /** the probe variants compared (default PROBE_VARIANTS; [] compares the captures as taken) */
   variants?: readonly ProbeVariant[];
+  /** refuse failed crops (the default, as enrolment and sign-in do); false to measure without the gate */
+  cropChecks?: boolean;
+  /** whole hands: the hand landmark models when installed (default true); false: the valley path alone */
+  landmarks?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -65,7 +69,13 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
   if (files.length) {
     try {
       await probesFromSamples(
-        [await prepareSample(readFileSync(files[0]!.file), { kind: opts.kind })],
+        [
+          await prepareSample(readFileSync(files[0]!.file), {
+            kind: opts.kind,
+            cropChecks: opts.cropChecks,
+            landmarks: opts.landmarks,
+          }),
+        ],
         variants,
         method,
       );
@@ -79,7 +89,11 @@ export async function evaluateDirectory(dir: string, opts: EvalOptions = {}): Pr
     const bytes = readFileSync(file);
     const t0 = performance.now();
     try {
-      const sample = await prepareSample(bytes, { kind: opts.kind });
+      const sample = await prepareSample(bytes, {
+        kind: opts.kind,
+        cropChecks: opts.cropChecks,
+        landmarks: opts.landmarks,
+      });
       const [p] = await probesFromSamples([sample], variants, method);
       extractTotal += performance.now() - t0;
       probes.push(p!);

@@ -17,10 +17,38 @@ export { evaluateDirectory } from './evaluate.js';
 export type { EvalReport, EvalDetails, EvalOptions } from './evaluate.js';
 export { drawLandmarks, encodePng } from './debug.js';
 
-export { locateRoi, detectKind } from '../roi.js';
+export { locateRoi, locateValleyRoi, detectKind } from '../roi.js';
+export type { LocateOptions } from '../roi.js';
+export { segmentHand } from '../hand/segmentation.js';
+export { locateValleys } from '../hand/valleys.js';
+export { squareFromValleys, corners } from '../hand/frame.js';
+export {
+  squareFromLandmarks,
+  valleysFromKnuckles,
+  handSide,
+  framesAgree,
+  fingersOverSquare,
+} from '../hand/landmark-frame.js';
+export { detectHand, getHandModels, palmAnchors, decodePalms, uprightRotation, rectPoint } from '../hand/detector.js';
+export type { HandModels, LandmarkPass } from '../hand/detector.js';
+export { SEGMENTATION, VALLEYS, FRAME, LANDMARKS } from '../hand/tunables.js';
 export { getFeatureModel, MODELS_DIR } from '../features.js';
 export type { FeatureModel } from '../features.js';
 export { codePlanes, encode } from '../code.js';
 export { matchCodes, setSimd, shiftCode, simdAvailable } from '../matcher.js';
 export type { CodeMatch } from '../matcher.js';
 export { reposeSquare } from '../probe.js';
+export {
+  ALL_FAULTS,
+  CROP_LIMITS,
+  PALM_LAYOUT,
+  REFUSED_FAULTS,
+  cropFault,
+  layoutCells,
+  measureCrop,
+} from '../cropChecks.js';
+export type { CropFault, CropMeasures } from '../cropChecks.js';
+export { coverCrop, faultRng, fingersCrop, makeFault, motionBlurCrop, turnCrop } from './cropFaults.js';
+export type { CropFaultKind } from './cropFaults.js';
+export { assessQuality } from '../quality.js';
+export { toGrey } from '../image.js';

@@ -8,18 +8,7 @@
  */
 import type { GreyImage, RasterImage } from '../image.js';
 import { sample } from '../image.js';
-
-/** mulberry32: small, fast, deterministic PRNG */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './random.js';
 
 /** Stable 32-bit hash of a few integers (FNV-1a over their bytes). */
 function hashInts(...xs: number[]): number {
