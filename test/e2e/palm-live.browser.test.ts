@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -30,6 +31,7 @@ const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const haveData = fs.existsSync(COEP);
 const photo = (id: number, s: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`);
 const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 // Software WebGL on a loaded test machine: the tracker may need many seconds to start.
 const WAIT = 90_000;
 
@@ -127,6 +129,28 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
     return String(await handle.jsonValue());
   }
 
+  /**
+   * axe-core's WCAG 2.x A/AA rules on the page as it stands (guidance, overlay and fallback
+   * button shown). Injected over the DevTools protocol, which the page's CSP does not govern.
+   */
+  async function accessibilityViolations(page: Page): Promise<string[]> {
+    await page.evaluate(AXE_SOURCE);
+    const result = await page.evaluate(() =>
+      (
+        window as unknown as {
+          axe: {
+            run(o: object): Promise<{
+              passes: unknown[];
+              violations: Array<{ id: string; nodes: Array<{ target: string[] }> }>;
+            }>;
+          };
+        }
+      ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+    );
+    expect(result.passes.length).toBeGreaterThan(0); // the rules ran on this page
+    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }
+
   async function figures(page: Page, root: string, label: string) {
     const initMs = await page.locator(root).getAttribute('data-tracker-init-ms');
     const fps = await page.evaluate(() => window.palmCapture.fps());
@@ -202,6 +226,7 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
     expect(await page.locator('#kiosk-status').textContent()).toMatch(/^No hand seen/);
     expect(await page.locator('#result').textContent()).toBe('');
     expect(sealed()).toBe(0);
+    expect(await accessibilityViolations(page)).toEqual([]);
     await figures(page, '#reader', 'kiosk, empty scene');
     await context.close();
   });
@@ -270,6 +295,7 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
     // The button stays as the fallback.
     expect(await page.getByRole('button', { name: 'Take the picture now' }).isVisible()).toBe(true);
     expect(frames()).toBe(0);
+    expect(await accessibilityViolations(page)).toEqual([]);
     await context.close();
   });
 
