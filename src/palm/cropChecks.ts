@@ -491,7 +491,9 @@ export function cropFault(
   )
     return {
       fault: 'partial_palm',
-      message: `about ${Math.round(m.cover.fraction * 100)} % of the image is not palm (a sleeve, cuff or the background): show the whole palm, sleeve pulled back`,
+      message:
+        `about ${Math.round(m.cover.fraction * 100)} % of the image is not palm (a sleeve, cuff or the background): ` +
+        'show the whole palm, sleeve pulled back',
     };
   // after the covers: a flat cover's edge leaves the fine detail lopsided too
   if (faults.has('motion_blur') && m.blurBalance <= L.maxBlurBalance)

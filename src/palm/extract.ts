@@ -22,7 +22,10 @@ export interface ExtractOptions {
   limits?: DecodeLimits;
   /** throw PalmImageError (the weakest factor's reason) when the quality score is under this; default: none */
   minQuality?: number;
-  /** refuse failed crops (fingers over the palm, a sleeve or cover; cropChecks.ts): default true, false only to measure the gate */
+  /**
+   * refuse failed crops (fingers over the palm, a sleeve or cover; cropChecks.ts): default true,
+   * false only to measure the gate
+   */
   cropChecks?: boolean;
   /** whole hands: use the hand landmark models when installed (default true); false: the valley path alone */
   landmarks?: boolean;

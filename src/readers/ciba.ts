@@ -188,7 +188,8 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       images.length = 0;
       await rejected(reader.clientId, reader.tenantId, 'pad_required');
       throw new errors.AccessDenied(
-        'this application accepts palm sign-ins only with a liveness check (PAD): the reader must send several frames of the whole hand, not one frame or palm crops',
+        'this application accepts palm sign-ins only with a liveness check (PAD): the reader must send ' +
+          'several frames of the whole hand, not one frame or palm crops',
       );
     }
     let liveness: LivenessResult | null = null;
@@ -209,7 +210,9 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
           if (needPad && liveness?.verdict !== 'live')
             return {
               usable: false,
-              rejection: `liveness not shown (${liveness?.reasons.join(', ') || 'not checked'}): this application accepts palm sign-ins only with a liveness check`,
+              rejection:
+                `liveness not shown (${liveness?.reasons.join(', ') || 'not checked'}): ` +
+                'this application accepts palm sign-ins only with a liveness check',
             };
           return read;
         },

@@ -58,7 +58,8 @@ export function register(program: Command): void {
     .requiredOption('-o, --out <file>', 'write the normalised ROI here (PNG)')
     .option(
       '--debug <file>',
-      'write the source image with both locators drawn: hand landmarks and their frame, finger valleys (PNG, whole hands)',
+      'write the source image with both locators drawn: hand landmarks and their frame, ' +
+        'finger valleys (PNG, whole hands)',
     )
     .addOption(new Option('--kind <kind>', 'what the image shows').choices(['auto', 'roi', 'hand']).default('auto'))
     .option('--no-landmarks', 'whole hands: the finger-valley locator alone, without the hand landmark models')

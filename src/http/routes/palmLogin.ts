@@ -75,7 +75,8 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
       throw new HttpError(
         403,
         'access_denied',
-        'This application accepts palm sign-ins only with a liveness check, which this page does not do yet: sign in with a passkey.',
+        'This application accepts palm sign-ins only with a liveness check, which this page does not do yet: ' +
+          'sign in with a passkey.',
       );
     if (!spendFrame(interaction.uid)) {
       ctx.status = 429;

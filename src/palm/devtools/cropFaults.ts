@@ -128,7 +128,10 @@ export function fingersCrop(img: GreyImage, other: GreyImage, r: () => number): 
   return { width: n, height: n, data };
 }
 
-/** Motion blur: a line kernel `length` px long at `deg`, then a little sensor noise (added after the blur, as a camera does). */
+/**
+ * Motion blur: a line kernel `length` px long at `deg`, then a little sensor noise (added after
+ * the blur, as a camera does).
+ */
 export function motionBlurCrop(img: GreyImage, length: number, deg: number, r: () => number): GreyImage {
   const n = img.width;
   const a = (deg * Math.PI) / 180;

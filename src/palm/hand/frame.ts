@@ -152,7 +152,10 @@ function greyCrop(img: RasterImage, x0: number, y0: number, w: number, h: number
   return { width: w, height: h, data: out };
 }
 
-/** Resample the square to a size x size grey ROI (rows along ex, columns along ey); null when it is outside the image. */
+/**
+ * Resample the square to a size x size grey ROI (rows along ex, columns along ey); null when it
+ * is outside the image.
+ */
 export function cutSquare(img: RasterImage, q: Square, size: number): GreyImage | null {
   const { ex, ey, side } = q;
   const cs = corners(q);

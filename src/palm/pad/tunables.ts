@@ -32,9 +32,15 @@ export const PAD = {
   /** Which of the sorted angle changes is the "robust maximum": the 3rd largest, so one jittery joint cannot pass. */
   articulationRank: 3,
 
-  /** Challenge 'spread' / 'close': the mean angle between adjacent fingers must change by this much (degrees) in that direction. */
+  /**
+   * Challenge 'spread' / 'close': the mean angle between adjacent fingers must change by this
+   * much (degrees) in that direction.
+   */
   minSpreadChange: 6,
-  /** Challenge 'tilt': the palm plane (wrist, index and little knuckles, with depth) must turn by this much (degrees). */
+  /**
+   * Challenge 'tilt': the palm plane (wrist, index and little knuckles, with depth) must turn by
+   * this much (degrees).
+   */
   minTiltChange: 12,
 
   /**
@@ -51,9 +57,15 @@ export const PAD = {
    * frames of the calibration half.
    */
   maxSpectralPeak: 2.5,
-  /** JPEG's 8x8 blocks put peaks at multiples of 1/8 cycle per pixel on the axes: those bins (± this) are not searched. */
+  /**
+   * JPEG's 8x8 blocks put peaks at multiples of 1/8 cycle per pixel on the axes: those bins
+   * (± this) are not searched.
+   */
   jpegGridTolerance: 0.012,
-  /** Glare: share of the hand box at near-white (every channel at least glareLevel); a screen or glossy print reflects lamps as one bright patch. */
+  /**
+   * Glare: share of the hand box at near-white (every channel at least glareLevel); a screen or
+   * glossy print reflects lamps as one bright patch.
+   */
   maxGlareShare: 0.06,
   glareLevel: 250,
 } as const;
