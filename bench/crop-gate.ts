@@ -17,7 +17,7 @@ import {
   assessQuality,
   cropFault,
   measureCrop,
-  faultRng,
+  prng,
   makeFault,
   synthRoi,
   toGrey,
@@ -83,7 +83,7 @@ const sets = ['synthetic', 'tongji-roi', 'polyu-ms-green', 'polyu-ms-nir', 'coep
 const rows: Record<string, unknown>[] = [];
 for (const set of sets) {
   const good = await rois(set);
-  const r = faultRng(0x9a7e);
+  const r = prng(0x9a7e);
   const goodReasons: Record<string, number> = {};
   let goodRefused = 0;
   let goodRefusedByGate = 0;

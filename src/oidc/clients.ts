@@ -11,12 +11,7 @@ import { generateClientSecret, hashClientSecret } from './clientSecrets.js';
 import { TOKEN_EXCHANGE_GRANT } from './tokenExchange.js';
 import { errorKind, invalidRequest } from '../errors.js';
 
-export const GRANT_TYPES = [
-  'authorization_code',
-  'refresh_token',
-  'client_credentials',
-  'urn:ietf:params:oauth:grant-type:token-exchange',
-] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', TOKEN_EXCHANGE_GRANT] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const;
 
 export interface NewClient {

@@ -74,7 +74,8 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
   if (!tenant)
     return {
       kind: 'unavailable',
-      message: `palm sign-in is unavailable: this application's tenant ${input.tenantId} no longer exists`,
+      // the tenant id is the operator's business, not the person's
+      message: 'Palm sign-in is not available for this application: sign in with a passkey.',
     };
   const loginHint = input.loginHint ? normaliseEmail(input.loginHint) : undefined;
   const outcome = await attemptPalmSignIn<Probe, FrameRejection>(bio.db, {

@@ -32,7 +32,7 @@ export interface CropMeasures {
   /** fit of the crop to the layout at the best turn (0..1) */
   turnFit: number;
   /** the strongest straight-edged foreign region: its share of the crop and its scores */
-  cover: { fraction: number; step: number; flatness: number; brighter: boolean; touchesBorder: boolean };
+  cover: { fraction: number; step: number; flatness: number };
   /** finger bands at one side: strength (profile swing over the palm's texture) and straightness */
   fingers: { side: 'top' | 'right' | 'bottom' | 'left'; swing: number; straight: number };
   /** fine detail in its weakest direction over its strongest (1 = even; motion blur drives it to 0) */
@@ -258,10 +258,9 @@ function measureCover(img: Float64Array): CropMeasures['cover'] {
     }
   // the palm's texture scale: the median cell texture (RMS), so a step is judged against the lines
   const sortedTex = Array.from(tex).sort((p, q) => p - q);
-  let best: CropMeasures['cover'] = { fraction: 0, step: 0, flatness: 0, brighter: false, touchesBorder: false };
+  let best: CropMeasures['cover'] = { fraction: 0, step: 0, flatness: 0 };
   let bestScore = 0;
   const c = (M - 1) / 2;
-  const side = new Int8Array(M * M);
   const dist = new Float64Array(M * M);
   for (let ang = 0; ang < 360; ang += 5) {
     const nx = Math.cos((ang * Math.PI) / 180);
@@ -269,8 +268,6 @@ function measureCover(img: Float64Array): CropMeasures['cover'] {
     for (let off = 0; off < M / 2; off += 2) {
       // region A: n . (p - c) > off, i.e. the side away from the centre
       let na = 0;
-      let sa = 0;
-      let sb = 0;
       let ta = 0;
       let tb = 0;
       for (let y = 0; y < M; y++)
@@ -278,21 +275,15 @@ function measureCover(img: Float64Array): CropMeasures['cover'] {
           const i = y * M + x;
           const d = nx * (x - c) + ny * (y - c) - off;
           dist[i] = d;
-          side[i] = d > 0 ? 1 : 0;
           if (d > 0) {
             na++;
-            sa += mean[i]!;
             ta += tex[i]!;
           } else {
-            sb += mean[i]!;
             tb += tex[i]!;
           }
         }
       const frac = na / (M * M);
       if (frac < 0.15 || frac > 0.65) continue;
-      const ma = sa / na;
-      const mb = sb / (M * M - na);
-      const diff = ma - mb;
       // the step across the chord: cells within 1-2.5 cells of it on either side
       let sNear = 0;
       let nNear = 0;
@@ -318,7 +309,7 @@ function measureCover(img: Float64Array): CropMeasures['cover'] {
       const score = Math.max(0, flatness) * Math.min(1, step / 8);
       if (score > bestScore) {
         bestScore = score;
-        best = { fraction: frac, step, flatness, brighter: diff > 0, touchesBorder: true };
+        best = { fraction: frac, step, flatness };
       }
     }
   }

@@ -47,14 +47,15 @@ export interface Extraction {
  */
 export async function prepareImage(img: RasterImage, opts: ExtractOptions = {}): Promise<PreparedSample> {
   const roi = await locateRoi(img, opts.kind ?? 'auto', ROI_SIZE, { landmarks: opts.landmarks });
-  const located = roi.landmarks?.keypoints ? roi.landmarks : undefined;
+  // Located from hand landmarks: the finger joints say whether a finger lies over the palm (a
+  // dozen points, checked before the crop's texture is measured).
+  const keypoints = roi.landmarks?.keypoints;
+  if (keypoints && opts.cropChecks !== false && fingersOverSquare(keypoints.points, roi.landmarks!.square))
+    throw new PalmImageError('fingers_in_view', 'fingers cover the palm: open the hand flat, palm to the camera');
   const quality = assessQuality(roi.roi, roi.confidence, roi.sourceSide, {
     cropChecks: opts.cropChecks,
-    // Located from hand landmarks: the finger joints say whether a finger lies over the palm.
-    faults: located ? LANDMARK_LOCATED_FAULTS : undefined,
+    faults: keypoints ? LANDMARK_LOCATED_FAULTS : undefined,
   });
-  if (located?.keypoints && opts.cropChecks !== false && fingersOverSquare(located.keypoints.points, located.square))
-    throw new PalmImageError('fingers_in_view', 'fingers cover the palm: open the hand flat, palm to the camera');
   if (opts.minQuality !== undefined && quality.score < opts.minQuality) {
     const worst = [...quality.reasons].sort((a, b) => a.score - b.score)[0]!;
     const reason =

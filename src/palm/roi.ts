@@ -207,9 +207,10 @@ export async function locateRoi(
   size = ROI_SIZE,
   opts: LocateOptions = {},
 ): Promise<RoiResult> {
-  const models = opts.landmarks === false ? null : await getHandModels();
   if (kind === 'roi' || (kind === 'auto' && Math.max(img.width, img.height) <= SEGMENTATION.maxCropSide))
     return normaliseCrop(toGrey(img), size);
+  // Loaded only here: a palm crop never needs the hand models.
+  const models = opts.landmarks === false ? null : await getHandModels();
   if (!models) {
     const k = kind === 'auto' ? detectKind(img) : kind;
     return k === 'hand' ? locateValleyRoi(img, size) : normaliseCrop(toGrey(img), size);

@@ -192,7 +192,6 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
           'several frames of the whole hand, not one frame or palm crops',
       );
     }
-    let liveness: LivenessResult | null = null;
     try {
       const outcome = await attemptPalmSignIn<Probe[], string>(deps.bio.db, {
         channel: 'reader',
@@ -203,11 +202,11 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         precheck: () => precheckCaptures(images),
         read: async () => {
           const read = await readCaptures(images, claims.kind);
-          if (!read.usable) return read;
-          liveness = await livenessOf(images, claims.kind);
-          // Not shown live: marked as unchecked, and refused only for a client that needs PAD (a live
-          // hand held still cannot show liveness; that is not proof of an attack). It costs an attempt.
-          if (needPad && liveness?.verdict !== 'live')
+          if (!read.usable || !needPad) return read;
+          // A client that needs PAD: frames not shown live are refused before any search, and it
+          // costs an attempt. (A live hand held still cannot show liveness either.)
+          const liveness = await livenessOf(images, claims.kind);
+          if (liveness?.verdict !== 'live')
             return {
               usable: false,
               rejection:
@@ -233,7 +232,9 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
             readerId: reader.clientId,
             score: outcome.score,
             pin: false,
-            pad: (liveness as LivenessResult | null)?.verdict === 'live',
+            // Passed above for a client that needs PAD; for any other, checked only once the palm
+            // matched, so a stranger's frames cost no PAD, and marked in the tokens when shown live.
+            pad: needPad || (await livenessOf(images, claims.kind))?.verdict === 'live',
           };
           return outcome.personId;
       }

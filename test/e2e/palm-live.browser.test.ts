@@ -151,6 +151,16 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
     return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   }
 
+  /** Screenshots for people to look at (not compared): desktop width, then a 375 px phone. */
+  async function shots(page: Page, name: string) {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+    const desktop = page.viewportSize();
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.screenshot({ path: `${SHOTS}/${name}-375.png`, fullPage: true });
+    if (desktop) await page.setViewportSize(desktop);
+  }
+
   async function figures(page: Page, root: string, label: string) {
     const initMs = await page.locator(root).getAttribute('data-tracker-init-ms');
     const fps = await page.evaluate(() => window.palmCapture.fps());
@@ -227,6 +237,7 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
     expect(await page.locator('#result').textContent()).toBe('');
     expect(sealed()).toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
+    await shots(page, 'kiosk-live-no-hand');
     await figures(page, '#reader', 'kiosk, empty scene');
     await context.close();
   });
@@ -296,6 +307,7 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
     expect(await page.getByRole('button', { name: 'Take the picture now' }).isVisible()).toBe(true);
     expect(frames()).toBe(0);
     expect(await accessibilityViolations(page)).toEqual([]);
+    await shots(page, 'login-live-no-hand');
     await context.close();
   });
 

@@ -9,7 +9,7 @@ import {
   coverCrop,
   cropFault,
   encodePng,
-  faultRng,
+  prng,
   fingersCrop,
   layoutCells,
   measureCrop,
@@ -46,13 +46,13 @@ describe('failed-crop checks', () => {
   });
 
   it('refuse fingers in view, with that reason', () => {
-    const r = faultRng(1);
+    const r = prng(1);
     const faulty = good.map((g, i) => fingersCrop(g, good[(i + 7) % good.length]!, r));
     expect(rate(faulty, 'fingers_in_view')).toBeGreaterThanOrEqual(0.9);
   });
 
   it('refuse a sleeve or the background over 25-50 % of the crop as a partial palm', () => {
-    const r = faultRng(2);
+    const r = prng(2);
     const sleeves = good.map((g, i) => coverCrop(g, 0.25 + (0.25 * i) / good.length, 'sleeve', r));
     const beyond = good.map((g, i) => coverCrop(g, 0.25 + (0.25 * i) / good.length, 'background', r));
     expect(rate(sleeves, 'partial_palm')).toBeGreaterThanOrEqual(0.7);
@@ -68,7 +68,7 @@ describe('failed-crop checks', () => {
     const turned = good.map((g, i) => turnCrop(g, (i % 2 ? 1 : -1) * 45));
     expect(turned.some((g) => faultOf(g) === 'rotated')).toBe(true);
     for (const g of turned) expect(cropFault(measureCrop(g))?.fault ?? null).not.toBe('rotated');
-    const r = faultRng(5);
+    const r = prng(5);
     const blurred = good.map((g) => motionBlurCrop(g, 21, r() * 180, r));
     for (const g of blurred) expect(cropFault(measureCrop(g))?.fault ?? null).not.toBe('motion_blur');
   });
@@ -81,7 +81,7 @@ describe('failed-crop checks', () => {
   });
 
   it('sit in the pipeline: a failed crop is a PalmImageError with its reason, unless the gate is off', async () => {
-    const bytes = toPng(fingersCrop(good[2]!, good[9]!, faultRng(5)));
+    const bytes = toPng(fingersCrop(good[2]!, good[9]!, prng(5)));
     const refused = await prepareSample(bytes, { kind: 'roi' }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(PalmImageError);
     expect((refused as PalmImageError).reason).toBe('fingers_in_view');
@@ -105,7 +105,7 @@ describe('failed-crop checks', () => {
       rois.push(s.roi.roi);
     }
     expect(rois.filter((g) => faultOf(g) !== null).length).toBeLessThanOrEqual(1);
-    const r = faultRng(6);
+    const r = prng(6);
     expect(
       rate(
         rois.map((g, i) => fingersCrop(g, rois[(i + 3) % rois.length]!, r)),

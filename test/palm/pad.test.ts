@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { attackSequence, bonaFideSequence, rngFor, screenArtefacts } from '../../src/palm/devtools/pad-attacks.js';
+import { attackSequence, bonaFideSequence, screenArtefacts } from '../../src/palm/devtools/pad-attacks.js';
+import { prngFor } from '../../src/palm/devtools/index.js';
 import type { RasterImage } from '../../src/palm/image.js';
 import {
   checkLiveness,
@@ -100,7 +101,7 @@ function flatMove(frame: LandmarkFrame, corners: { x: number; y: number }[]): La
 }
 
 const jitter = (f: LandmarkFrame, seed: string, px = 1): LandmarkFrame => {
-  const rng = rngFor(seed);
+  const rng = prngFor(seed);
   return {
     points: f.points.map((p) => ({ x: p.x + (rng() - 0.5) * 2 * px, y: p.y + (rng() - 0.5) * 2 * px })),
     depth: f.depth.map((d) => d + (rng() - 0.5) * 2 * px),
@@ -188,7 +189,7 @@ describe('PAD geometry on synthetic landmark tracks', () => {
 describe('PAD replay cues', () => {
   /** Smooth random texture (box-blurred noise), like skin at a distance. */
   function texture(seed: string): RasterImage {
-    const rng = rngFor(seed);
+    const rng = prngFor(seed);
     const W = 256;
     const noise = Float32Array.from({ length: W * W }, () => rng());
     const data = new Uint8Array(W * W * 3);
@@ -211,7 +212,7 @@ describe('PAD replay cues', () => {
 
   it('finds the pixel grid of a screen and not in a plain texture', () => {
     const skin = texture('skin');
-    const screen = screenArtefacts(skin, rngFor('screen'));
+    const screen = screenArtefacts(skin, prngFor('screen'));
     const centre = { x: 128, y: 128 };
     expect(spectralPeak(skin, centre)).toBeLessThan(PAD.maxSpectralPeak);
     expect(spectralPeak(screen, centre)).toBeGreaterThan(PAD.maxSpectralPeak);

@@ -174,6 +174,7 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
     }
     for (const rawPath of [
       '/static/mediapipe/hands/package.json',
+      '/static/mediapipe/hands/hand_landmark_full.tflite', // the pages use the lite model only
       '/static/mediapipe/hands/index.d.ts',
       '/static/mediapipe/hands/README.md',
       '/static/mediapipe/hands/hands_solution_simd_wasm_bin.data',

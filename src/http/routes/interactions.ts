@@ -49,9 +49,20 @@ export async function currentInteraction(ctx: Context, provider: Provider) {
 }
 
 /** The tenant whose consented people may sign in to this client with their palm, if any. */
-export function palmTenantOf(client: Client | undefined): string | undefined {
+function palmTenantOf(client: Client | undefined): string | undefined {
   const tenant = client ? clientMetadata<string>(client, 'palmid_tenant') : undefined;
   return typeof tenant === 'string' && tenant ? tenant : undefined;
+}
+
+/**
+ * Whether the login page offers palm sign-in to this client, and why not: the one rule the page
+ * and its palm endpoint share. One frame per call cannot show liveness (src/palm/pad), so a client
+ * that needs PAD is not offered the palm here.
+ */
+export function palmOffer(client: Client | undefined): { tenantId: string } | 'not_offered' | 'needs_pad' {
+  const tenantId = palmTenantOf(client);
+  if (!tenantId) return 'not_offered';
+  return client && requiresPad(client) ? 'needs_pad' : { tenantId };
 }
 
 export function interactionRoutes(deps: InteractionDeps): Router {
@@ -67,8 +78,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (interaction.prompt.name === 'login') {
       // Palm sign-in is offered only where the client names a tenant to search, and not where the
       // client needs liveness (PAD), which one frame per request cannot show (src/http/routes/palmLogin.ts).
-      const palm =
-        palmTenantOf(client) && !(client && requiresPad(client)) ? { maxBytes: deps.bodyLimitBytes } : undefined;
+      const palm = typeof palmOffer(client) === 'object' ? { maxBytes: deps.bodyLimitBytes } : undefined;
       // The palm capture runs the hand tracker (WebAssembly) in the page.
       if (palm) allowHandTracker(ctx);
       ctx.body = renderView('login', { uid: interaction.uid, clientName, palm });
@@ -143,7 +153,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   router.get('/interaction/:uid/abort', async (ctx) => {
-    const _interaction = await details(ctx);
+    await details(ctx);
     await deps
       .provider()
       .interactionFinished(

@@ -17,10 +17,9 @@ import type { BiometricContext } from '../../biometrics/context.js';
 import { FramePoolFullError, type FramePool } from '../../biometrics/framePool.js';
 import { palmLogin } from '../../oidc/palmLogin.js';
 import { ACR_PALM, palmAmr } from '../../acr.js';
-import { requiresPad } from '../../clients/metadata.js';
 import { readImageBody } from '../body.js';
 import { HttpError } from '../errors.js';
-import { currentInteraction, palmTenantOf } from './interactions.js';
+import { currentInteraction, palmOffer } from './interactions.js';
 
 /**
  * Frames one sign-in (interaction) may send, usable or not: each costs an image analysis, and
@@ -36,6 +35,11 @@ function spendFrame(uid: string): boolean {
   framesSeen.set(uid, used); // most recent last
   if (framesSeen.size > 10_000) framesSeen.delete(framesSeen.keys().next().value!);
   return used <= FRAMES_PER_SIGN_IN;
+}
+/** A frame turned away unread (the pool filled while it was uploaded) is not counted. */
+function refundFrame(uid: string): void {
+  const used = framesSeen.get(uid);
+  if (used) framesSeen.set(uid, used - 1);
 }
 export interface PalmLoginDeps {
   provider: () => Provider;
@@ -68,10 +72,10 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
     if (interaction.prompt.name !== 'login') throw new HttpError(400, 'invalid_request', 'not a login interaction');
     const clientId = String(interaction.params.client_id);
     const client = await provider.Client.find(clientId);
-    const tenantId = palmTenantOf(client);
-    if (!tenantId) throw new HttpError(403, 'invalid_request', 'palm sign-in is not offered for this application');
-    // One frame per call cannot show liveness (src/palm/pad): a client that needs PAD gets none here.
-    if (client && requiresPad(client))
+    const offer = palmOffer(client);
+    if (offer === 'not_offered')
+      throw new HttpError(403, 'invalid_request', 'palm sign-in is not offered for this application');
+    if (offer === 'needs_pad')
       throw new HttpError(
         403,
         'access_denied',
@@ -92,7 +96,7 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
       // A turn in the frame pool, once the (size-limited) frame is here: a slow upload holds no turn.
       outcome = await deps.frames.run(() =>
         palmLogin(deps.bio, {
-          tenantId,
+          tenantId: offer.tenantId,
           clientId,
           address: ctx.ip,
           loginHint: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : undefined,
@@ -101,6 +105,7 @@ export function palmLoginRoutes(deps: PalmLoginDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof FramePoolFullError)) throw err;
+      refundFrame(interaction.uid);
       return busy(ctx, err.retryAfterSeconds);
     } finally {
       capture.fill(0);

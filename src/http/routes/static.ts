@@ -23,8 +23,8 @@ export const MEDIAPIPE_FILES: Readonly<Record<string, string>> = Object.freeze({
   'hands_solution_wasm_bin.js': 'text/javascript; charset=utf-8',
   'hands_solution_wasm_bin.wasm': 'application/wasm',
   'hands.binarypb': 'application/octet-stream',
+  // the lite landmark model only: the pages ask for modelComplexity 0
   'hand_landmark_lite.tflite': 'application/octet-stream',
-  'hand_landmark_full.tflite': 'application/octet-stream',
 });
 
 /** The few static files the pages need, served from the app itself (no CDN). */
@@ -84,14 +84,18 @@ export function staticRoutes(): Router {
 
   // MediaPipe Hands for the live hand guidance in palm capture (views/static/palm-capture.js):
   // exactly the files its web build asks for, by name, streamed from the package.
+  // Paths and sizes are read once: the list is fixed, a request costs no file system lookup.
   const mediapipeDir = path.dirname(require.resolve('@mediapipe/hands/hands.js'));
-  router.get('/static/mediapipe/hands/:name', (ctx) => {
-    const name = ctx.params.name ?? '';
-    const type = Object.hasOwn(MEDIAPIPE_FILES, name) ? MEDIAPIPE_FILES[name] : undefined;
-    if (!type) return;
+  const mediapipe = new Map<string, { file: string; size: number; type: string }>();
+  for (const [name, type] of Object.entries(MEDIAPIPE_FILES)) {
     const file = path.join(mediapipeDir, name);
     const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
-    if (size === undefined) return;
+    if (size !== undefined) mediapipe.set(name, { file, size, type });
+  }
+  router.get('/static/mediapipe/hands/:name', (ctx) => {
+    const entry = mediapipe.get(ctx.params.name ?? '');
+    if (!entry) return;
+    const { file, size, type } = entry;
     ctx.type = type;
     ctx.length = size;
     // Unversioned URLs: a day, as for jose.

@@ -6,12 +6,8 @@
  */
 import type { GreyImage } from '../image.js';
 import { sample } from '../image.js';
-import { prng } from './random.js';
 
 export type CropFaultKind = 'turned' | 'sleeve' | 'background' | 'fingers' | 'motion';
-
-/** The seeded generator the faults are drawn with. */
-export const faultRng = prng;
 
 const between = (r: () => number, lo: number, hi: number) => lo + (hi - lo) * r();
 const clamp = (v: number) => Math.max(0, Math.min(255, v));

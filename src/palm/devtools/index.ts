@@ -48,7 +48,8 @@ export {
   measureCrop,
 } from '../cropChecks.js';
 export type { CropFault, CropMeasures } from '../cropChecks.js';
-export { coverCrop, faultRng, fingersCrop, makeFault, motionBlurCrop, turnCrop } from './cropFaults.js';
+export { coverCrop, fingersCrop, makeFault, motionBlurCrop, turnCrop } from './cropFaults.js';
+export { prng, prngFor } from './random.js';
 export type { CropFaultKind } from './cropFaults.js';
 export { assessQuality } from '../quality.js';
 export { toGrey } from '../image.js';

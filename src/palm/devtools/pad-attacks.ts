@@ -24,9 +24,6 @@ import { prngFor } from './random.js';
 export const ATTACKS = ['rigid', 'perspective', 'screen-still', 'screen-video', 'print'] as const;
 export type AttackType = (typeof ATTACKS)[number];
 
-/** mulberry32 seeded by a string (FNV-1a): the same key gives the same draws. */
-export const rngFor = prngFor;
-
 const between = (rng: () => number, lo: number, hi: number) => lo + (hi - lo) * rng();
 
 /** Warp an image by the map taking its corners to `to` (output the same size, outside reads `fill`). */
@@ -184,7 +181,7 @@ export async function cameraJpeg(img: RasterImage, rng: () => number): Promise<R
 
 /** A bona fide proxy sequence: the photos in order, each moved a little (a hand moving), through the camera. */
 export async function bonaFideSequence(photos: RasterImage[], key: string): Promise<RasterImage[]> {
-  const rng = rngFor(`bona-fide:${key}`);
+  const rng = prngFor(`bona-fide:${key}`);
   const out: RasterImage[] = [];
   for (const p of photos) out.push(await cameraJpeg(warpTo(p, randomSimilarity(rng, p.width, p.height, 0.3)), rng));
   return out;
@@ -200,7 +197,7 @@ export async function attackSequence(
   frames: number,
   key: string,
 ): Promise<RasterImage[]> {
-  const rng = rngFor(`attack:${type}:${key}`);
+  const rng = prngFor(`attack:${type}:${key}`);
   const still = stills[0]!;
   const { width: W, height: H } = still;
   const out: RasterImage[] = [];
@@ -223,7 +220,7 @@ export async function attackSequence(
       // one screen, one set of artefacts, the recorded frames played on it
       const screenKey = rng();
       for (const p of stills.slice(0, frames)) {
-        const shown = screenArtefacts(p, rngFor(`screen:${screenKey}`));
+        const shown = screenArtefacts(p, prngFor(`screen:${screenKey}`));
         out.push(await cameraJpeg(warpTo(shown, randomSimilarity(rng, W, H, 0.3)), rng));
       }
       break;

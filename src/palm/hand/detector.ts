@@ -172,16 +172,30 @@ function iou(a: Float64Array, b: Float64Array): number {
   return union > 0 ? inter / union : 0;
 }
 
+const anchorCache = new Map<number, Float32Array>();
+/** The detector's anchors for an input size, computed once. */
+function anchorsFor(inputSize: number): Float32Array {
+  let anchors = anchorCache.get(inputSize);
+  if (!anchors) {
+    anchors = palmAnchors(inputSize);
+    anchorCache.set(inputSize, anchors);
+  }
+  return anchors;
+}
+
 /**
  * Decode the detector's outputs (regressors N x 18, logits N x 1) over the anchors and merge the
- * boxes that overlap the best one (score-weighted). Returns the best palm, normalised to the
- * detector input, or null when no box reaches the minimum score.
+ * boxes that overlap each kept one (score-weighted), best first, normalised to the detector
+ * input; empty when no box reaches the minimum score. `maxPalms` stops after that many palms:
+ * merging every cluster costs a pass over the boxes per palm, and how many boxes a frame lights
+ * up is the sender's choice.
  */
 export function decodePalms(
   regressors: Float32Array,
   logits: Float32Array,
   anchors: Float32Array,
   inputSize: number,
+  maxPalms = Number.POSITIVE_INFINITY,
 ): RawBox[] {
   const n = anchors.length / 2;
   const coords = regressors.length / n;
@@ -206,7 +220,7 @@ export function decodePalms(
   boxes.sort((a, b) => b.score - a.score);
   const merged: RawBox[] = [];
   const used = new Uint8Array(boxes.length);
-  for (let i = 0; i < boxes.length; i++) {
+  for (let i = 0; i < boxes.length && merged.length < maxPalms; i++) {
     if (used[i]) continue;
     const acc = new Float64Array(boxes[i]!.v.length);
     let wsum = 0;
@@ -402,7 +416,7 @@ export async function detectHand(img: RasterImage, models: HandModels): Promise<
   const D = models.detector.size;
   const lb = letterbox(img, D, models.detector.layout);
   const [reg, logits] = await models.detector.run(lb.rgb);
-  const palms = decodePalms(reg!, logits!, palmAnchors(D), D);
+  const palms = decodePalms(reg!, logits!, anchorsFor(D), D, 1);
   const best = palms[0];
   if (!best) return null;
   const v = best.v;
