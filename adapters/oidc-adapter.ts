@@ -128,3 +128,12 @@ export async function purgeExpiredPayloads(db: Database, graceSeconds = 0): Prom
 export async function deletePayloadsOfClient(db: Database, clientId: string): Promise<void> {
   await db.query(`DELETE FROM oidc_payload WHERE payload->>'clientId' = $1`, [clientId]);
 }
+
+/** Every session, grant, code, token and pending interaction of an account (a person who was removed). */
+export async function deletePayloadsOfAccount(db: Database, accountId: string): Promise<void> {
+  await db.query(
+    `DELETE FROM oidc_payload
+      WHERE payload->>'accountId' = $1 OR payload->'session'->>'accountId' = $1`,
+    [accountId],
+  );
+}

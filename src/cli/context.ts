@@ -80,7 +80,8 @@ export async function withContext<T>(fn: (ctx: CommandContext) => Promise<T>): P
 /** The person a command names by email, or a clear error. */
 export async function personByEmail(ctx: CommandContext, email: string) {
   const person = await findPersonByEmail(ctx.db, email);
-  if (!person) throw new UserError(`no person with email ${email} (invite them first: palmid invite --email ${email})`);
+  if (!person)
+    throw new UserError(`no person with email ${email} (add them first: palmid person add --email ${email})`);
   return person;
 }
 

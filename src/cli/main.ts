@@ -12,6 +12,7 @@ import * as invite from './commands/invite.js';
 import * as keys from './commands/keys.js';
 import * as migrate from './commands/migrate.js';
 import * as palm from './commands/palm.js';
+import * as person from './commands/person.js';
 import * as serve from './commands/serve.js';
 
 /** The `palmid` command. Each command lives in its own module under commands/. */
@@ -23,7 +24,8 @@ export function buildProgram(): Command {
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
   // `serve` runs other processes' commands through main (src/cli/delegate.ts): handed over, not imported.
   serve.register(program, main);
-  for (const command of [migrate, client, invite, keys, biometrics, cards, readers, palm]) command.register(program);
+  for (const command of [migrate, client, invite, person, keys, biometrics, cards, readers, palm])
+    command.register(program);
   return program;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Passkey registration through an invitation: discoverable credential, user verification
- * required. An invitation for the email of an existing person adds a passkey to that person.
+ * required. An invitation for an email names its person (created with it, or found), and adds
+ * the passkey to that person.
  */
 import {
   generateRegistrationOptions,
@@ -11,11 +12,21 @@ import {
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import { findRedeemableInvitation } from '../accounts/invitations.js';
-import { findPersonByEmail, isValidEmail, normaliseEmail, type Role } from '../accounts/people.js';
+import {
+  PersonInputError,
+  findPersonByEmail,
+  findPersonById,
+  isValidEmail,
+  normaliseEmail,
+  parsePersonName,
+  type Role,
+} from '../accounts/people.js';
 import { audit } from '../audit/audit.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import type { RelyingParty } from './relyingParty.js';
 import { WebauthnError } from './errors.js';
+
+const EXISTS = 'An account with this email already exists; ask an administrator for an invitation to add a passkey.';
 
 export interface RegistrationStart {
   ceremony: string;
@@ -31,15 +42,21 @@ export async function startRegistration(
   if (!invitation) throw new WebauthnError('invalid_invitation', 'This invitation link is invalid, used or expired.');
   const email = normaliseEmail(String(invitation.email ?? input.email ?? ''));
   if (!isValidEmail(email)) throw new WebauthnError('invalid_request', 'Enter a valid email address.');
-  const name = typeof input.name === 'string' && input.name.trim() ? input.name.trim().slice(0, 100) : null;
+  let name: string | null;
+  try {
+    // The same rules as a name an administrator gives (no control characters, at most 100).
+    name = parsePersonName(typeof input.name === 'string' ? input.name : null);
+  } catch (err) {
+    if (err instanceof PersonInputError) throw new WebauthnError('invalid_request', `The ${err.message}.`);
+    throw err;
+  }
 
-  const existing = await findPersonByEmail(db, email);
+  const existing = invitation.personId
+    ? await findPersonById(db, invitation.personId)
+    : await findPersonByEmail(db, email);
   if (existing && invitation.email !== email) {
     // Only an invitation addressed to this email may add a passkey to an existing account.
-    throw new WebauthnError(
-      'invalid_request',
-      'An account with this email already exists; ask an administrator for an invitation to add a passkey.',
-    );
+    throw new WebauthnError('invalid_request', EXISTS);
   }
   const webauthnId = existing?.webauthnId ?? randomBytes(32).toString('base64url');
   const passkeys = existing ? await db.prisma.passkey.findMany({ where: { personId: existing.id } }) : [];
@@ -101,13 +118,22 @@ export async function finishRegistration(
       data: { usedAt: new Date() },
     });
     if (redeemed.count !== 1) throw new WebauthnError('invalid_invitation', 'This invitation has already been used.');
-    const person =
-      (await tx.person.findUnique({ where: { email: data.email } })) ??
-      (await tx.person.create({
-        data: { id: randomUUID(), email: data.email, name: data.name, role, webauthnId: data.webauthnId },
-      }));
+    // An invitation without email always makes a new person: one who appeared with the address
+    // since the start (refused there) must not receive a stranger's passkey.
+    const person = invitation.personId
+      ? await tx.person.findUnique({ where: { id: invitation.personId } })
+      : await tx.person
+          .create({ data: { id: randomUUID(), email: data.email, name: data.name, role, webauthnId: data.webauthnId } })
+          .catch((err: unknown) => {
+            if ((err as { code?: unknown }).code === 'P2002') throw new WebauthnError('invalid_request', EXISTS);
+            throw err;
+          });
+    // Removed since (the invitation goes with them, so this is a race with the removal).
+    if (!person) throw new WebauthnError('invalid_invitation', 'This invitation link is invalid, used or expired.');
     if (role === 'admin' && person.role !== 'admin')
       await tx.person.update({ where: { id: person.id }, data: { role: 'admin' } });
+    // A person added without a name (invited by email, imported) takes the one they typed.
+    if (!person.name && data.name) await tx.person.update({ where: { id: person.id }, data: { name: data.name } });
     await tx.passkey.create({
       data: {
         id: credential.id,

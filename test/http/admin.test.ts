@@ -65,6 +65,20 @@ describe('admin console', () => {
     });
     expect(await findRedeemableInvitation(server.db, token)).toBeNull();
 
+    // A second link for Bea, who has a passkey now, would let its holder into her account: only with the checkbox.
+    const again = (body: string) =>
+      agent.fetch(`${server.issuer}/admin/invitations`, {
+        method: 'POST',
+        headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
+    const refusedLink = await again('email=bea%40example.org&role=user');
+    expect(refusedLink.status).toBe(400);
+    expect(await refusedLink.text()).toMatch(/already has an account/);
+    const added = await again('email=bea%40example.org&role=user&add_passkey=on');
+    expect(added.status).toBe(200);
+    expect(await added.text()).toMatch(/<output id="invite-link">[^<]+<\/output>/);
+
     // A person who is not an administrator cannot open the console.
     const refused = await adminSignIn(server, new UserAgent(), bea);
     expect(refused.status).toBe(403);

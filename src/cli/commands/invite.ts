@@ -8,8 +8,9 @@ export function register(program: Command): void {
   program
     .command('invite')
     .description('create a one-time link with which a person registers a passkey')
-    .option('--email <email>', 'bind the invitation to this email (needed to add a passkey to an existing person)')
+    .option('--email <email>', 'bind the invitation to this email (a new person is added at once, without passkey)')
     .addOption(new Option('--role <role>', 'role of the new person').choices(['user', 'admin']).default('user'))
+    .option('--add-passkey', 'the --email person already has a passkey (or is an administrator): add one more')
     .option('--expires <duration>', 'validity, e.g. 30m, 12h, 7d', '7d')
     .option('--json', 'print the invitation as JSON')
     .action(async (opts) => {
@@ -21,6 +22,7 @@ export function register(program: Command): void {
           role: opts.role,
           ttlSeconds,
           actor: 'cli',
+          addPasskey: opts.addPasskey === true,
         });
         const url = invitationUrl(ctx.config.issuer, invitation.token);
         if (opts.json)
@@ -29,8 +31,18 @@ export function register(program: Command): void {
             email: invitation.email,
             role: invitation.role,
             expires_at: invitation.expiresAt.toISOString(),
+            person_id: invitation.personId,
+            person_created: invitation.personCreated,
+            passkeys: invitation.passkeys,
           });
-        else print(`${url}\n(valid until ${invitation.expiresAt.toISOString()}, once)\n`);
+        else
+          print(
+            `${url}\n(valid until ${invitation.expiresAt.toISOString()}, once)\n` +
+              (invitation.personCreated ? `person ${invitation.email} added (${invitation.personId})\n` : '') +
+              (invitation.passkeys
+                ? `adds a passkey to ${invitation.email}, who has ${invitation.passkeys} passkey(s)\n`
+                : ''),
+          );
       });
     });
 }

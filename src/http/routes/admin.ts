@@ -112,6 +112,8 @@ export function adminRoutes(deps: AdminDeps): Router {
       ttlSeconds: INVITATION_TTL_SECONDS,
       createdById: admin.id,
       actor: admin.id,
+      // The form's checkbox: a link for an account that already signs in is refused without it.
+      addPasskey: body.add_passkey === 'on' || body.add_passkey === 'true',
     });
     await renderConsole(ctx, admin.email, {
       url: invitationUrl(deps.issuer, invitation.token),
