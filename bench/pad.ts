@@ -8,6 +8,9 @@
  *   differs);
  * - APCER per attack type: attack presentations accepted as live (rigid, perspective,
  *   screen-still, screen-video, print; made in memory, seeded);
+ * - with the challenge 'close' asked (what the kiosk asks after the ready frame): BPCER on SYNTHETIC
+ *   bona fide sequences (src/palm/devtools/live-sequence.ts: one photo, then its fingers and thumb
+ *   warped closed: a proxy, not a live hand), and APCER per attack type judged with the challenge;
  * - IAPAR: impostor attack presentations (another person's palm: the victim's photo or video)
  *   accepted as live AND matched 1:1 to the victim's reference (a photo of the victim that the
  *   attack did not use) at the default tenant threshold (target FMR 1e-5).
@@ -26,10 +29,11 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { thresholdForFmr } from '../src/biometrics/threshold.js';
 import { getHandModels } from '../src/palm/devtools/index.js';
+import { liveSequence } from '../src/palm/devtools/live-sequence.js';
 import { ATTACKS, type AttackType, attackSequence, bonaFideSequence } from '../src/palm/devtools/pad-attacks.js';
 import type { RasterImage } from '../src/palm/image.js';
 import { bestMatch, extractProbe, extractTemplate, type PalmTemplate } from '../src/palm/index.js';
-import { checkLiveness, judge, type LivenessResult, PAD } from '../src/palm/pad/index.js';
+import { checkLiveness, handPasses, judge, type LivenessResult, PAD } from '../src/palm/pad/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const arg = (name: string) => {
@@ -92,10 +96,21 @@ async function matched(seq: RasterImage[], reference: PalmTemplate): Promise<boo
 }
 
 interface Row {
-  set: 'bona-fide' | AttackType;
+  set: 'bona-fide' | 'synthetic-close' | AttackType;
   person: string;
   result: LivenessResult;
   matched?: boolean;
+  /** judged with the challenge 'close' asked (attacks and the synthetic close set) */
+  challenged?: LivenessResult;
+  matchedChallenged?: boolean;
+}
+/** The sequence judged without and with the challenge 'close', its frames detected once. */
+async function judgeBoth(seq: RasterImage[]): Promise<{ result: LivenessResult; challenged: LivenessResult }> {
+  const passes = (await handPasses(seq, models)) ?? undefined;
+  return {
+    result: await checkLiveness(seq, { models, passes }),
+    challenged: await checkLiveness(seq, { models, passes, challenge: 'close' }),
+  };
 }
 const rows: Row[] = [];
 const t0 = Date.now();
@@ -108,8 +123,15 @@ for (const id of people) {
     const seq = await bonaFideSequence(chosen, `${seed}:${id}:${leave}`);
     rows.push({ set: 'bona-fide', person: id, result: await checkLiveness(seq, { models }) });
   }
-  let reference: PalmTemplate | undefined;
   const referenceIndex = photos.length - 1;
+  // synthetic bona fide following the challenge 'close': a photo (never the reference), its fingers warped closed
+  for (let k = 0; k < perPerson; k++) {
+    const seq = await liveSequence(photos[k % referenceIndex]!, `${seed}:${id}:${k}`, { frames, models });
+    if (!seq) continue; // no hand on the photo: no sequence (counted as missing, not as refused)
+    const { result, challenged } = await judgeBoth(seq);
+    rows.push({ set: 'synthetic-close', person: id, result, challenged });
+  }
+  let reference: PalmTemplate | undefined;
   if (match) {
     try {
       reference = (
@@ -124,9 +146,12 @@ for (const id of people) {
       const sourceIndex = k % referenceIndex; // never the reference photo
       const stills = type === 'screen-video' ? photos.slice(0, referenceIndex) : [photos[sourceIndex]!];
       const seq = await attackSequence(type, stills, frames, `${seed}:${id}:${k}`);
-      const result = await checkLiveness(seq, { models });
-      const row: Row = { set: type, person: id, result };
-      if (match && result.verdict === 'live') row.matched = reference ? await matched(seq, reference) : false;
+      const { result, challenged } = await judgeBoth(seq);
+      const row: Row = { set: type, person: id, result, challenged };
+      const anyLive = result.verdict === 'live' || challenged.verdict === 'live';
+      const hit = match && anyLive ? (reference ? await matched(seq, reference) : false) : false;
+      if (match && result.verdict === 'live') row.matched = hit;
+      if (match && challenged.verdict === 'live') row.matchedChallenged = hit;
       rows.push(row);
     }
   if (!json) process.stderr.write(`\r${id} (${Math.round((Date.now() - t0) / 1000)} s)   `);
@@ -159,7 +184,31 @@ const summary = sets.map((set) => {
     },
   };
 });
-const attacks = rows.filter((x) => x.set !== 'bona-fide');
+const attacks = rows.filter((x) => x.set !== 'bona-fide' && x.set !== 'synthetic-close');
+/** With the challenge 'close' asked: the synthetic close set's BPCER, each attack type's APCER, IAPAR. */
+const liveWith = (x: Row) => x.challenged?.verdict === 'live';
+const synthetic = rows.filter((x) => x.set === 'synthetic-close');
+const challengeReasons: Record<string, number> = {};
+for (const x of synthetic)
+  for (const why of x.challenged?.reasons ?? []) challengeReasons[why] = (challengeReasons[why] ?? 0) + 1;
+const withChallenge = {
+  challenge: 'close',
+  note: 'bona fide = SYNTHETIC (one photo, fingers and thumb warped closed): a proxy, not a live hand',
+  bonaFide: synthetic.length,
+  BPCER: synthetic.length ? 1 - synthetic.filter(liveWith).length / synthetic.length : Number.NaN,
+  BPCERwithoutChallenge: synthetic.length
+    ? 1 - synthetic.filter((x) => x.result.verdict === 'live').length / synthetic.length
+    : Number.NaN,
+  reasons: challengeReasons,
+  spreadChange: quantiles(synthetic.map((x) => x.challenged?.track?.challenge?.change ?? Number.NaN)),
+  APCER: Object.fromEntries(
+    types.map((t) => {
+      const r = attacks.filter((x) => x.set === t);
+      return [t, r.filter(liveWith).length / r.length];
+    }),
+  ),
+  ...(match ? { IAPAR: attacks.filter((x) => x.matchedChallenged).length / attacks.length } : {}),
+};
 /** The trade-off of the main threshold: the same presentations judged at other planar residuals. */
 const sweep = [0.02, 0.03, 0.04, 0.05, 0.06, 0.08].map((minPlanarResidual) => {
   const live = (x: Row) =>
@@ -187,6 +236,7 @@ const report = {
   APCERmax: Math.max(...summary.slice(1).map((s) => s.rate)),
   ...(match ? { IAPAR: attacks.filter((x) => x.matched).length / attacks.length } : {}),
   sets: summary,
+  withChallenge,
   sweep,
   seconds: Math.round((Date.now() - t0) / 1000),
 };
@@ -203,6 +253,15 @@ else {
   console.log(`BPCER ${pct(report.BPCER)}   APCER (worst type) ${pct(report.APCERmax)}`);
   if (report.IAPAR !== undefined)
     console.log(`IAPAR ${pct(report.IAPAR)} (attacks with the victim's palm accepted as live AND matched 1:1)`);
+  console.log(`with the challenge 'close' asked (${withChallenge.note}):`);
+  console.log(
+    `  BPCER ${pct(withChallenge.BPCER)} on ${withChallenge.bonaFide} synthetic close sequences (without the challenge: ${pct(withChallenge.BPCERwithoutChallenge)}); reasons ${JSON.stringify(withChallenge.reasons)}`,
+  );
+  console.log(
+    `  mean finger spread change asked 'close' (min, 5 %, median, 95 %, max): ${JSON.stringify(withChallenge.spreadChange)} degrees`,
+  );
+  console.log(`  APCER ${types.map((t) => `${t} ${pct(withChallenge.APCER[t]!)}`).join(', ')}`);
+  if (withChallenge.IAPAR !== undefined) console.log(`  IAPAR ${pct(withChallenge.IAPAR)}`);
   console.log('trade-off: the same presentations at other minPlanarResidual (other thresholds as set)');
   console.log(`  minPlanarResidual  BPCER    ${types.map((t) => `APCER ${t}`.padEnd(20)).join('')}`);
   for (const s of sweep)

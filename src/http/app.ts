@@ -17,6 +17,7 @@ import { kioskRoutes } from './routes/kiosk.js';
 import { palmLoginRoutes } from './routes/palmLogin.js';
 import { staticRoutes } from './routes/static.js';
 import { bodyLimit, permissionsPolicy, securityHeaders } from './security.js';
+import { backchannelBody, backchannelBodyRead } from './backchannelBody.js';
 
 export interface AppDeps {
   db: Database;
@@ -74,7 +75,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorHandler(deps.log));
   app.use(securityHeaders());
   app.use(permissionsPolicy());
-  app.use(bodyLimit(deps.bodyLimitBytes));
+  // CIBA's backchannel authentication carries a reader's PAD sequence: read there with its own,
+  // larger limit (src/http/backchannelBody.ts); every other body within the configured one.
+  app.use(backchannelBody({ path: () => backchannelPath(deps.provider()) }));
+  const limitBody = bodyLimit(deps.bodyLimitBytes);
+  app.use((ctx, next) => (backchannelBodyRead(ctx) ? next() : limitBody(ctx, next)));
   if (servedOnPublicPort(deps.metricsExposure)) app.use(metricsEndpoint(deps.metrics, deps.metricsExposure.token));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
@@ -90,6 +95,21 @@ export function createApp(deps: AppDeps): Koa {
     await handle(ctx.req, ctx.res);
   });
   return app;
+}
+
+const backchannelPaths = new WeakMap<Provider, string>();
+/** The provider's backchannel authentication path ('' when CIBA is off). */
+function backchannelPath(provider: Provider): string {
+  let path = backchannelPaths.get(provider);
+  if (path === undefined) {
+    try {
+      path = provider.pathFor('backchannel_authentication');
+    } catch {
+      path = ''; // CIBA not enabled: no such route
+    }
+    backchannelPaths.set(provider, path);
+  }
+  return path;
 }
 
 /** The status actually sent, also for requests handed to oidc-provider. */

@@ -6,7 +6,18 @@
  * so failures count against the sender's address and the relying party (rate limits), and a 1:1
  * miss against the named person from that address only: a stranger can slow himself, never lock
  * someone else out. The frame lives only in this call.
+ *
+ * A try may also bring a short sequence (the ready frame, then frames taken while the hand follows
+ * a random challenge): presentation attack detection (src/palm/pad) judges it. For a client that
+ * requires PAD it runs before any comparison, and a sequence not shown live is a rejected capture
+ * (guidance, like an unusable frame); for any other client it runs only once the palm matched, so a
+ * stranger's frames cost no PAD, and only says whether the tokens carry the PAD amr. The identified
+ * (ready) frame is read as a whole hand and must be part of PAD's track (identifiedFirst), so a
+ * palm crop or a photo of someone else cannot be spliced in front of a live hand. Why a sequence
+ * was not shown live goes to the audit log only: the person gets one message, so a replay
+ * attacker does not learn which check to work on.
  */
+import { audit } from '../audit/audit.js';
 import { findPersonByEmail, normaliseEmail } from '../accounts/people.js';
 import { identifyingTenant, type IdentifyingTenant } from '../accounts/tenants.js';
 import type { BiometricContext } from '../biometrics/context.js';
@@ -19,18 +30,31 @@ import {
   CAMERA_FRAME_LIMITS,
   PalmImageError,
   checkImageHeader,
+  checkLiveness,
+  decodeImage,
   bestMatch,
   deserializeTemplate,
   extractProbe,
+  extractProbeFromImage,
+  handPasses,
+  type Challenge,
+  type LandmarkPass,
+  type LivenessResult,
   type PalmImageErrorReason,
   type Probe,
+  type RasterImage,
   type QualityResult,
 } from '../palm/index.js';
 import { LIMITS, addressSubject, clientSubject, hintedPalmSubject } from '../throttling/attemptLimits.js';
 
 export type PalmLoginOutcome =
-  | { kind: 'signed_in'; personId: string; score: number; mode: 'identify' | 'verify' }
-  | { kind: 'retry'; reason: PalmImageErrorReason | 'low_quality'; message: string; quality?: QualityFeedback }
+  | { kind: 'signed_in'; personId: string; score: number; mode: 'identify' | 'verify'; pad: boolean }
+  | {
+      kind: 'retry';
+      reason: PalmImageErrorReason | 'low_quality' | 'not_live';
+      message: string;
+      quality?: QualityFeedback;
+    }
   | { kind: 'unreadable'; message: string }
   | { kind: 'not_recognised' }
   | { kind: 'throttled'; locked: boolean; retryAfterSeconds?: number }
@@ -49,7 +73,12 @@ export interface PalmLoginInput {
   address: string;
   /** The authorization request's login_hint: an email address, for 1:1 verification. */
   loginHint?: string | undefined;
+  /** The frame identified: a single frame, or a sequence's first (ready) frame. */
   capture: Uint8Array;
+  /** The whole try (capture first, then the challenge frames) and the challenge it was asked to follow. */
+  sequence?: { frames: Uint8Array[]; challenge: Challenge } | undefined;
+  /** The client accepts only sign-ins shown live (palmid_require_pad): no sequence, no sign-in. */
+  requirePad?: boolean;
 }
 
 /** Under this score a frame is not worth a comparison: the person is asked for another one. */
@@ -78,6 +107,28 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
       message: 'Palm sign-in is not available for this application: sign in with a passkey.',
     };
   const loginHint = input.loginHint ? normaliseEmail(input.loginHint) : undefined;
+  const sequence = input.sequence;
+  if (input.requirePad && !sequence)
+    return {
+      kind: 'unavailable',
+      message: 'This application accepts palm sign-ins only with a liveness check: sign in with a passkey.',
+    };
+  const decoded = sequence ? new DecodedTry(sequence.frames) : undefined;
+  try {
+    return await signIn(bio, input, tenant, loginHint, decoded);
+  } finally {
+    decoded?.wipe();
+  }
+}
+
+async function signIn(
+  bio: BiometricContext,
+  input: PalmLoginInput,
+  tenant: IdentifyingTenant,
+  loginHint: string | undefined,
+  decoded: DecodedTry | undefined,
+): Promise<PalmLoginOutcome> {
+  const challenge = input.sequence?.challenge;
   const outcome = await attemptPalmSignIn<Probe, FrameRejection>(bio.db, {
     channel: 'browser',
     actor: input.clientId,
@@ -91,7 +142,26 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
       ? { target: { subject: hintedPalmSubject(loginHint, input.address), policy: LIMITS.hintedPalm } }
       : {}),
     precheck: () => precheckFrame(input.capture),
-    read: () => readFrame(input.capture),
+    read: async () => {
+      const read = await readFrame(
+        decoded
+          ? // The ready frame of a sequence is a whole hand, never taken as a palm crop (detectKind's
+            // small-image rule): PAD must see the hand that is identified.
+            async () =>
+              extractProbeFromImage(await decoded.image(0), {
+                ...FRAME_OPTIONS,
+                kind: 'hand',
+                ...(await decoded.hand(0)),
+              })
+          : () => extractProbe(input.capture, FRAME_OPTIONS),
+      );
+      if (!read.usable || !input.requirePad || !decoded || !challenge) return read;
+      // Before any comparison: a sequence not shown live costs an attempt and is never searched.
+      const liveness = await decoded.liveness(challenge);
+      if (liveness.verdict === 'live') return read;
+      await auditNotLive(bio, input, tenant.id, challenge, liveness);
+      return { usable: false, rejection: NOT_LIVE };
+    },
     compare: (probe) => (loginHint ? verify(bio, tenant, loginHint, probe) : identify(bio, tenant, probe)),
   });
   switch (outcome.kind) {
@@ -101,7 +171,14 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
       return outcome;
     case 'not_matched':
       return { kind: 'not_recognised' };
-    case 'matched':
+    case 'matched': {
+      // Passed above for a client that requires PAD; for any other, checked only now.
+      let pad = Boolean(input.requirePad);
+      if (!pad && decoded && challenge) {
+        const liveness = await decoded.liveness(challenge);
+        pad = liveness.verdict === 'live';
+        if (!pad) await auditNotLive(bio, input, tenant.id, challenge, liveness);
+      }
       await auditSignIn(bio.db, {
         actor: input.clientId,
         personId: outcome.personId,
@@ -110,8 +187,119 @@ export async function palmLogin(bio: BiometricContext, input: PalmLoginInput): P
         mode: outcome.mode,
         score: outcome.score,
       });
-      return { kind: 'signed_in', personId: outcome.personId, score: outcome.score, mode: outcome.mode };
+      return { kind: 'signed_in', personId: outcome.personId, score: outcome.score, mode: outcome.mode, pad };
+    }
   }
+}
+
+const FRAME_OPTIONS = { kind: 'auto', limits: CAMERA_FRAME_LIMITS } as const;
+
+/**
+ * A try's frames, each decoded and its hand detected at most once: recognition reads frame 0,
+ * PAD the whole sequence (frame 0 included, as the identified frame). wipe() zeroes the pixels.
+ */
+class DecodedTry {
+  private readonly images = new Map<number, RasterImage | PalmImageError>();
+  private readonly passes = new Map<number, LandmarkPass | null>();
+  private models: 'unknown' | 'installed' | 'absent' = 'unknown';
+
+  constructor(private readonly frames: Uint8Array[]) {}
+
+  /** Frame i decoded (throws its PalmImageError, every time, when it does not decode). */
+  async image(i: number): Promise<RasterImage> {
+    let image = this.images.get(i);
+    if (!image) {
+      try {
+        image = await decodeImage(this.frames[i]!, CAMERA_FRAME_LIMITS);
+      } catch (err) {
+        if (!(err instanceof PalmImageError)) throw err;
+        image = err;
+      }
+      this.images.set(i, image);
+    }
+    if (image instanceof PalmImageError) throw image;
+    return image;
+  }
+
+  /** The hand landmark pass of frame i, as extraction options ({} without the models: extraction decides). */
+  async hand(i: number): Promise<{ hand?: LandmarkPass | null }> {
+    if (this.models === 'absent') return {};
+    if (!this.passes.has(i)) {
+      const passes = await handPasses([await this.image(i)]);
+      if (!passes) {
+        this.models = 'absent';
+        return {};
+      }
+      this.models = 'installed';
+      this.passes.set(i, passes[0] ?? null);
+    }
+    return { hand: this.passes.get(i) ?? null };
+  }
+
+  private judged: Promise<LivenessResult> | undefined;
+  /**
+   * PAD on the try, frame 0 the identified one, once per try. A frame that does not decode breaks
+   * the track (a hand could be swapped behind it): not live, as a gap between hands is.
+   */
+  liveness(challenge: Challenge): Promise<LivenessResult> {
+    this.judged ??= (async () => {
+      const images: RasterImage[] = [];
+      const passes: (LandmarkPass | null)[] = [];
+      for (let i = 0; i < this.frames.length; i++) {
+        try {
+          images.push(await this.image(i));
+        } catch (err) {
+          if (!(err instanceof PalmImageError)) throw err;
+          const n = this.frames.length;
+          return { verdict: 'not_live', reasons: ['discontinuous'], frames: n, framesWithHand: 0 } as LivenessResult;
+        }
+        const { hand } = await this.hand(i);
+        if (hand !== undefined) passes.push(hand);
+      }
+      return checkLiveness(images, {
+        challenge,
+        identifiedFirst: true,
+        ...(passes.length === images.length ? { passes } : {}),
+      });
+    })();
+    return this.judged;
+  }
+
+  wipe(): void {
+    for (const image of this.images.values()) if (!(image instanceof PalmImageError)) image.data.fill(0);
+    this.images.clear();
+  }
+}
+
+/**
+ * The one answer to a sequence not shown live, whatever check failed (module comment): which one
+ * is in the audit log. Not an accusation: a live hand held still is not shown live either.
+ */
+export const NOT_LIVE_MESSAGE = 'We could not confirm a live hand: do the movement shown, in one go.';
+const NOT_LIVE: FrameRejection = { kind: 'retry', reason: 'not_live', message: NOT_LIVE_MESSAGE };
+
+/** Why a try was not shown live, for the operator (never for the sender). */
+async function auditNotLive(
+  bio: BiometricContext,
+  input: PalmLoginInput,
+  tenantId: string,
+  challenge: Challenge,
+  liveness: LivenessResult,
+): Promise<void> {
+  await audit(bio.db, {
+    action: 'signin.not_live',
+    actor: input.clientId,
+    subject: tenantId,
+    detail: {
+      channel: 'browser',
+      tenant: tenantId,
+      required: Boolean(input.requirePad),
+      challenge,
+      reasons: [...liveness.reasons],
+      frames: liveness.frames,
+      framesWithHand: liveness.framesWithHand,
+    },
+  });
 }
 
 type FrameRejection = Extract<PalmLoginOutcome, { kind: 'retry' | 'unreadable' }>;
@@ -134,12 +322,14 @@ function precheckFrame(capture: Uint8Array): FrameRejection | null {
   }
 }
 
-/** A usable probe, or guidance for the next frame. */
-async function readFrame(capture: Uint8Array): Promise<Capture<Probe, FrameRejection>> {
+/** A usable probe from `extract` (the frame's), or guidance for the next frame. */
+async function readFrame(
+  extract: () => Promise<{ probe: Probe; quality: QualityResult }>,
+): Promise<Capture<Probe, FrameRejection>> {
   let probe: Probe;
   let quality: QualityResult;
   try {
-    ({ probe, quality } = await extractProbe(capture, { kind: 'auto', limits: CAMERA_FRAME_LIMITS }));
+    ({ probe, quality } = await extract());
   } catch (err) {
     if (!(err instanceof PalmImageError)) throw err;
     return { usable: false, rejection: rejectionOf(err) };

@@ -261,36 +261,30 @@ function measureCover(img: Float64Array): CropMeasures['cover'] {
   let best: CropMeasures['cover'] = { fraction: 0, step: 0, flatness: 0 };
   let bestScore = 0;
   const c = (M - 1) / 2;
-  const dist = new Float64Array(M * M);
+  const palmTex = Math.sqrt(sortedTex[Math.floor(sortedTex.length / 2)]!) + 1e-9;
+  const proj = new Float64Array(M * M);
   for (let ang = 0; ang < 360; ang += 5) {
     const nx = Math.cos((ang * Math.PI) / 180);
     const ny = Math.sin((ang * Math.PI) / 180);
+    for (let y = 0; y < M; y++) for (let x = 0; x < M; x++) proj[y * M + x] = nx * (x - c) + ny * (y - c);
     for (let off = 0; off < M / 2; off += 2) {
-      // region A: n . (p - c) > off, i.e. the side away from the centre
+      // region A: n . (p - c) > off, i.e. the side away from the centre; and the step across the
+      // chord: cells within 1-2.5 cells of it on either side (one pass over the cells for both)
       let na = 0;
       let ta = 0;
       let tb = 0;
-      for (let y = 0; y < M; y++)
-        for (let x = 0; x < M; x++) {
-          const i = y * M + x;
-          const d = nx * (x - c) + ny * (y - c) - off;
-          dist[i] = d;
-          if (d > 0) {
-            na++;
-            ta += tex[i]!;
-          } else {
-            tb += tex[i]!;
-          }
-        }
-      const frac = na / (M * M);
-      if (frac < 0.15 || frac > 0.65) continue;
-      // the step across the chord: cells within 1-2.5 cells of it on either side
       let sNear = 0;
       let nNear = 0;
       let sFar = 0;
       let nFar = 0;
       for (let i = 0; i < M * M; i++) {
-        const d = dist[i]!;
+        const d = proj[i]! - off;
+        if (d > 0) {
+          na++;
+          ta += tex[i]!;
+        } else {
+          tb += tex[i]!;
+        }
         if (d > 1 && d <= 2.5) {
           sNear += mean[i]!;
           nNear++;
@@ -299,9 +293,10 @@ function measureCover(img: Float64Array): CropMeasures['cover'] {
           nFar++;
         }
       }
+      const frac = na / (M * M);
+      if (frac < 0.15 || frac > 0.65) continue;
       if (nNear < 4 || nFar < 4) continue;
       // the step across the chord (grey) and the difference of the two sides, over the palm's texture
-      const palmTex = Math.sqrt(sortedTex[Math.floor(sortedTex.length / 2)]!) + 1e-9;
       const step = Math.abs(sNear / nNear - sFar / nFar) / palmTex;
       const texA = ta / na;
       const texB = tb / (M * M - na);
@@ -432,17 +427,25 @@ function measureBlur(img: Float64Array): { balance: number; angleDeg: number } {
   return { balance: hi > 0 ? lo / hi : 1, angleDeg };
 }
 
-/** Every measure of one normalised ROI. */
-export function measureCrop(roi: GreyImage, layout: readonly number[] = PALM_LAYOUT): CropMeasures {
+/**
+ * The measures of one normalised ROI: every one by default, or only those the faults in `only`
+ * read (the others keep neutral values that no limit refuses): the turn and the motion-blur
+ * measures cost most of the time and sign-in does not refuse on them.
+ */
+export function measureCrop(
+  roi: GreyImage,
+  layout: readonly number[] = PALM_LAYOUT,
+  only: ReadonlySet<CropFault> = ALL_FAULTS,
+): CropMeasures {
   const img = toSquare(roi);
-  const turn = layout.length ? measureTurn(img, layout) : { deg: 0, evidence: 0, fit: 0 };
-  const blur = measureBlur(img);
+  const turn = layout.length && only.has('rotated') ? measureTurn(img, layout) : { deg: 0, evidence: 0, fit: 0 };
+  const blur = only.has('motion_blur') ? measureBlur(img) : { balance: 1, angleDeg: 0 };
   return {
     turnDeg: turn.deg,
     turnEvidence: turn.evidence,
     turnFit: turn.fit,
-    cover: measureCover(img),
-    fingers: measureFingers(img),
+    cover: only.has('partial_palm') ? measureCover(img) : { fraction: 0, step: 0, flatness: 0 },
+    fingers: only.has('fingers_in_view') ? measureFingers(img) : { side: 'top', swing: 0, straight: 0 },
     blurBalance: blur.balance,
     blurAngleDeg: blur.angleDeg,
   };
@@ -506,6 +509,6 @@ export function cropFault(
 
 /** Throws PalmImageError (the fault as its reason) when the normalised ROI is a failed crop. */
 export function checkCrop(roi: GreyImage, faults: ReadonlySet<CropFault> = REFUSED_FAULTS): void {
-  const found = cropFault(measureCrop(roi), faults);
+  const found = cropFault(measureCrop(roi, PALM_LAYOUT, faults), faults);
   if (found) throw new PalmImageError(found.fault, found.message);
 }

@@ -5,6 +5,7 @@ import { PalmImageError } from './errors.js';
 import { getFeatureModel } from './features.js';
 import type { RasterImage } from './image.js';
 import { REFUSED_FAULTS } from './cropChecks.js';
+import type { LandmarkPass } from './hand/detector.js';
 import { fingersOverSquare } from './hand/landmark-frame.js';
 import { assessQuality, type QualityResult } from './quality.js';
 import { locateRoi, ROI_SIZE, type ImageKind, type RoiResult } from './roi.js';
@@ -29,6 +30,11 @@ export interface ExtractOptions {
   cropChecks?: boolean;
   /** whole hands: use the hand landmark models when installed (default true); false: the valley path alone */
   landmarks?: boolean;
+  /**
+   * The hand landmark pass already run on this image (detectHand; null: no hand): the models are
+   * not run again (a sign-in's frames are detected once, for recognition and liveness alike).
+   */
+  hand?: LandmarkPass | null;
 }
 
 export interface PreparedSample {
@@ -46,7 +52,10 @@ export interface Extraction {
  * with the hand landmark models when they are installed; a palm crop ('roi') runs no model.
  */
 export async function prepareImage(img: RasterImage, opts: ExtractOptions = {}): Promise<PreparedSample> {
-  const roi = await locateRoi(img, opts.kind ?? 'auto', ROI_SIZE, { landmarks: opts.landmarks });
+  const roi = await locateRoi(img, opts.kind ?? 'auto', ROI_SIZE, {
+    landmarks: opts.landmarks,
+    ...(opts.hand !== undefined ? { pass: opts.hand } : {}),
+  });
   // Located from hand landmarks: the finger joints say whether a finger lies over the palm (a
   // dozen points, checked before the crop's texture is measured).
   const keypoints = roi.landmarks?.keypoints;

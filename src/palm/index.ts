@@ -27,10 +27,19 @@ export type { ExtractOptions, Extraction, PreparedSample } from './extract.js';
 export { compare, embeddingSimilarity, fuse } from './compare.js';
 export type { CompareOptions } from './compare.js';
 export type { SearchMode } from './matcher.js';
-export { extractProbe, probesFromSamples, compareProbe, bestMatch, Probe, PROBE_VARIANTS } from './probe.js';
+export {
+  extractProbe,
+  extractProbeFromImage,
+  probesFromSamples,
+  compareProbe,
+  bestMatch,
+  Probe,
+  PROBE_VARIANTS,
+} from './probe.js';
 export type { ProbeVariant } from './probe.js';
 export { serializeTemplate, deserializeTemplate, TEMPLATE_VERSION } from './template.js';
 export type { PalmTemplate } from './template.js';
 export { normalUpperQuantile } from './quantile.js';
-export { checkLiveness, isChallenge, CHALLENGES } from './pad/index.js';
+export { checkLiveness, handPasses, isChallenge, CHALLENGES, CHALLENGES_FROM_OPEN_HAND } from './pad/index.js';
+export type { LandmarkPass } from './hand/detector.js';
 export type { Challenge, LivenessResult, LivenessReason } from './pad/index.js';

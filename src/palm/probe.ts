@@ -10,7 +10,14 @@
  */
 import type { CodeMethod } from './code.js';
 import { compare } from './compare.js';
-import { prepareSample, templatesFromSamples, type ExtractOptions, type PreparedSample } from './extract.js';
+import {
+  prepareImage,
+  prepareSample,
+  templatesFromSamples,
+  type ExtractOptions,
+  type PreparedSample,
+} from './extract.js';
+import type { RasterImage } from './image.js';
 import { warpSquare, type GreyImage } from './image.js';
 import type { QualityResult } from './quality.js';
 import type { PalmTemplate } from './template.js';
@@ -105,7 +112,24 @@ export async function extractProbe(
   bytes: Uint8Array,
   opts: ExtractOptions = {},
 ): Promise<{ probe: Probe; quality: QualityResult }> {
-  const sample = await prepareSample(bytes, opts);
+  return probeFromSample(await prepareSample(bytes, opts), opts);
+}
+
+/**
+ * extractProbe on an image already decoded, with the hand landmark pass already run on it when
+ * given (`opts.hand`): a sign-in that also judges liveness decodes and detects each frame once.
+ */
+export async function extractProbeFromImage(
+  img: RasterImage,
+  opts: ExtractOptions = {},
+): Promise<{ probe: Probe; quality: QualityResult }> {
+  return probeFromSample(await prepareImage(img, opts), opts);
+}
+
+async function probeFromSample(
+  sample: PreparedSample,
+  opts: ExtractOptions,
+): Promise<{ probe: Probe; quality: QualityResult }> {
   const method = opts.method ?? 'palm';
   const [template] = await templatesFromSamples([sample], method);
   return {

@@ -4,6 +4,13 @@
  * to the reader's tenant, optionally checks the PIN (`user_code`), and completes the request at
  * once. The images live only inside processLoginHintToken. Failed palms slow the reader (a rate
  * limit, never a lock on the gate); wrong PINs count against the person (NIST SP 800-63B-4).
+ *
+ * Liveness (PAD, src/palm/pad): the PAD amr is given only when the frame the person was identified
+ * on is the first frame of a track PAD shows live (identifiedFirst), so a still of someone else
+ * cannot be spliced in front of a live hand. Why frames were not shown live goes to the audit log
+ * only; the reader gets one message (a replay attacker learns nothing about which check failed).
+ * The envelope's base64 text is emptied out of the claims after use and left to the garbage
+ * collector (strings cannot be zeroed); the decoded pixels are zeroed.
  */
 import type { JWK } from 'jose';
 import { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -26,16 +33,19 @@ import {
   CAMERA_FRAME_LIMITS,
   PalmImageError,
   checkImageHeader,
+  type Challenge,
   checkLiveness,
   decodeImage,
-  extractProbe,
+  extractProbeFromImage,
+  handPasses,
   type ImageKind,
+  type LandmarkPass,
   type LivenessResult,
   type Probe,
   type RasterImage,
 } from '../palm/index.js';
 import { LIMITS, personSubject, readerSubject } from '../throttling/attemptLimits.js';
-import { EnvelopeError, openEnvelope } from './envelope.js';
+import { type CaptureClaims, EnvelopeError, openEnvelope } from './envelope.js';
 import { verifyPin } from './pin.js';
 import { findReader } from './registry.js';
 
@@ -52,6 +62,16 @@ interface PalmSignIn {
 }
 
 const SIGN_IN = Symbol('palmSignIn');
+
+/** An envelope's frames, decoded once, and their hand landmark passes (null: palm crops or no models). */
+interface DecodedFrames {
+  images: RasterImage[];
+  /** the envelope index of each decoded image (a frame the decoder refused is left out) */
+  indices: number[];
+  passes: (LandmarkPass | null)[] | null;
+  /** the decoder's last reason to refuse a frame ('' when none was refused) */
+  rejection: string;
+}
 
 function signInOf(ctx: KoaContextWithOIDC): PalmSignIn {
   const s = (ctx as unknown as Record<symbol, PalmSignIn | undefined>)[SIGN_IN];
@@ -157,7 +177,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     if (!reader || reader.revokedAt)
       throw new errors.UnauthorizedClient('only registered readers may send palm captures');
 
-    let claims;
+    let claims: CaptureClaims;
     try {
       claims = await openEnvelope(String(token), {
         captureKeys: deps.captureKeys(),
@@ -181,6 +201,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     const tenant = await identifyingTenant(deps.bio.db, reader.tenantId);
     if (!tenant) throw new errors.UnauthorizedClient("the reader's tenant no longer exists");
     const images = claims.images;
+    const challenge = claims.pad?.challenge;
     // A client that needs PAD: an envelope that cannot show liveness (one frame, or palm crops with
     // no hand landmarks) is refused before any palm is read; it is the reader's setup, not an attempt.
     const needPad = requiresPad(client);
@@ -192,8 +213,28 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
           'several frames of the whole hand, not one frame or palm crops',
       );
     }
+    // Without a challenge a recording made in advance passes whatever it shows: refused unread too.
+    if (needPad && !challenge) {
+      images.length = 0;
+      await rejected(reader.clientId, reader.tenantId, 'pad_challenge_missing');
+      throw new errors.AccessDenied(
+        'this application requires a liveness challenge (PAD): the reader must ask the hand for a movement ' +
+          'and send it as pad.challenge',
+      );
+    }
+    // Each frame is decoded and run through the hand models once: recognition and liveness share them.
+    const held: {
+      frames?: DecodedFrames;
+      liveness?: Promise<LivenessResult | null>;
+      /** the envelope index of the frame that matched */
+      matched?: number;
+    } = {};
+    const livenessOnce = (): Promise<LivenessResult | null> => {
+      held.liveness ??= held.frames ? livenessOf(held.frames, challenge) : Promise.resolve(null);
+      return held.liveness;
+    };
     try {
-      const outcome = await attemptPalmSignIn<Probe[], string>(deps.bio.db, {
+      const outcome = await attemptPalmSignIn<ReadProbes, string>(deps.bio.db, {
         channel: 'reader',
         actor: reader.clientId,
         tenantId: reader.tenantId,
@@ -201,21 +242,25 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         sources: [{ subject: readerSubject(reader.clientId), policy: LIMITS.reader }],
         precheck: () => precheckCaptures(images),
         read: async () => {
-          const read = await readCaptures(images, claims.kind);
+          held.frames = await decodeCaptures(images, claims.kind);
+          // A client that needs PAD: only the ready frame (images[0]) is identified, the frame PAD
+          // ties to the moving hand; any other could be a still spliced in (module comment).
+          const read = await readCaptures(held.frames, claims.kind, needPad);
           if (!read.usable || !needPad) return read;
-          // A client that needs PAD: frames not shown live are refused before any search, and it
-          // costs an attempt. (A live hand held still cannot show liveness either.)
-          const liveness = await livenessOf(images, claims.kind);
-          if (liveness?.verdict !== 'live')
-            return {
-              usable: false,
-              rejection:
-                `liveness not shown (${liveness?.reasons.join(', ') || 'not checked'}): ` +
-                'this application accepts palm sign-ins only with a liveness check',
-            };
+          // Frames not shown live are refused before any search, and it costs an attempt. (A live
+          // hand held still cannot show liveness either.)
+          const shown = await livenessOnce();
+          if (shown?.verdict !== 'live') {
+            await notLive(reader.clientId, reader.tenantId, true, challenge, shown);
+            return { usable: false, rejection: NOT_LIVE };
+          }
           return read;
         },
-        compare: (probes) => identifyFirst(tenant, probes),
+        compare: async (read) => {
+          const found = await identifyFirst(tenant, read.probes);
+          held.matched = found.index >= 0 ? read.indices[found.index] : undefined;
+          return found.comparison;
+        },
       });
       switch (outcome.kind) {
         case 'throttled':
@@ -225,21 +270,30 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
           throw new errors.InvalidRequest(`capture rejected: ${outcome.rejection}`);
         case 'not_matched':
           throw new errors.UnknownUserId('palm not recognised');
-        case 'matched':
+        case 'matched': {
+          // Passed above for a client that needs PAD; for any other, checked only once the palm
+          // matched, so a stranger's frames cost no PAD, and marked in the tokens when shown live
+          // with the matched frame the track's first (identifiedFirst).
+          let pad = needPad;
+          if (!pad && held.matched === 0) {
+            const shown = await livenessOnce();
+            pad = shown?.verdict === 'live';
+            if (shown && !pad) await notLive(reader.clientId, reader.tenantId, false, challenge, shown);
+          }
           (ctx as unknown as Record<symbol, PalmSignIn>)[SIGN_IN] = {
             personId: outcome.personId,
             tenantId: reader.tenantId,
             readerId: reader.clientId,
             score: outcome.score,
             pin: false,
-            // Passed above for a client that needs PAD; for any other, checked only once the palm
-            // matched, so a stranger's frames cost no PAD, and marked in the tokens when shown live.
-            pad: needPad || (await livenessOf(images, claims.kind))?.verdict === 'live',
+            pad,
           };
           return outcome.personId;
+        }
       }
     } finally {
       images.length = 0; // the captures go no further than this function
+      wipe(held.frames); // and the decoded frames neither
     }
   }
 
@@ -261,52 +315,103 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     return lastRejection;
   }
 
-  /** The usable captures of an envelope, or the engine's last reason to reject one. */
-  async function readCaptures(images: string[], kind: ImageKind): Promise<Capture<Probe[], string>> {
-    const probes: Probe[] = [];
-    let lastRejection = '';
-    for (const image of images) {
+  /**
+   * The envelope's frames decoded (those the decoder refuses left out, with its last reason) and,
+   * for whole hands with the models installed, each one's hand landmark pass: once per frame.
+   */
+  async function decodeCaptures(images: string[], kind: ImageKind): Promise<DecodedFrames> {
+    const decoded: RasterImage[] = [];
+    const indices: number[] = [];
+    let rejection = '';
+    for (const [i, image] of images.entries()) {
       try {
-        probes.push((await extractProbe(Buffer.from(image, 'base64'), { kind, limits: CAMERA_FRAME_LIMITS })).probe);
+        decoded.push(await decodeImage(Buffer.from(image, 'base64'), CAMERA_FRAME_LIMITS));
+        indices.push(i);
+      } catch (err) {
+        if (err instanceof PalmImageError) rejection = err.message;
+        else throw err;
+      }
+    }
+    const passes = kind === 'roi' || decoded.length === 0 ? null : await handPasses(decoded);
+    return { images: decoded, indices, passes, rejection };
+  }
+
+  /**
+   * The usable captures of an envelope (with their envelope indices), or the engine's last reason
+   * to reject one. `firstOnly`: the ready frame (images[0]) alone.
+   */
+  async function readCaptures(
+    frames: DecodedFrames,
+    kind: ImageKind,
+    firstOnly: boolean,
+  ): Promise<Capture<ReadProbes, string>> {
+    const probes: Probe[] = [];
+    const indices: number[] = [];
+    let lastRejection = frames.rejection;
+    for (const [i, img] of frames.images.entries()) {
+      if (firstOnly && frames.indices[i] !== 0) break;
+      try {
+        const hand = frames.passes ? { hand: frames.passes[i]! } : {};
+        probes.push((await extractProbeFromImage(img, { kind, ...hand })).probe);
+        indices.push(frames.indices[i]!);
       } catch (err) {
         if (err instanceof PalmImageError) lastRejection = err.message;
         else throw err;
       }
     }
-    return probes.length ? { usable: true, probe: probes } : { usable: false, rejection: lastRejection };
+    return probes.length ? { usable: true, probe: { probes, indices } } : { usable: false, rejection: lastRejection };
   }
 
   /**
-   * Presentation attack detection over the envelope's frames (src/palm/pad): null when it cannot
-   * run (one frame, or palm crops: the hand landmarks need the whole hand).
+   * Presentation attack detection over the envelope's frames (src/palm/pad), with the challenge
+   * the reader asked, if any: null when it cannot run (one frame, or palm crops: the hand
+   * landmarks need the whole hand).
    */
-  async function livenessOf(images: string[], kind: ImageKind): Promise<LivenessResult | null> {
-    if (images.length < 2 || kind === 'roi') return null;
-    const frames: RasterImage[] = [];
-    for (const image of images) {
-      try {
-        frames.push(await decodeImage(Buffer.from(image, 'base64'), CAMERA_FRAME_LIMITS));
-      } catch (err) {
-        if (!(err instanceof PalmImageError)) throw err;
-      }
-    }
-    try {
-      return await checkLiveness(frames);
-    } finally {
-      for (const f of frames) f.data.fill(0);
-    }
+  async function livenessOf(frames: DecodedFrames, challenge: Challenge | undefined): Promise<LivenessResult | null> {
+    if (frames.images.length < 2 || !frames.passes) return null;
+    // A frame the decoder refused breaks the track: a hand could be swapped behind it.
+    if (frames.indices.some((index, i) => index !== i))
+      return { verdict: 'not_live', reasons: ['discontinuous'], frames: frames.images.length, framesWithHand: 0 };
+    return checkLiveness(frames.images, { challenge, passes: frames.passes, identifiedFirst: true });
   }
 
-  /** The best of the captures, stopping at the first that matches. */
-  async function identifyFirst(tenant: IdentifyingTenant, probes: Probe[]): Promise<Comparison> {
+  /** The best of the captures, stopping at the first that matches (index: which probe; -1 none). */
+  async function identifyFirst(
+    tenant: IdentifyingTenant,
+    probes: Probe[],
+  ): Promise<{ comparison: Comparison; index: number }> {
     let best: Comparison = { mode: 'identify', match: false, personId: null, score: 0 };
-    for (const probe of probes) {
+    for (const [i, probe] of probes.entries()) {
       const r = await identifyProbe(deps.bio, tenant, probe);
       if (r.match || r.score > best.score)
         best = { mode: 'identify', match: r.match, personId: r.match ? r.personId : null, score: r.score };
-      if (r.match) break;
+      if (r.match) return { comparison: best, index: i };
     }
-    return best;
+    return { comparison: best, index: -1 };
+  }
+
+  /** Why frames were not shown live, for the operator only (the reader gets NOT_LIVE). */
+  async function notLive(
+    readerId: string,
+    tenantId: string,
+    required: boolean,
+    challenge: Challenge | undefined,
+    shown: LivenessResult | null,
+  ) {
+    await audit(deps.bio.db, {
+      action: 'signin.not_live',
+      actor: readerId,
+      subject: tenantId,
+      detail: {
+        channel: 'reader',
+        tenant: tenantId,
+        required,
+        ...(challenge ? { challenge } : {}),
+        reasons: shown ? [...shown.reasons] : ['not_checked'],
+        frames: shown?.frames ?? 0,
+        framesWithHand: shown?.framesWithHand ?? 0,
+      },
+    });
   }
 
   async function checkUserCode(ctx: KoaContextWithOIDC, account: { accountId: string }, userCode: string | undefined) {
@@ -343,6 +448,25 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       detail: { reason },
     });
   }
+}
+
+/** An envelope's usable probes and the envelope index of each. */
+interface ReadProbes {
+  probes: Probe[];
+  indices: number[];
+}
+
+/**
+ * The one refusal of frames not shown live, whatever check failed (the audit log says which).
+ * "liveness not shown" is what readers and the kiosk page recognise.
+ */
+const NOT_LIVE =
+  'liveness not shown: this application accepts palm sign-ins only with a liveness check. ' +
+  'We could not confirm a live hand: do the movement shown, in one go';
+
+/** Zero the pixels of decoded frames. */
+function wipe(frames: DecodedFrames | undefined): void {
+  for (const f of frames?.images ?? []) f.data.fill(0);
 }
 
 /** Records an envelope's jti (until `expiresAt`, epoch seconds); false if it was seen before (a replay). */

@@ -8,10 +8,13 @@ import { clientAuthentication, READER_FRAME_LIMITS, sealEnvelope } from './envel
  * Fits captures into an envelope the way a reader would: small enough ones go as they are;
  * palm crops are re-encoded losslessly (grey PNG), whole-hand photos scaled down to JPEG at most
  * READER_FRAME_LIMITS.maxWidth wide (the ROI is scale-normalised, so nothing is lost that the
- * engine uses). The images share the envelope's byte budget.
+ * engine uses). Each image within the frame budget, and all of them within the envelope's.
  */
 export async function fitForEnvelope(images: Uint8Array[], kind: 'roi' | 'hand'): Promise<Uint8Array[]> {
-  const budget = Math.floor(READER_FRAME_LIMITS.maxBytes / Math.max(1, images.length));
+  const budget = Math.min(
+    READER_FRAME_LIMITS.maxBytes,
+    Math.floor(READER_FRAME_LIMITS.maxTotalBytes / Math.max(1, images.length)),
+  );
   const widest = READER_FRAME_LIMITS.maxWidth;
   return Promise.all(
     images.map(async (bytes) => {
@@ -104,6 +107,11 @@ export async function readerSignIn(input: {
   acr?: string;
   scope?: string;
   bindingMessage?: string;
+  /**
+   * The challenge the reader asked the hand to follow after the ready frame (images[0]), for
+   * presentation attack detection: the provider checks the frames that follow show it.
+   */
+  challenge?: 'spread' | 'close' | 'tilt';
   /** Reuse a connection made by connectReader (readers keep one; `ms` then excludes discovery). */
   session?: ReaderSession;
 }): Promise<ReaderSignInResult> {
@@ -125,6 +133,7 @@ export async function readerSignIn(input: {
     captureKey: session.captureKey,
     images: await fitForEnvelope(input.images, input.kind ?? 'roi'),
     kind: input.kind ?? 'roi',
+    ...(input.challenge ? { pad: { challenge: input.challenge } } : {}),
   });
   try {
     const started = await oidc.initiateBackchannelAuthentication(config, {

@@ -13,9 +13,12 @@ import {
   type JWK,
   type ProtectedHeaderParameters,
 } from 'jose';
-import { CAMERA_FRAME_LIMITS } from '../palm/index.js';
+import { CAMERA_FRAME_LIMITS, CHALLENGES, isChallenge } from '../palm/index.js';
 import {
+  base64Bytes,
   type CaptureClaims,
+  checkImageBudget,
+  ENVELOPE_FRAME_BUDGET,
   ENVELOPE_IMAGE_BUDGET,
   ENVELOPE_TYPE,
   MAX_CLOCK_SKEW_SECONDS,
@@ -29,7 +32,10 @@ import { PalmidError, invalidRequest } from '../errors.js';
 
 export {
   type CaptureClaims,
+  ENVELOPE_FRAME_BUDGET,
+  ENVELOPE_IMAGE_BUDGET,
   ENVELOPE_TYPE,
+  MAX_BACKCHANNEL_BODY_BYTES,
   MAX_CLOCK_SKEW_SECONDS,
   MAX_ENVELOPE_BYTES,
   MAX_ENVELOPE_LIFETIME_SECONDS,
@@ -45,10 +51,13 @@ export const { clientAssertion, clientAuthentication, sealEnvelope } = readerCry
 
 /**
  * The frames a reader puts in an envelope (rendered into the kiosk page, used by the CLI reader):
- * within the envelope's image budget and within what the provider decodes from a camera.
+ * within the envelope's image budget (each frame, and all of them) and within what the provider
+ * decodes from a camera.
  */
 export const READER_FRAME_LIMITS = {
-  maxBytes: Math.min(ENVELOPE_IMAGE_BUDGET, CAMERA_FRAME_LIMITS.maxBytes),
+  maxBytes: Math.min(ENVELOPE_FRAME_BUDGET, CAMERA_FRAME_LIMITS.maxBytes),
+  maxTotalBytes: ENVELOPE_IMAGE_BUDGET,
+  maxImages: MAX_IMAGES,
   maxWidth: Math.min(READER_FRAME_WIDTH, CAMERA_FRAME_LIMITS.maxSide),
   maxSide: CAMERA_FRAME_LIMITS.maxSide,
   maxPixels: CAMERA_FRAME_LIMITS.maxPixels,
@@ -163,7 +172,18 @@ export async function openEnvelope(
   ) {
     throw new EnvelopeError('malformed', `an envelope carries 1 to ${MAX_IMAGES} images`);
   }
+  try {
+    checkImageBudget(claims.images.map(base64Bytes));
+  } catch (err) {
+    throw new EnvelopeError('too_large', (err as Error).message);
+  }
   if (claims.kind !== 'roi' && claims.kind !== 'hand') throw new EnvelopeError('malformed', 'kind must be roi or hand');
+  if (claims.pad !== undefined) {
+    if (claims.pad === null || typeof claims.pad !== 'object' || Array.isArray(claims.pad))
+      throw new EnvelopeError('malformed', 'pad must be an object');
+    if (claims.pad.challenge !== undefined && !isChallenge(claims.pad.challenge))
+      throw new EnvelopeError('malformed', `pad.challenge must be one of ${CHALLENGES.join(', ')}`);
+  }
   return claims;
 }
 

@@ -15,10 +15,29 @@ import type * as Jose from 'jose';
 
 /** The JWS `typ` of a signed capture. */
 export const ENVELOPE_TYPE = 'palm-capture+jwt';
-/** How many images one envelope may carry. */
+/**
+ * How many images one envelope may carry: a presentation attack detection sequence, the ready
+ * frame (images[0]) and up to 4 frames of the hand following the challenge (`pad.challenge`).
+ */
 export const MAX_IMAGES = 5;
-/** The longest `token.length` the provider reads. */
-export const MAX_ENVELOPE_BYTES = 8 * 1024 * 1024;
+/** One image of an envelope at most (raw bytes): a 640 px wide JPEG of a hand weighs 20 to 30 KB. */
+export const ENVELOPE_FRAME_BUDGET = 40 * 1024;
+/** All the images of one envelope (raw bytes): MAX_IMAGES frames of 32 KB. */
+export const ENVELOPE_IMAGE_BUDGET = 160 * 1024;
+/**
+ * What the encodings make of the images' bytes: base64 in the JSON claims, base64url of the JWS
+ * payload, base64url of the JWE ciphertext, each 4/3 (a form-encoded JWE adds nothing: its
+ * characters are all unreserved).
+ */
+const ENCODING_GROWTH = (4 / 3) ** 3;
+/** The longest `token.length` the provider reads: the images grown by the encodings, and 8 KB for the rest. */
+export const MAX_ENVELOPE_BYTES = Math.ceil(ENVELOPE_IMAGE_BUDGET * ENCODING_GROWTH) + 8 * 1024;
+/**
+ * The backchannel authentication request's body at most (about 395 KB): one envelope and 8 KB for
+ * the other form parameters (client assertion, scope, binding message, PIN). Other endpoints keep
+ * oidc-provider's own limit.
+ */
+export const MAX_BACKCHANNEL_BODY_BYTES = MAX_ENVELOPE_BYTES + 8 * 1024;
 /**
  * The whole time, on the provider's clock, during which one envelope is accepted: from `iat`
  * minus the clock skew allowed to readers (a reader's clock a little ahead) until `exp`.
@@ -30,11 +49,6 @@ export const MAX_CLOCK_SKEW_SECONDS = 5;
 export const MAX_ENVELOPE_LIFETIME_SECONDS = MAX_ENVELOPE_WINDOW_SECONDS - MAX_CLOCK_SKEW_SECONDS;
 /** `exp - iat` when the reader does not say. */
 export const DEFAULT_ENVELOPE_LIFETIME_SECONDS = 30;
-/**
- * What the images of one envelope may weigh, raw: signing and encrypting base64-encode them
- * twice more (about 2.4x in all), and oidc-provider accepts request bodies up to 56 KB.
- */
-export const ENVELOPE_IMAGE_BUDGET = 20 * 1024;
 /** The widest frame a reader sends: the engine normalises the palm's scale, so wider adds bytes, not detail. */
 export const READER_FRAME_WIDTH = 640;
 /** The `client_assertion_type` of private_key_jwt (RFC 7523). */
@@ -52,8 +66,16 @@ export interface CaptureClaims {
   /** Base64 images (PNG, JPEG or BMP). */
   images: string[];
   kind: 'roi' | 'hand';
-  /** Optional presentation-attack signals from the reader's own sensors. */
-  pad?: Record<string, unknown>;
+  /**
+   * Presentation attack detection: `challenge` is what the reader asked the hand to do after the
+   * ready frame (images[0]): 'close' (bring the fingers together) or 'tilt' (turn the hand), or
+   * 'spread'; the provider checks that the frames that follow show it (src/palm/pad). A value
+   * outside these makes the envelope malformed. Other members: signals from the reader's own
+   * sensors (not read by the provider). For a client that requires PAD (palmid_require_pad) the
+   * challenge is mandatory, and only images[0] is identified: the reader puts the ready frame
+   * first, and PAD checks that the frames after it show that same hand moving.
+   */
+  pad?: { challenge?: 'spread' | 'close' | 'tilt'; [signal: string]: unknown };
 }
 
 /** The parts of jose a reader uses (the `jose` package, or its browser build). */
@@ -84,7 +106,7 @@ export interface SealInput {
   lifetimeSeconds?: number;
   /** `iat`, seconds since the epoch (default: now). */
   now?: number;
-  pad?: Record<string, unknown>;
+  pad?: CaptureClaims['pad'];
 }
 
 /** Standard base64 (the envelope's images), from bytes, without Node's Buffer. */
@@ -93,6 +115,22 @@ export function base64(bytes: Uint8Array): string {
   for (let i = 0; i < bytes.length; i += 0x8000)
     binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
   return btoa(binary);
+}
+
+/** Throws when images break the envelope's budget (count, each, in all): the provider would refuse them. */
+export function checkImageBudget(sizes: number[]): void {
+  if (sizes.length === 0 || sizes.length > MAX_IMAGES)
+    throw new RangeError(`an envelope carries 1 to ${MAX_IMAGES} images`);
+  if (sizes.some((n) => n > ENVELOPE_FRAME_BUDGET))
+    throw new RangeError(`an envelope image may weigh at most ${ENVELOPE_FRAME_BUDGET} bytes`);
+  if (sizes.reduce((a, b) => a + b, 0) > ENVELOPE_IMAGE_BUDGET)
+    throw new RangeError(`an envelope's images may weigh at most ${ENVELOPE_IMAGE_BUDGET} bytes in all`);
+}
+
+/** The bytes a standard base64 string decodes to (its length and padding only). */
+export function base64Bytes(text: string): number {
+  const pad = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  return Math.floor((text.length * 3) / 4) - pad;
 }
 
 function isJwk(key: ReaderKey): key is Jose.JWK {
@@ -132,6 +170,7 @@ export function readerCrypto(jose: JoseApi) {
    * MAX_ENVELOPE_LIFETIME_SECONDS), each jti once.
    */
   async function sealEnvelope(input: SealInput): Promise<string> {
+    checkImageBudget(input.images.map((i) => i.length));
     const iat = input.now ?? Math.floor(Date.now() / 1000);
     const claims: CaptureClaims = {
       iss: input.readerId,

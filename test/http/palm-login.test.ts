@@ -218,10 +218,18 @@ describe.skipIf(!haveData).each(databaseKinds)('palm sign-in at the browser logi
     expect(oversize.status).toBe(413);
     const mistyped = await login.agent.fetch(`${server.issuer}/interaction/${login.uid}/palm`, {
       method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'a picture',
+    });
+    expect(mistyped.status).toBe(415);
+    // JSON is a try with a liveness challenge (test/http/palm-login-pad.test.ts): without a token, refused
+    const noChallenge = await login.agent.fetch(`${server.issuer}/interaction/${login.uid}/palm`, {
+      method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{}',
     });
-    expect(mistyped.status).toBe(415);
+    expect(noChallenge.status).toBe(400);
+    expect(await noChallenge.json()).toMatchObject({ error_description: expect.stringMatching(/challenge/) });
     // Guidance and refusals are not failed attempts: nothing was compared.
     expect(await server.db.prisma.attemptThrottle.count()).toBe(0);
   });

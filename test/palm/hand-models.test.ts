@@ -133,7 +133,10 @@ function crop(img: Rgb, cx: number, cy: number, side: number, r: number, size: n
 }
 
 /** Palm detector, best anchor, ROI from the manifest's facts, landmark model: scores along the way. */
-async function detectAndLandmark(img: Rgb): Promise<{ palmScore: number; handFlag: number; landmarks: number[] }> {
+async function detectAndLandmark(
+  img: Rgb,
+  landmarker = 'hand-landmark-full',
+): Promise<{ palmScore: number; handFlag: number; landmarks: number[] }> {
   const det = entry('palm-detection-full');
   const size = det.input.shape[1]!;
   const { tensor, scale } = letterbox(img, size);
@@ -161,7 +164,7 @@ async function detectAndLandmark(img: Rgb): Promise<{ palmScore: number; handFla
   const side = Math.max(w, h) * roi.scale;
   const rcx = cx - roi.shiftY * h * Math.sin(rot);
   const rcy = cy + roi.shiftY * h * Math.cos(rot);
-  const lm = entry('hand-landmark-full');
+  const lm = entry(landmarker);
   const lsize = lm.input.shape[1]!;
   const input = crop(img, rcx, rcy, side, rot, lsize);
   const o = await sessions[lm.name]!.run({ image: new ort.Tensor('float32', input, [1, lsize, lsize, 3]) });
@@ -174,7 +177,11 @@ async function detectAndLandmark(img: Rgb): Promise<{ palmScore: number; handFla
 
 describe('MediaPipe hand models (ONNX)', () => {
   it('match their manifest: sha256, size, input and output names and shapes', async () => {
-    expect(manifest.models.map((m) => m.name).sort()).toEqual(['hand-landmark-full', 'palm-detection-full']);
+    expect(manifest.models.map((m) => m.name).sort()).toEqual([
+      'hand-landmark-full',
+      'hand-landmark-lite',
+      'palm-detection-full',
+    ]);
     for (const m of manifest.models) {
       const bytes = readFileSync(path.join(modelsDir, m.file));
       expect(bytes.length).toBe(m.bytes);
@@ -191,32 +198,35 @@ describe('MediaPipe hand models (ONNX)', () => {
     );
   });
 
-  it('see no palm and no hand in a black frame', async () => {
-    const r = await detectAndLandmark({ data: new Uint8Array(640 * 480 * 3), width: 640, height: 480 });
+  it.each(['hand-landmark-full', 'hand-landmark-lite'])('see no palm and no hand in a black frame (%s)', async (lm) => {
+    const r = await detectAndLandmark({ data: new Uint8Array(640 * 480 * 3), width: 640, height: 480 }, lm);
     expect(r.palmScore).toBeLessThan(0.5);
     expect(r.handFlag).toBeLessThan(0.5);
   });
 
   describe.skipIf(!existsSync(coep))('on dev hand photos (coep-hands)', () => {
-    it('find the palm and, on the crop the manifest describes, a hand with its landmarks', async () => {
-      for (const [n, angle] of [
-        ['001_01', 0],
-        ['012_03', 35],
-        ['027_02', -50],
-        ['040_04', 120],
-      ] as const) {
-        const img = await decodeRgb(path.join(coep, `${n}.jpg`), angle);
-        const r = await detectAndLandmark(img);
-        expect(r.palmScore, n).toBeGreaterThan(0.5);
-        expect(r.handFlag, n).toBeGreaterThan(0.9);
-        // the crop puts the fingers up: wrist (0) to middle finger MCP (9) points up in the crop,
-        // and every fingertip lies above the wrist
-        const x = (i: number) => r.landmarks[i * 3]!;
-        const y = (i: number) => r.landmarks[i * 3 + 1]!;
-        const tilt = (Math.atan2(x(9) - x(0), y(0) - y(9)) * 180) / Math.PI;
-        expect(Math.abs(tilt), `${n} tilt`).toBeLessThan(25);
-        for (const tip of [8, 12, 16, 20]) expect(y(tip), `${n} tip ${tip}`).toBeLessThan(y(0));
-      }
-    });
+    it.each(['hand-landmark-full', 'hand-landmark-lite'])(
+      'find the palm and, on the crop the manifest describes, a hand with its landmarks (%s)',
+      async (lm) => {
+        for (const [n, angle] of [
+          ['001_01', 0],
+          ['012_03', 35],
+          ['027_02', -50],
+          ['040_04', 120],
+        ] as const) {
+          const img = await decodeRgb(path.join(coep, `${n}.jpg`), angle);
+          const r = await detectAndLandmark(img, lm);
+          expect(r.palmScore, n).toBeGreaterThan(0.5);
+          expect(r.handFlag, n).toBeGreaterThan(0.9);
+          // the crop puts the fingers up: wrist (0) to middle finger MCP (9) points up in the crop,
+          // and every fingertip lies above the wrist
+          const x = (i: number) => r.landmarks[i * 3]!;
+          const y = (i: number) => r.landmarks[i * 3 + 1]!;
+          const tilt = (Math.atan2(x(9) - x(0), y(0) - y(9)) * 180) / Math.PI;
+          expect(Math.abs(tilt), `${n} tilt`).toBeLessThan(25);
+          for (const tip of [8, 12, 16, 20]) expect(y(tip), `${n} tip ${tip}`).toBeLessThan(y(0));
+        }
+      },
+    );
   });
 });

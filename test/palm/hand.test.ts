@@ -250,7 +250,6 @@ describe.skipIf(!haveCoep)('landmark path on COEP photos (dev set)', () => {
 
   it('finds the palm of (almost) every photo with the landmarks, a right palm facing the camera', async () => {
     let found = 0;
-    let agree = 0;
     for (const f of sample) {
       const r = await locateRoi(await load(f), 'hand').catch(() => null);
       if (!r) continue;
@@ -259,11 +258,10 @@ describe.skipIf(!haveCoep)('landmark path on COEP photos (dev set)', () => {
       expect(k.presence).toBeGreaterThan(LANDMARKS.minPresence);
       expect(k.handedness).toBeGreaterThan(0.5); // the set holds right hands
       expect(k.side).not.toBe('back');
-      if (r.landmarks!.source === 'landmarks+valleys') agree++;
+      // one frame for every capture, rig or not: the landmark frame
+      expect(r.landmarks!.source).toBe('landmarks');
     }
     expect(found).toBeGreaterThanOrEqual(sample.length - 1);
-    // on the rig the two locators mostly agree: the valley points then refine the frame
-    expect(agree).toBeGreaterThan(sample.length / 2);
   }, 120_000);
 
   it('locates the hand cut from its cloth and laid on a light wall and on a textured surface', async () => {
@@ -274,7 +272,19 @@ describe.skipIf(!haveCoep)('landmark path on COEP photos (dev set)', () => {
     for (const bg of [lightWall, woodAndTiles]) {
       const pasted = imgs.map((i) => pasteOn(i, bg));
       const prepared = await Promise.all(pasted.map((i) => prepareImage(i, opts)));
-      for (const p of prepared) expect(p.roi.landmarks!.source).toMatch(/^landmarks/);
+      prepared.forEach((p, i) => {
+        expect(p.roi.landmarks!.source).toBe('landmarks');
+        if (bg !== lightWall) return; // a busy texture moves the landmarks themselves a little
+        // on a plain wall, the same square as on the dark cloth (landmark jitter only): a frame that
+        // changed with the background (the valley frame used to refine it on dark backgrounds, about
+        // 5 % of the side away) would cut one palm two ways
+        const [a, , c, d] = orig[i]!.roi.landmarks!.square;
+        const [b, , f, e] = p.roi.landmarks!.square;
+        const side = Math.hypot(d.x - a.x, d.y - a.y);
+        const centreShift = Math.hypot((b.x + f.x - a.x - c.x) / 2, (b.y + f.y - a.y - c.y) / 2) / side;
+        expect(centreShift).toBeLessThan(0.03);
+        expect(Math.abs(Math.hypot(e.x - b.x, e.y - b.y) / side - 1)).toBeLessThan(0.03);
+      });
       // the same palm is cut: each pasted hand matches its own photo better than another person's
       const [a0, a1, b0] = await templatesFromSamples(orig);
       const [p0, p1, q0] = await templatesFromSamples(prepared);

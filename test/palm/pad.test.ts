@@ -11,8 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { attackSequence, bonaFideSequence, screenArtefacts } from '../../src/palm/devtools/pad-attacks.js';
 import { prngFor } from '../../src/palm/devtools/index.js';
 import type { RasterImage } from '../../src/palm/image.js';
+import type { HandModels, LandmarkPass } from '../../src/palm/hand/detector.js';
 import {
   checkLiveness,
+  continuityBreak,
   fitHomography,
   judge,
   type LandmarkFrame,
@@ -182,6 +184,101 @@ describe('PAD geometry on synthetic landmark tracks', () => {
     expect(await checkLiveness([one], { models: null })).toMatchObject({
       verdict: 'not_checked',
       reasons: ['single_frame'],
+    });
+  });
+});
+
+describe('PAD: the identified frame belongs to one continuous track (splice attacks)', () => {
+  // The accepted live track above: fingers spreading while the camera moves a little.
+  const live = [
+    jitter(view(hand3d(2, 25)), 'd'),
+    jitter(view(hand3d(10, 12), { yaw: 8, dx: 15 }), 'e'),
+    jitter(view(hand3d(18, 5), { yaw: -6, scale: 1.1, roll: 5 }), 'f'),
+  ];
+  const right = (f: LandmarkFrame, handedness = 0.95): LandmarkFrame => ({ ...f, handedness });
+
+  it('finds a live hand continuous: no jump, no gap; a hand that leaves at the end breaks nothing', () => {
+    expect(continuityBreak(live.map((f) => right(f)))).toBeNull();
+    expect(continuityBreak([...live, null])).toBeNull();
+    // unsure handedness scores (near 0.5) are not judged on
+    expect(continuityBreak([right(live[0]!, 0.55), right(live[1]!, 0.3), live[2]!])).toBeNull();
+  });
+
+  it('breaks on another hand spliced in: elsewhere, another size, the other side, or behind a frame with no hand', () => {
+    const victim = view(hand3d(8), { dx: 900 }); // a still held far to the side of the live hand
+    expect(continuityBreak([victim, ...live])).toBe('jump');
+    expect(continuityBreak([view(hand3d(8), { scale: 2.5 }), ...live])).toBe('jump');
+    expect(continuityBreak([right(view(hand3d(8)), 0.05), ...live.map((f) => right(f))])).toBe('jump');
+    expect(continuityBreak([live[0]!, null, live[1]!, live[2]!])).toBe('gap');
+  });
+
+  it('judge: a discontinuous track is not live even when its motion passes', () => {
+    const m = measureTrack(live);
+    expect(judge(m, []).verdict).toBe('live');
+    const spliced = judge({ ...m, continuous: false }, []);
+    expect(spliced.verdict).toBe('not_live');
+    expect(spliced.reasons).toEqual(['discontinuous']);
+  });
+
+  it("judge: the identified frame's own replay cues count, not only the median", () => {
+    const m = measureTrack(live);
+    const skin = { spectralPeak: 1, glare: 0 };
+    const screen = { spectralPeak: PAD.maxSpectralPeak + 1, glare: PAD.maxGlareShare + 0.1 };
+    // one screen frame among live ones hides in the median...
+    expect(judge(m, [screen, skin, skin]).verdict).toBe('live');
+    // ...unless it is the frame that was identified
+    const r = judge(m, [screen, skin, skin], PAD, { identifiedFirst: true });
+    expect(r.verdict).toBe('not_live');
+    expect(r.reasons).toEqual(expect.arrayContaining(['replay_pattern', 'glare']));
+    expect(judge(m, [skin, screen, skin], PAD, { identifiedFirst: true }).verdict).toBe('live');
+  });
+
+  describe('checkLiveness with the landmark passes given', () => {
+    const models = {} as HandModels; // never run: every frame's pass is given
+    const image = (): RasterImage => ({ width: 640, height: 640, channels: 3, data: new Uint8Array(640 * 640 * 3) });
+    const pass = (f: LandmarkFrame, presence = 0.99): LandmarkPass =>
+      ({ points: f.points, depth: f.depth, presence, handedness: 0.95 }) as LandmarkPass;
+
+    it('refuses when the identified first frame has no trusted hand (a palm crop or a photo in front of a live hand)', async () => {
+      const frames = [image(), image(), image(), image()];
+      for (const first of [null, pass(live[0]!, PAD.minPresence / 2)]) {
+        const r = await checkLiveness(frames, {
+          models,
+          identifiedFirst: true,
+          passes: [first, ...live.map((f) => pass(f))],
+        });
+        expect(r).toMatchObject({ verdict: 'not_live', reasons: ['identified_frame_not_in_track'] });
+      }
+      // without the option, the same frames are judged on the live hand's track alone
+      const loose = await checkLiveness(frames, { models, passes: [null, ...live.map((f) => pass(f))] });
+      expect(loose.reasons).not.toContain('identified_frame_not_in_track');
+      expect(loose.framesWithHand).toBe(3);
+    });
+
+    it('refuses a still spliced in front of a live hand, and a live hand with a gap', async () => {
+      const frames = [image(), image(), image(), image()];
+      const victim = pass(view(hand3d(8), { dx: 900 }));
+      const spliced = await checkLiveness(frames, {
+        models,
+        identifiedFirst: true,
+        passes: [victim, ...live.map((f) => pass(f))],
+      });
+      expect(spliced.verdict).toBe('not_live');
+      expect(spliced.reasons).toContain('discontinuous');
+      const gap = await checkLiveness(frames, {
+        models,
+        identifiedFirst: true,
+        passes: [pass(live[0]!), null, pass(live[1]!), pass(live[2]!)],
+      });
+      expect(gap.verdict).toBe('not_live');
+      expect(gap.reasons).toEqual(['discontinuous']);
+      const whole = await checkLiveness(frames.slice(1), {
+        models,
+        identifiedFirst: true,
+        passes: live.map((f) => pass(f)),
+      });
+      expect(whole.reasons).not.toContain('discontinuous');
+      expect(whole.reasons).not.toContain('identified_frame_not_in_track');
     });
   });
 });

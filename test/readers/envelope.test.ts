@@ -1,10 +1,16 @@
 import { CompactEncrypt, CompactSign, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  ENVELOPE_FRAME_BUDGET,
+  ENVELOPE_IMAGE_BUDGET,
   ENVELOPE_TYPE,
   EnvelopeError,
+  MAX_BACKCHANNEL_BODY_BYTES,
+  MAX_ENVELOPE_BYTES,
   MAX_ENVELOPE_WINDOW_SECONDS,
+  MAX_IMAGES,
   openEnvelope,
+  READER_FRAME_LIMITS,
   sealEnvelope,
 } from '../../src/readers/envelope.js';
 
@@ -86,5 +92,80 @@ describe('capture envelope claims', () => {
     const usual = await seal(t, 30);
     expect(await failure(open(usual, t + 29))).toBe('accepted');
     expect(await failure(open(usual, t + 30))).toBe('expired');
+  });
+
+  /** A payload as a reader signs it, with `extra` claims over the usual ones. */
+  const claims = (extra: Record<string, unknown>) => {
+    const iat = Math.floor(Date.now() / 1000);
+    return JSON.stringify({
+      iss: READER,
+      aud: ISSUER,
+      jti: 'jti-12345678',
+      iat,
+      exp: iat + 30,
+      images: ['AQID'],
+      kind: 'hand',
+      ...extra,
+    });
+  };
+
+  it('reads pad.challenge: one of the challenges, or the envelope is malformed', async () => {
+    for (const challenge of ['close', 'tilt', 'spread'])
+      expect(await failure(open(await sealRaw(claims({ pad: { challenge } })))), challenge).toBe('accepted');
+    expect(await failure(open(await sealRaw(claims({ pad: { sensor: 'ir' } }))))).toBe('accepted');
+    for (const pad of [{ challenge: 'jump' }, { challenge: 3 }, { challenge: null }, 'close', ['close'], null])
+      expect(await failure(open(await sealRaw(claims({ pad })))), JSON.stringify(pad)).toBe('malformed');
+    const opened = await open(
+      await sealEnvelope({
+        readerId: READER,
+        issuer: ISSUER,
+        readerKey: readerPrivate,
+        captureKey: capturePublic,
+        images: [image, image],
+        kind: 'hand',
+        pad: { challenge: 'close' },
+      }),
+    );
+    expect(opened.pad).toEqual({ challenge: 'close' });
+  });
+
+  it('holds a PAD sequence (5 frames of 32 KB) and refuses images over the frame or envelope budget', async () => {
+    // Explicit bounds: the body limit follows from the image budget and the encodings' growth.
+    expect(MAX_IMAGES).toBe(5);
+    expect(ENVELOPE_IMAGE_BUDGET).toBeGreaterThanOrEqual(MAX_IMAGES * 30 * 1024);
+    expect(MAX_BACKCHANNEL_BODY_BYTES).toBeLessThan(400 * 1024);
+    expect(READER_FRAME_LIMITS).toMatchObject({
+      maxBytes: ENVELOPE_FRAME_BUDGET,
+      maxTotalBytes: ENVELOPE_IMAGE_BUDGET,
+    });
+    const frame = (n: number) => new Uint8Array(n).map((_, i) => (i * 2654435761) >>> 24); // incompressible enough
+    const full = Array.from({ length: MAX_IMAGES }, () => frame(ENVELOPE_IMAGE_BUDGET / MAX_IMAGES));
+    const token = await sealEnvelope({
+      readerId: READER,
+      issuer: ISSUER,
+      readerKey: readerPrivate,
+      captureKey: capturePublic,
+      images: full,
+      kind: 'hand',
+    });
+    expect(token.length).toBeLessThanOrEqual(MAX_ENVELOPE_BYTES);
+    expect((await open(token)).images).toHaveLength(MAX_IMAGES);
+    const b64 = (n: number) => Buffer.from(frame(n)).toString('base64');
+    // a reader that ignores the budget: refused by the provider, whatever it signed
+    expect(await failure(open(await sealRaw(claims({ images: [b64(ENVELOPE_FRAME_BUDGET + 1)] }))))).toBe('too_large');
+    expect(await failure(open(await sealRaw(claims({ images: [b64(ENVELOPE_FRAME_BUDGET)] }))))).toBe('accepted');
+    const over = Array.from({ length: MAX_IMAGES }, () => b64(Math.ceil((ENVELOPE_IMAGE_BUDGET + 1) / MAX_IMAGES)));
+    expect(await failure(open(await sealRaw(claims({ images: over }))))).toBe('too_large');
+    // and the reader side refuses to seal it
+    await expect(
+      sealEnvelope({
+        readerId: READER,
+        issuer: ISSUER,
+        readerKey: readerPrivate,
+        captureKey: capturePublic,
+        images: [frame(ENVELOPE_FRAME_BUDGET + 1)],
+        kind: 'hand',
+      }),
+    ).rejects.toThrow(/at most/);
   });
 });

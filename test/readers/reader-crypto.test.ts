@@ -166,7 +166,7 @@ describe('/static/reader-crypto.js: the reader module the page runs', () => {
           readerKeys: [readerPublic],
           issuer: 'http://localhost:3000',
         });
-      const image = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) % 256);
+      const image = Uint8Array.from({ length: 40_000 }, (_, i) => (i * 31) % 256);
       const input = {
         readerId: 'rdr_1',
         issuer: 'http://localhost:3000',

@@ -4,10 +4,16 @@
 // the hand tracker (palm-capture.js) scans each person without a tap: a ready hand's best frame is
 // sealed in the capture envelope (signed by that key, encrypted to the provider's capture key),
 // sent with CIBA, and the tokens collected. "Scan my palm" stays as the fallback.
+//
+// Liveness: after the ready frame the person is asked a random challenge (close the fingers, or
+// turn the hand); the frames taken while they follow it go in the same envelope, the ready frame
+// first, with `pad.challenge`, and the provider checks the hand moved as asked (a photo or a
+// screen held up does not). Without the tracker (the button) one frame goes, as before.
 import {
   busyRetries,
   cameraAvailable,
   cameraProblem,
+  followChallenge,
   grabFrame,
   loadHandTracker,
   openCamera,
@@ -22,11 +28,26 @@ const { clientAuthentication, sealEnvelope } = readerCrypto(jose);
 
 const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 const FRAMES_PER_PERSON = 3;
+/** Frames taken while the person follows the challenge (after the ready frame). */
+const CHALLENGE_FRAMES = 3;
 const RESULT_SHOWN_MS = 6000;
 
 const root = document.getElementById('kiosk');
 // What one frame may be (bytes, width, pixels): the server's envelope budget, rendered into the page.
 const frameLimits = JSON.parse(root.dataset.frame);
+// The challenges a ready (open) hand may be asked (CHALLENGES_FROM_OPEN_HAND), rendered into the page.
+const challenges = JSON.parse(root.dataset.challenges || '[]');
+/** One frame of a sequence of `count`: within the frame budget, and all of them within the envelope's. */
+const sequenceLimits = (count) => ({
+  ...frameLimits,
+  maxBytes: Math.min(frameLimits.maxBytes, Math.floor(frameLimits.maxTotalBytes / count)),
+});
+/** A challenge picked at random (crypto.getRandomValues: a replayed recording cannot know it in advance). */
+function randomChallenge() {
+  if (!challenges.length) return undefined;
+  const [n] = crypto.getRandomValues(new Uint32Array(1));
+  return challenges[n % challenges.length];
+}
 const status = document.getElementById('kiosk-status');
 const form = document.getElementById('activation');
 const codeInput = document.getElementById('activation-code');
@@ -100,20 +121,24 @@ async function clientPost(reader, url, params) {
   return retryAfter && body.retry_after === undefined ? { ...body, retry_after: retryAfter } : body;
 }
 
-/** Envelope → backchannel authentication → tokens → who it is. */
-async function palmSignIn(reader, frame) {
+/**
+ * Envelope → backchannel authentication → tokens → who it is. `frames`: the ready frame first,
+ * then, with a challenge, the frames taken while the person followed it.
+ */
+async function palmSignIn(reader, frames, challenge) {
   const { metadata, captureKey } = await discover();
-  const image = new Uint8Array(await frame.arrayBuffer());
+  const images = await Promise.all(frames.map(async (f) => new Uint8Array(await f.arrayBuffer())));
   const envelope = await sealEnvelope({
     readerId: reader.clientId,
     issuer: metadata.issuer,
     readerKey: reader.privateKey,
     kid: reader.kid,
     captureKey,
-    images: [image],
+    images,
     kind: 'hand',
+    ...(challenge ? { pad: { challenge } } : {}),
   });
-  image.fill(0);
+  for (const image of images) image.fill(0);
   let started;
   const busy = busyRetries();
   for (;;) {
@@ -231,10 +256,16 @@ let answered = false; // a person was answered and no hand has left the view sin
 async function answer(outcome) {
   clearTimeout(clearResult);
   answered = true;
+  delete readerView.dataset.outcome;
   live?.next();
   if (outcome.ok) {
     showResult(`Welcome, ${outcome.name || 'you are signed in'}`, 'welcome');
     say('Signed in.');
+  } else if (notLive(outcome)) {
+    // The hand did not move as asked (or a photo / a screen was held up): said plainly, no retry.
+    showResult('Not live: follow the instruction', 'refused');
+    readerView.dataset.outcome = 'not_live';
+    say('Your hand did not move as asked. Try again: hold your open palm up, then do what the screen says.', 'error');
   } else if (outcome.error === 'unknown_user_id' || outcome.error === 'invalid_request') {
     showResult('Not recognised', 'refused');
     say(outcome.error === 'unknown_user_id' ? 'Palm not recognised.' : outcome.error_description, 'error');
@@ -255,14 +286,46 @@ async function answer(outcome) {
   }, RESULT_SHOWN_MS);
 }
 
+/** Liveness was required and not shown (src/readers/ciba.ts: "capture rejected: liveness not shown (…)"). */
+const notLive = (outcome) =>
+  outcome.error === 'invalid_request' && /liveness not shown/.test(outcome.error_description || '');
 const unusable = (outcome) =>
-  outcome.error === 'invalid_request' && /capture rejected/.test(outcome.error_description || '');
+  outcome.error === 'invalid_request' && /capture rejected/.test(outcome.error_description || '') && !notLive(outcome);
 
-/** One frame to the provider (envelope, CIBA, tokens). */
+/** One frame to the provider (envelope, CIBA, tokens): the button's way, without the tracker. */
 async function scanFrame(reader, source) {
   scans++;
   readerView.dataset.scans = String(scans);
-  return palmSignIn(reader, await grabFrame(source, frameLimits));
+  return palmSignIn(reader, [await grabFrame(source, sequenceLimits(1))]);
+}
+
+/**
+ * The tracker's way: the ready frame, then a random challenge followed on camera, all in one
+ * envelope. Without a challenge to ask, the ready frame alone.
+ */
+async function scanSequence(reader, canvas) {
+  scans++;
+  readerView.dataset.scans = String(scans);
+  const challenge = randomChallenge();
+  const limits = sequenceLimits(challenge ? 1 + CHALLENGE_FRAMES : 1);
+  // The ready frame first: the canvas is reused by the tracker.
+  const ready = await grabFrame(canvas, limits);
+  if (!challenge) return palmSignIn(reader, [ready]);
+  readerView.dataset.challenge = challenge;
+  const following = await followChallenge({
+    video,
+    overlay,
+    tracker,
+    challenge,
+    frames: CHALLENGE_FRAMES,
+    jpeg: limits,
+    onGuidance(assessment) {
+      readerView.dataset.guidance = assessment.state;
+      say(assessment.message);
+    },
+  });
+  say('Checking…');
+  return palmSignIn(reader, [ready, ...following], challenge);
 }
 
 /** The button, and the only way where the tracker cannot run: a few frames a moment apart. */
@@ -344,7 +407,7 @@ async function startReading(reader) {
       readerView.dataset.state = 'capturing';
       say('Checking…');
       try {
-        const outcome = await scanFrame(reader, canvas);
+        const outcome = await scanSequence(reader, canvas);
         tries++;
         if (unusable(outcome) && tries < FRAMES_PER_PERSON) {
           say('Hold your palm still, fingers slightly apart.');

@@ -305,6 +305,10 @@ export function palmPicture(source, box, scratch) {
 const MEDIAPIPE = '/static/mediapipe/hands/';
 /** At most one tracked frame per this many ms (30 frames/s). */
 const FRAME_MS = 33;
+/** A pass reads the same camera frame again only after this long without a new one. */
+const STALE_FRAME_MS = 500;
+/** A camera that shows no picture for this long during the challenge has stopped. */
+const CAMERA_STALL_MS = 10_000;
 
 function loadScript(src) {
   const existing = document.querySelector(`script[src="${src}"]`);
@@ -455,6 +459,21 @@ export function startLiveCapture({
   const work = document.createElement('canvas');
   const keep = document.createElement('canvas');
   const scratch = document.createElement('canvas');
+  // Motion is judged between camera frames, not between passes: a loop faster than the camera
+  // (a dim room slows it to 15 frames/s) would read the same frame twice as "no motion". Where the
+  // browser says when a new frame is shown, a pass waits for one (up to STALE_FRAME_MS, so a
+  // browser that never says cannot stall the capture).
+  let shown = 0;
+  let lastShown = -1;
+  let lastNewFrame = performance.now();
+  const framesKnown = typeof video.requestVideoFrameCallback === 'function';
+  if (framesKnown) {
+    const onFrame = (_now, meta) => {
+      shown = meta.presentedFrames;
+      if (running) video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }
 
   function tell(assessment, immediately = false) {
     if (assessment.state === said) return;
@@ -491,6 +510,9 @@ export function startLiveCapture({
         await pause(100);
         continue;
       }
+      if (framesKnown && shown === lastShown && last - lastNewFrame < STALE_FRAME_MS) continue;
+      if (shown !== lastShown) lastNewFrame = last;
+      lastShown = shown;
       work.width = video.videoWidth;
       work.height = video.videoHeight;
       work.getContext('2d').drawImage(video, 0, 0);
@@ -577,4 +599,90 @@ export function startLiveCapture({
       return frames.length > 1 ? ((frames.length - 1) * 1000) / (frames.at(-1) - frames[0]) : 0;
     },
   };
+}
+
+// ---- the liveness challenge (presentation attack detection) --------------------------------------
+//
+// After the ready frame, the person is asked to make one movement the server picked at random
+// ('close': bring the fingers together; 'tilt': turn the hand). A few frames taken while the hand
+// moves go with the ready frame; the server judges the whole sequence (src/palm/pad). A photo or a
+// screen held up to the camera cannot bend its fingers, and a recording cannot know the movement.
+
+/** What the person is asked to do, per challenge. */
+export const CHALLENGE_PROMPTS = Object.freeze({
+  close: 'Now bring your fingers together.',
+  tilt: 'Now turn your hand a little.',
+});
+
+/**
+ * Says the challenge, keeps following the hand (the outline stays drawn) and takes `frames`
+ * frames spaced evenly over `durationMs`, the first one interval after the prompt (the person
+ * needs a moment to react). Each frame is JPEG within `jpeg` (grabFrame's limits), taken from the
+ * picture the tracker read. Answers the challenge frames only: the caller grabs the ready frame
+ * itself before (the canvas startLiveCapture hands over is reused). Call it inside
+ * startLiveCapture's onCapture: the live loop waits meanwhile, so the tracker is free.
+ * `onGuidance` hears { state: 'challenge', challenge, message } once.
+ */
+export async function followChallenge({
+  video,
+  overlay,
+  tracker,
+  challenge,
+  onGuidance,
+  frames = 3,
+  durationMs = 1800,
+  jpeg,
+  guide = HAND_GUIDE,
+}) {
+  const message = CHALLENGE_PROMPTS[challenge];
+  if (!message) throw new Error(`unknown challenge ${challenge}`);
+  onGuidance({ state: 'challenge', challenge, message });
+  const work = document.createElement('canvas');
+  const taken = [];
+  const start = performance.now();
+  const interval = durationMs / frames;
+  let previous;
+  let lastPicture = start;
+  try {
+    while (taken.length < frames) {
+      await pause(FRAME_MS);
+      // The camera was stopped (the person's button, or the page gave up), or has shown no picture
+      // for CAMERA_STALL_MS: no frames will come. No limit on the whole: on a slow device the tracker
+      // takes long per frame, and the frames still come.
+      if (!video.srcObject) throw new Error('The camera stopped.');
+      if (video.readyState < 2 || !video.videoWidth) {
+        if (performance.now() - lastPicture > CAMERA_STALL_MS) throw new Error('The camera stopped.');
+        continue;
+      }
+      lastPicture = performance.now();
+      work.width = video.videoWidth;
+      work.height = video.videoHeight;
+      work.getContext('2d').drawImage(video, 0, 0);
+      const time = performance.now();
+      let hand;
+      try {
+        hand = await tracker.detect(work);
+      } catch {
+        hand = undefined;
+      }
+      const assessment = assessHand(hand, { width: work.width, height: work.height, time }, previous, guide);
+      previous = assessment.points ? assessment : undefined;
+      // The hand is expected to change now: the outline follows it in the "act" colour.
+      drawHand(overlay, { ...assessment, state: 'challenge' }, video);
+      if (time - start >= interval * (taken.length + 1)) taken.push(await grabFrame(work, jpeg));
+    }
+  } finally {
+    work.width = 0;
+    overlay.getContext('2d').clearRect(0, 0, overlay.width, overlay.height);
+  }
+  return taken;
+}
+
+/** A Blob's bytes as plain base64 (no data: prefix), for a JSON body. */
+export async function blobToBase64(blob) {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  bytes.fill(0);
+  return btoa(binary);
 }

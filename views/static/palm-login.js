@@ -1,12 +1,18 @@
 // "Sign in with your palm" on the login page: the camera opens, the hand tracker guides the person
 // and captures by itself once the hand is ready (the button "Take the picture now" stays as a
-// fallback); each frame goes to the provider, which answers with guidance, a refusal, or where the
-// sign-in continues. Where the tracker cannot start, a few frames are taken as before, on the
-// button that opened the camera.
+// fallback) and sends that frame: a one-second sign-in, liveness not checked. For an application
+// that requires the liveness check (palmid_require_pad) the ready frame is followed by a challenge:
+// the page asks the provider for a random movement, tells the person ("Now bring your fingers
+// together"), takes a few frames while the hand moves, and sends them with the ready frame as one
+// try. The provider answers with guidance, a refusal, or where the sign-in continues. Where the
+// tracker cannot start, single frames are taken on the button that opened the camera, except for
+// applications that require the liveness check, which then need a passkey.
 import {
+  blobToBase64,
   busyRetries,
   cameraAvailable,
   cameraProblem,
+  followChallenge,
   grabFrame,
   loadHandTracker,
   openCamera,
@@ -14,8 +20,12 @@ import {
   startLiveCapture,
 } from './palm-capture.js';
 
-const FRAMES = 5; // frames sent per try, usable or not
+const FRAMES = 5; // frames sent per try, usable or not (without the tracker)
+const TRIES = 5; // hands-free tries per sign-in (with the challenge, each sends 1 + CHALLENGE_FRAMES frames)
+const CHALLENGE_FRAMES = 3;
+const CHALLENGE_MS = 1800;
 const BETWEEN_FRAMES_MS = 400;
+const READ_MS = 3000;
 const SETTLE_MS = 800; // let exposure and focus settle before the first frame
 
 const button = document.getElementById('palm');
@@ -26,6 +36,15 @@ const feedback = document.getElementById('palm-feedback');
 const snapButton = document.getElementById('palm-snap');
 const stopButton = document.getElementById('palm-stop');
 const maxBytes = Number(button.dataset.maxBytes) || 65536;
+const requirePad = button.dataset.requirePad === 'true';
+/**
+ * A try is one JSON body within the server's body limit (maxBytes): base64 adds a third, the token
+ * and the field names about a kilobyte. The ready frame, which is identified, gets 40% of it; the
+ * challenge frames, which only need to show the hand's pose, share the rest.
+ */
+const tryBytes = Math.floor(((maxBytes - 1024) * 3) / 4);
+const readyLimits = { maxBytes: Math.floor(tryBytes * 0.4), maxWidth: 640 };
+const challengeLimits = { maxBytes: Math.floor((tryBytes * 0.6) / CHALLENGE_FRAMES), maxWidth: 640 };
 let camera;
 let live;
 let running = false;
@@ -48,25 +67,35 @@ function finish() {
   button.textContent = 'Try your palm again';
 }
 
-async function send(frame) {
+async function send(body, type) {
   const response = await fetch(button.dataset.capture, {
     method: 'POST',
     credentials: 'same-origin',
-    headers: { 'content-type': 'image/jpeg' },
-    body: frame,
+    headers: { 'content-type': type },
+    body,
   });
+  const answer = await response.json().catch(() => ({}));
+  const retryAfter = Number(response.headers.get('retry-after')) || Number(answer.retry_after) || 1;
+  return { status: response.status, body: answer, retryAfter };
+}
+
+/** A random movement for the next try from the provider: { challenge, token, expires_in }. */
+async function fetchChallenge() {
+  const response = await fetch(button.dataset.challenge, { credentials: 'same-origin' });
   const body = await response.json().catch(() => ({}));
-  const retryAfter = Number(response.headers.get('retry-after')) || Number(body.retry_after) || 1;
-  return { status: response.status, body, retryAfter };
+  if (response.ok && body.challenge && body.token) return body;
+  throw new Error(body.error_description || 'The liveness check could not start.');
 }
 
 /**
- * Sends one frame, waiting out a busy server; answers 'done' (signed in or refused: the try is
- * over) or 'again' (the server asks for a better frame; its guidance is shown).
+ * Sends one try (`payload()` makes the body afresh each time), waiting out a busy server; answers
+ * 'done' (signed in or refused: the try is over) or 'again' (the server asks for a better try; its
+ * guidance is shown).
  */
-async function sendFrame(source, busy) {
+async function sendTry(payload, busy) {
+  delete view.dataset.rejected; // this try's answer, not an earlier one's
   for (;;) {
-    const { status, body, retryAfter } = await send(await grabFrame(source, { maxBytes }));
+    const { status, body, retryAfter } = await send(...(await payload()));
     const seconds = status === 503 ? busy.wait(retryAfter) : 0;
     if (seconds) {
       // Nothing was read or counted: the same try goes again once the server has room.
@@ -82,6 +111,7 @@ async function sendFrame(source, busy) {
     }
     if (status === 422) {
       say(body.error_description || 'Hold your palm still inside the outline.');
+      view.dataset.rejected = body.reason || 'capture_rejected';
       return 'again';
     }
     say(
@@ -102,7 +132,7 @@ async function manualCapture(reason) {
   const busy = busyRetries();
   for (let i = 0; running && i < FRAMES; i++) {
     try {
-      if ((await sendFrame(video, busy)) === 'done') return;
+      if ((await sendTry(async () => [await grabFrame(video, { maxBytes }), 'image/jpeg'], busy)) === 'done') return;
     } catch (err) {
       say(String(err?.message || err), 'error');
       finish();
@@ -114,6 +144,34 @@ async function manualCapture(reason) {
     say(`No clear picture of your palm. ${feedback.textContent}`.trim(), 'error');
     finish();
   }
+}
+
+/**
+ * One try with the challenge: the ready frame (grabbed now, the canvas is reused), a random
+ * movement from the server, the frames taken while the hand follows it, all sent together.
+ */
+async function challengeTry(canvas, busy) {
+  const ready = await grabFrame(canvas, readyLimits);
+  const { challenge, token } = await fetchChallenge();
+  view.dataset.challenge = challenge;
+  const moving = await followChallenge({
+    video,
+    overlay,
+    tracker,
+    challenge,
+    frames: CHALLENGE_FRAMES,
+    durationMs: CHALLENGE_MS,
+    jpeg: challengeLimits,
+    onGuidance(prompt) {
+      view.dataset.guidance = prompt.state;
+      say(prompt.message);
+    },
+  });
+  say('Checking…');
+  const frames = await Promise.all([ready, ...moving].map(blobToBase64));
+  const body = JSON.stringify({ challenge_token: token, frames });
+  frames.fill('');
+  return sendTry(async () => [body, 'application/json'], busy);
 }
 
 /** Hands-free: the tracker decides when a frame is worth sending. */
@@ -135,19 +193,24 @@ function liveCapture() {
       view.dataset.sent = String(sent);
       let next;
       try {
-        next = await sendFrame(canvas, busy);
+        next = requirePad
+          ? await challengeTry(canvas, busy)
+          : await sendTry(async () => [await grabFrame(canvas, { maxBytes }), 'image/jpeg'], busy);
       } catch (err) {
         say(String(err?.message || err), 'error');
         finish();
         return 'stop';
       }
       if (next === 'done') return 'stop';
-      if (sent >= FRAMES) {
-        say(`No clear picture of your palm. ${feedback.textContent}`.trim(), 'error');
+      if (sent >= TRIES) {
+        const failed =
+          view.dataset.rejected === 'not_live' ? 'The liveness check did not pass.' : 'No clear picture of your palm.';
+        say(`${failed} ${feedback.textContent}`.trim(), 'error');
         finish();
         return 'stop';
       }
-      await pause(BETWEEN_FRAMES_MS);
+      // A sequence not shown live: the person needs time to read what to do differently.
+      await pause(view.dataset.rejected === 'not_live' ? READ_MS : BETWEEN_FRAMES_MS);
       return 'continue';
     },
   });
@@ -176,7 +239,18 @@ async function signIn() {
   } catch (err) {
     view.dataset.tracker = 'manual';
     view.dataset.trackerError = String(err?.message || err);
-    if (running) await manualCapture('Automatic hand guidance is not available in this browser.');
+    if (!running) return;
+    if (requirePad) {
+      // One frame cannot show liveness, and this application accepts nothing less.
+      say(
+        'Automatic hand guidance is not available in this browser, and this application needs it to check ' +
+          'that a real hand is shown: sign in with a passkey.',
+        'error',
+      );
+      finish();
+      return;
+    }
+    await manualCapture('Automatic hand guidance is not available in this browser.');
     return;
   }
   if (running) liveCapture();

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import { setPin } from '../../readers/pin.js';
 import { readerSignIn, type ReaderKeyFile } from '../../readers/client.js';
+import { CHALLENGES } from '../../palm/index.js';
 import { issueActivationCode } from '../../readers/activation.js';
 import { addReader, listReaders, revokeReader } from '../../readers/registry.js';
 import { personSubject, readerSubject, resetHintedPalmCounts, resetThrottle } from '../../throttling/attemptLimits.js';
@@ -127,8 +128,14 @@ export function register(program: Command): void {
     .option('--acr <acr>', 'acr_values to ask for, e.g. urn:palmid:acr:palm+pin')
     .addOption(new Option('--kind <kind>', 'what the images show').choices(['roi', 'hand']).default('roi'))
     .option('--binding-message <text>', 'a short code shown on the reader')
+    .addOption(
+      new Option(
+        '--challenge <challenge>',
+        'liveness: what the hand was asked to do after the first image (the ready frame); the others show it',
+      ).choices([...CHALLENGES]),
+    )
     .option('--json', 'print ok, error, sub, email, acr, amr, ms as JSON')
-    .argument('<images...>', 'captures (PNG, JPEG, BMP)')
+    .argument('<images...>', 'captures (PNG, JPEG, BMP); with --challenge, the ready frame first')
     .action(async (images: string[], opts) => {
       let keyFile: ReaderKeyFile;
       try {
@@ -137,6 +144,11 @@ export function register(program: Command): void {
         throw new UserError(`cannot read the reader key file ${opts.readerKey}`, 2);
       }
       if (!keyFile.client_id || !keyFile.key?.d) throw new UserError(`${opts.readerKey} is not a reader key file`, 2);
+      if (opts.challenge && (images.length < 2 || opts.kind !== 'hand'))
+        throw new UserError(
+          '--challenge needs --kind hand and several images: the ready frame, then the hand following it',
+          2,
+        );
       const captures = images.map((file) => {
         try {
           return fs.readFileSync(file);
@@ -152,6 +164,7 @@ export function register(program: Command): void {
         pin: opts.pin,
         acr: opts.acr,
         bindingMessage: opts.bindingMessage,
+        ...(opts.challenge ? { challenge: opts.challenge } : {}),
       });
       if (opts.json) print(JSON.stringify(result));
       else if (result.ok)

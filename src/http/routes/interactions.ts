@@ -55,14 +55,14 @@ function palmTenantOf(client: Client | undefined): string | undefined {
 }
 
 /**
- * Whether the login page offers palm sign-in to this client, and why not: the one rule the page
- * and its palm endpoint share. One frame per call cannot show liveness (src/palm/pad), so a client
- * that needs PAD is not offered the palm here.
+ * Whether the login page offers palm sign-in to this client, and on which terms: the one rule the
+ * page and its palm endpoint share. A client that needs PAD (palmid_require_pad) is offered only
+ * the challenge path: a sequence the hand follows (src/http/routes/palmLogin.ts), never one frame.
  */
-export function palmOffer(client: Client | undefined): { tenantId: string } | 'not_offered' | 'needs_pad' {
+export function palmOffer(client: Client | undefined): { tenantId: string; requirePad: boolean } | 'not_offered' {
   const tenantId = palmTenantOf(client);
   if (!tenantId) return 'not_offered';
-  return client && requiresPad(client) ? 'needs_pad' : { tenantId };
+  return { tenantId, requirePad: Boolean(client && requiresPad(client)) };
 }
 
 export function interactionRoutes(deps: InteractionDeps): Router {
@@ -76,9 +76,17 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     ctx.set('cache-control', 'no-store');
     ctx.type = 'html';
     if (interaction.prompt.name === 'login') {
-      // Palm sign-in is offered only where the client names a tenant to search, and not where the
-      // client needs liveness (PAD), which one frame per request cannot show (src/http/routes/palmLogin.ts).
-      const palm = typeof palmOffer(client) === 'object' ? { maxBytes: deps.bodyLimitBytes } : undefined;
+      // Palm sign-in is offered only where the client names a tenant to search; where the client
+      // needs liveness (PAD), the page must follow a challenge (src/http/routes/palmLogin.ts).
+      const offer = palmOffer(client);
+      const palm =
+        typeof offer === 'object'
+          ? {
+              maxBytes: deps.bodyLimitBytes,
+              requirePad: offer.requirePad,
+              challengeUrl: `/interaction/${interaction.uid}/palm/challenge`,
+            }
+          : undefined;
       // The palm capture runs the hand tracker (WebAssembly) in the page.
       if (palm) allowHandTracker(ctx);
       ctx.body = renderView('login', { uid: interaction.uid, clientName, palm });

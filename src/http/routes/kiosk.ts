@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Database } from '../../db/database.js';
 import { activateReader } from '../../readers/activation.js';
+import { CHALLENGES_FROM_OPEN_HAND } from '../../palm/index.js';
 import { READER_FRAME_LIMITS } from '../../readers/envelope.js';
 import { readBody } from '../body.js';
 import { allowHandTracker } from '../security.js';
@@ -18,7 +19,7 @@ export function kioskRoutes(deps: { db: Database; bodyLimitBytes: number }): Rou
     ctx.set('cache-control', 'no-store');
     allowHandTracker(ctx);
     ctx.type = 'html';
-    ctx.body = renderView('kiosk', { frame: READER_FRAME_LIMITS });
+    ctx.body = renderView('kiosk', { frame: READER_FRAME_LIMITS, challenges: CHALLENGES_FROM_OPEN_HAND });
   });
 
   router.post('/kiosk/activate', async (ctx) => {

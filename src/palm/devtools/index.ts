@@ -6,6 +6,7 @@
  * - synthesis: deterministic synthetic palms and hands;
  * - metrics and evaluation: DET curves, EER, FNMR at an FMR, rank-1, a folder evaluated;
  * - debug drawing: landmarks over the source image, PNG encoding;
+ * - synthetic bona fide sequences following a PAD challenge (a proxy for a live hand, not one);
  * - the engine's building blocks, to measure and test them one by one: ROI location, the
  *   feature model, orientation codes, the code matcher and its kernels, probe poses.
  */
@@ -16,6 +17,8 @@ export type { DetPoint, ErrorRates } from './metrics.js';
 export { evaluateDirectory } from './evaluate.js';
 export type { EvalReport, EvalDetails, EvalOptions } from './evaluate.js';
 export { drawLandmarks, encodePng } from './debug.js';
+export { closeFingers, closeHand, closeThumb, liveSequence, SYNTHETIC_CHALLENGES } from './live-sequence.js';
+export type { LiveSequenceOptions, SyntheticChallenge } from './live-sequence.js';
 
 export { locateRoi, locateValleyRoi, detectKind } from '../roi.js';
 export type { LocateOptions } from '../roi.js';

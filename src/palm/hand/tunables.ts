@@ -92,8 +92,8 @@ export const FRAME = {
 } as const;
 
 /**
- * The landmark path (landmarks.ts, landmark-frame.ts): hand landmark model, the ROI frame from
- * the knuckles and the wrist, and when the valley frame may refine it.
+ * The landmark path (detector.ts, landmark-frame.ts): hand landmark model and the ROI frame from
+ * the knuckles and the wrist.
  */
 export const LANDMARKS = {
   /** palm detector: keep boxes whose score (sigmoid) is at least this */
@@ -118,12 +118,13 @@ export const LANDMARKS = {
    * finger webs lie beyond the knuckle joints, about a sixth of the knuckle span.
    */
   valleyFromKnuckles: 0.16,
-  /** agreement of the two frames: centre distance and side difference (shares of the side), angle (degrees) */
+  /**
+   * agreement of two frames (framesAgree: diagnostics and tests; the ROI no longer mixes frames):
+   * centre distance and side difference (shares of the side), angle (degrees)
+   */
   agreeCentre: 0.12,
   agreeSide: 0.15,
   agreeAngleDeg: 10,
-  /** landmark frame confidence when it stands alone (the valley frame did not agree or was not found) */
-  confidenceAlone: 0.8,
   /**
    * a finger joint beyond the knuckles this far inside the ROI square (share of its side) lies over
    * the palm: a curled finger, not landmark jitter at the square's edge

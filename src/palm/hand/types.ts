@@ -31,6 +31,6 @@ export interface HandLandmarks {
   /** the landmark path: the model's 21 points, and the frame it gives before any refinement */
   keypoints?: HandKeypoints;
   landmarkFrame?: [Point, Point];
-  /** which frame cut the ROI: 'valleys' (contour only), 'landmarks', or 'landmarks+valleys' (they agreed) */
-  source?: 'valleys' | 'landmarks' | 'landmarks+valleys';
+  /** which frame cut the ROI: 'valleys' (contour only, without the hand models) or 'landmarks' */
+  source?: 'valleys' | 'landmarks';
 }

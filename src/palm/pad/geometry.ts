@@ -20,6 +20,8 @@ import { type Challenge, PAD } from './tunables.js';
 export interface LandmarkFrame {
   points: Point[];
   depth: number[];
+  /** the landmark model's handedness score (1: right, 0: left), when known */
+  handedness?: number;
 }
 
 type Vec3 = [number, number, number];
@@ -191,6 +193,8 @@ export interface TrackMeasures {
   /** largest articulation over the frame pairs (degrees) */
   articulation: number;
   challenge?: ChallengeResult;
+  /** false when consecutive frames do not show the same hand (continuityBreak); absent: not checked */
+  continuous?: boolean;
 }
 
 /**
@@ -229,4 +233,52 @@ export function challengeResult(frames: LandmarkFrame[], challenge: Challenge): 
   const sign = challenge === 'spread' ? 1 : -1;
   for (const f of frames.slice(1)) change = Math.max(change, sign * (mean(spreadAngles(f)) - s0));
   return { challenge, change, complied: change >= PAD.minSpreadChange };
+}
+
+// ------------------------------------------------------------------ continuity
+
+/** The palm's centre: mean of the wrist and the four finger knuckles (they move least when fingers flex). */
+function palmCentre(f: LandmarkFrame): Point {
+  const ids = [0, 5, 9, 13, 17];
+  return {
+    x: ids.reduce((a, i) => a + f.points[i]!.x, 0) / ids.length,
+    y: ids.reduce((a, i) => a + f.points[i]!.y, 0) / ids.length,
+  };
+}
+
+/** Which hand the model says it is, when it is sure enough (PAD.sureHandedness); null when unsure. */
+function side(f: LandmarkFrame): 'right' | 'left' | null {
+  if (f.handedness === undefined) return null;
+  if (f.handedness >= PAD.sureHandedness) return 'right';
+  if (f.handedness <= 1 - PAD.sureHandedness) return 'left';
+  return null;
+}
+
+/**
+ * Where a track (every frame in capture order; null: no hand in that frame) stops showing one
+ * hand: 'gap' when a frame without a hand lies between frames with one (a hand swapped behind it
+ * would go unseen), 'jump' when consecutive frames with a hand differ more than one hand moves in
+ * a frame interval (palm centre, scale) or the model is sure they are different sides. null when
+ * the track is continuous. Frames without a hand at the end (the hand left) break nothing.
+ */
+export function continuityBreak(frames: (LandmarkFrame | null)[]): 'gap' | 'jump' | null {
+  const first = frames.findIndex((f) => f !== null);
+  if (first < 0) return null;
+  let last = frames.length - 1;
+  while (frames[last] === null) last--;
+  for (let i = first + 1; i <= last; i++) {
+    const a = frames[i - 1];
+    const b = frames[i];
+    if (!a || !b) return 'gap';
+    const sa = handSize(a.points);
+    const sb = handSize(b.points);
+    const size = Math.max(sa, sb) || 1;
+    const ca = palmCentre(a);
+    const cb = palmCentre(b);
+    if (Math.hypot(ca.x - cb.x, ca.y - cb.y) / size > PAD.maxCentreJump) return 'jump';
+    if (Math.max(sa, sb) / (Math.min(sa, sb) || 1) > PAD.maxScaleJump) return 'jump';
+    const [ha, hb] = [side(a), side(b)];
+    if (ha && hb && ha !== hb) return 'jump';
+  }
+  return null;
 }

@@ -13,6 +13,28 @@ export const PAD = {
   minPresence: 0.5,
 
   /**
+   * Continuity: consecutive frames with a hand must show the same hand, so a still of someone
+   * else (the identified frame) cannot be spliced in front of a live hand. Frames come about
+   * 0.6 s apart (the page's and the readers' challenge timing); the bounds are generous so that a
+   * real hand following the challenge quickly never trips them, and are not thresholds set on
+   * data: they only catch a different hand appearing at another place or size.
+   * Palm centre (wrist and knuckles) moved between consecutive frames, as a share of the larger
+   * hand size (RMS landmark spread, about a third of the hand's length): 3 is about a whole hand
+   * length, far more than a hand held in the outline moves in 0.6 s.
+   */
+  maxCentreJump: 3,
+  /**
+   * Hand size ratio between consecutive frames: 1.8 covers a hand brought nearer quickly plus
+   * closing the fingers and tilting (each shrinks the landmark spread by a fifth at most).
+   */
+  maxScaleJump: 1.8,
+  /**
+   * Handedness score beyond which the model's side (right/left) is taken as sure (0.5 is a coin):
+   * two consecutive frames sure of opposite sides are two hands. Unsure frames are not judged on it.
+   */
+  sureHandedness: 0.8,
+
+  /**
    * Non-planar motion: RMS distance (share of the hand's size) left after the best homography maps
    * one frame's 21 landmarks onto another's. A flat photo or screen moved in any way, tilted
    * included, is one homography: what remains is landmark noise, which the landmark model makes
@@ -73,3 +95,9 @@ export const PAD = {
 /** The challenges the page or reader may ask the hand to follow. */
 export const CHALLENGES = ['spread', 'close', 'tilt'] as const;
 export type Challenge = (typeof CHALLENGES)[number];
+/**
+ * What a page or reader asks after the ready frame: the ready hand is already open (fingers
+ * spread), so 'spread' would ask for nothing new; 'close' (bring the fingers together) or 'tilt'
+ * (turn the hand).
+ */
+export const CHALLENGES_FROM_OPEN_HAND = ['close', 'tilt'] as const satisfies readonly Challenge[];
