@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CardError } from '../src/accounts/cards.js';
+import { InvitationRefusedError } from '../src/accounts/invitations.js';
 import { PersonExistsError, PersonInputError, PersonRemovalError } from '../src/accounts/people.js';
 import { TenantError } from '../src/accounts/tenants.js';
 import { BiometricError } from '../src/biometrics/context.js';
@@ -149,6 +150,7 @@ const TABLE: Row[] = [
   { error: new PersonExistsError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 1 },
   { error: new PersonInputError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
   { error: new PersonRemovalError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 1 },
+  { error: new InvitationRefusedError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
   { error: new ReaderError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
   { error: new PinError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
   { error: new ClientInputError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },

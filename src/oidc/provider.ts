@@ -11,6 +11,8 @@ import { pairwiseSubject } from './pairwise.js';
 import { ACR_VALUES } from '../acr.js';
 import { CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
 import { renderError, renderLogout, renderLogoutSuccess } from './pages.js';
+import { palmidInteractionPolicy } from './recognised.js';
+import { GREETINGS, greetingName, isGreeting } from '../readers/greeting.js';
 
 export { Provider };
 
@@ -56,7 +58,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       // decide on it, and it reveals nothing about the person.
       openid: ['sub', 'acr', 'amr', 'auth_time', 'sid'],
       email: ['email'],
-      profile: ['name'],
+      profile: ['name', 'given_name'],
     },
     scopes: SCOPES,
     // Authorization code flow only: no implicit or hybrid responses.
@@ -110,6 +112,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       //   which readers only (src/oidc/tokenExchange.ts).
       // palmid_require_pad: palm sign-ins for this client must pass liveness (PAD, src/palm/pad):
       //   unchecked ones (one frame, a page without PAD) are refused with access_denied.
+      // palmid_greeting: how much of the name a reader gets to greet with (src/readers/greeting.ts).
       properties: [
         'palmid_require_pin',
         'palmid_require_pad',
@@ -117,6 +120,7 @@ export function createProvider(deps: ProviderDeps): Provider {
         'palmid_tenant',
         'palmid_exchange_scopes',
         'palmid_exchange_subject_clients',
+        'palmid_greeting',
       ],
       validator(_ctx, key, value) {
         if (key === 'palmid_require_pin' && value !== undefined && typeof value !== 'boolean') {
@@ -148,12 +152,17 @@ export function createProvider(deps: ProviderDeps): Provider {
         ) {
           throw new errors.InvalidClientMetadata('palmid_exchange_subject_clients must be an array of client ids');
         }
+        if (key === 'palmid_greeting' && value !== undefined && !isGreeting(value)) {
+          throw new errors.InvalidClientMetadata(`palmid_greeting must be one of ${GREETINGS.join(', ')}`);
+        }
         if (key === 'palmid_tenant' && value !== undefined && (typeof value !== 'string' || value.length === 0)) {
           throw new errors.InvalidClientMetadata('palmid_tenant must be a tenant id');
         }
       },
     },
     interactions: {
+      // A palm login is followed by a page naming whom it recognised, with "Not you?" (recognised.ts).
+      policy: palmidInteractionPolicy(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     // Refresh tokens rotate on every use; a replayed old one revokes the grant (oidc-provider).
@@ -163,13 +172,15 @@ export function createProvider(deps: ProviderDeps): Provider {
       (code.scopes.has('offline_access') || code.scope?.includes('offline_access') === true),
     pairwiseIdentifier: async (_ctx, accountId, client) =>
       pairwiseSubject(pairwiseSalt, String(client.sectorIdentifier ?? client.clientId), accountId),
-    async findAccount(_ctx, id) {
+    async findAccount(ctx, id) {
       const person = await findAccount(deps.db, id);
       if (!person) return undefined;
+      // A reader's public screen gets no more of the name than its palmid_greeting allows.
+      const names = greetingName(ctx.oidc?.client, person.name);
       return {
         accountId: person.id,
         async claims() {
-          return { sub: person.id, email: person.email, ...(person.name ? { name: person.name } : {}) };
+          return { sub: person.id, email: person.email, ...names };
         },
       };
     },

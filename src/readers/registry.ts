@@ -13,6 +13,7 @@ import { findTenant } from '../accounts/tenants.js';
 import { audit } from '../audit/audit.js';
 import { announceClientChange } from '../clients/cache.js';
 import { errorKind, invalidRequest } from '../errors.js';
+import type { Greeting } from './greeting.js';
 
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 
@@ -28,6 +29,8 @@ export interface NewReader {
   requirePin?: boolean;
   /** Refuse palm sign-ins whose liveness was not checked (palmid_require_pad). */
   requirePad?: boolean;
+  /** How much of the name the reader greets with (palmid_greeting; first_name when absent). */
+  greeting?: Greeting | undefined;
 }
 
 export interface ReaderCredentials {
@@ -62,6 +65,7 @@ export async function addReader(db: Database, provider: Provider, input: NewRead
     subject_type: 'public',
     ...(input.requirePin ? { palmid_require_pin: true } : {}),
     ...(input.requirePad ? { palmid_require_pad: true } : {}),
+    ...(input.greeting ? { palmid_greeting: input.greeting } : {}),
   };
   try {
     await provider.Client.validate({ ...metadata, client_id: clientId } as never);

@@ -3,7 +3,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson } from '../../src/accounts/people.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
 import { sealTemplate } from '../../src/biometrics/dataKeys.js';
 import { identifyingTenant } from '../../src/accounts/tenants.js';
@@ -50,7 +49,13 @@ describe.each(databaseKinds)('upgrade to keyed codes ($name)', (kind) => {
     await t.db.query(`INSERT INTO tenant (id, name) VALUES ('old', 'Old'), ('empty', 'Empty')`);
     // Two references stored as enrolment stored them before (c220018).
     for (const palm of [1, 2]) {
-      const person = await createPerson(t.db, { email: `p${palm}@example.org`, role: 'user' });
+      // Inserted as that schema's person row: today's createPerson knows columns added since.
+      const person = { id: randomUUID() };
+      await t.db.query(`INSERT INTO person (id, email, role, webauthn_id) VALUES ($1, $2, 'user', $3)`, [
+        person.id,
+        `p${palm}@example.org`,
+        randomBytes(16).toString('base64url'),
+      ]);
       personIds.push(person.id);
       await t.db.query(`INSERT INTO consent (id, person_id, tenant_id, notice_version) VALUES ($1, $2, 'old', 1)`, [
         randomUUID(),

@@ -39,7 +39,10 @@ async function shot(page: Page, name: string) {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 
-describe.skipIf(!haveChromium || !haveData).each(databaseKinds)(
+// One database for the browser: PostgreSQL when the suite has one (production's), else PGlite. The
+// server-level tests run every flow on both; here each case costs a browser and the hand tracker,
+// and running them twice would take minutes of the suite's time for no other path covered.
+describe.skipIf(!haveChromium || !haveData).each(databaseKinds.slice(-1))(
   'palm sign-in in a real browser (Chromium, fake camera) ($name)',
   (kind) => {
     let server: TestServer;

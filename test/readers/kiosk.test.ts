@@ -285,7 +285,9 @@ describe.each(databaseKinds)('kiosk readers: activation and sign-in ($name)', (k
           headers: { authorization: `Bearer ${tokens.access_token}`, origin: new URL(server.issuer).origin },
         })
       ).json()) as Record<string, unknown>;
-      expect(userinfo).toMatchObject({ sub: anaId, name: 'Ana', email: 'ana@example.org' });
+      // A reader greets by the first word of the name only, by default (src/readers/greeting.ts).
+      expect(userinfo).toMatchObject({ sub: anaId, given_name: 'Ana', email: 'ana@example.org' });
+      expect(userinfo.name).toBeUndefined();
 
       const [stranger] = await fitForEnvelope([photo(30, 1)], 'hand');
       expect(await kioskSignIn(kiosk, stranger!)).toMatchObject({ error: 'unknown_user_id' });
@@ -317,6 +319,10 @@ describe.skipIf(databaseKinds[0]!.name !== 'pglite')('palmid reader add / activa
       /Kiosk activation code: \w{4}-\w{4}-\w{4} \(one use, until .+\): open http:\/\/localhost:4456\/kiosk/,
     );
     expect(again.stdout).not.toContain(json.activation_code!);
+
+    const greeting = await palmid(env, 'reader', 'add', '--tenant', 'office', '--name', 'Hall', '--greeting', 'nick');
+    expect(greeting.code).not.toBe(0);
+    expect(greeting.stderr).toMatch(/first_name, none, full/);
 
     const unknown = await palmid(env, 'reader', 'activation', 'rdr_nope');
     expect(unknown.code).not.toBe(0);

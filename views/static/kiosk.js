@@ -176,7 +176,8 @@ async function palmSignIn(reader, frames, challenge) {
   } catch {
     // the name is a courtesy: the sign-in itself succeeded
   }
-  return { ok: true, sub: claims.sub, name: person.name || person.email || claims.email };
+  // Only what the reader's greeting setting lets the provider release (src/readers/greeting.ts): never the email.
+  return { ok: true, sub: claims.sub, name: person.given_name || person.name };
 }
 
 // ---- the screens --------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ async function answer(outcome) {
   delete readerView.dataset.outcome;
   live?.next();
   if (outcome.ok) {
-    showResult(`Welcome, ${outcome.name || 'you are signed in'}`, 'welcome');
+    showResult(outcome.name ? `Welcome, ${outcome.name}` : 'Welcome', 'welcome');
     say('Signed in.');
   } else if (notLive(outcome)) {
     // The hand did not move as asked (or a photo / a screen was held up): said plainly, no retry.

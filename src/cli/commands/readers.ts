@@ -6,6 +6,7 @@ import { readerSignIn, type ReaderKeyFile } from '../../readers/client.js';
 import { CHALLENGES } from '../../palm/index.js';
 import { issueActivationCode } from '../../readers/activation.js';
 import { addReader, listReaders, revokeReader } from '../../readers/registry.js';
+import { GREETINGS } from '../../readers/greeting.js';
 import { personSubject, readerSubject, resetHintedPalmCounts, resetThrottle } from '../../throttling/attemptLimits.js';
 import { personByEmail, readSecretLine, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
@@ -29,6 +30,11 @@ export function register(program: Command): void {
       '--require-pad',
       'refuse sign-ins whose frames did not pass liveness (PAD): needs several frames per envelope',
     )
+    .addOption(
+      new Option('--greeting <greeting>', 'how the reader greets a recognised person on its screen')
+        .choices([...GREETINGS])
+        .default('first_name'),
+    )
     .option('--key-out <file>', 'write the reader key file here (mode 0600) instead of printing it')
     .option('--json', 'print as JSON')
     .action(async (opts) => {
@@ -43,6 +49,7 @@ export function register(program: Command): void {
           notificationEndpoint: opts.notificationEndpoint,
           requirePin: Boolean(opts.requirePin),
           requirePad: Boolean(opts.requirePad),
+          greeting: opts.greeting,
         });
         const keyFile = { ...credentials, issuer: ctx.config.issuer };
         if (opts.keyOut)

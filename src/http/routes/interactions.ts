@@ -17,6 +17,8 @@ import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { allowHandTracker } from '../security.js';
 import { renderView } from '../../views.js';
+import { findAccount } from '../../accounts/people.js';
+import { isPalmLogin, recognisedAs } from '../../oidc/recognised.js';
 
 export interface InteractionDeps {
   provider: () => Provider;
@@ -94,10 +96,15 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     }
     if (interaction.prompt.name === 'consent') {
       const missing = (interaction.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
-      const scopes = (missing.length ? missing : String(interaction.params.scope ?? 'openid').split(' ')).map(
-        (s) => SCOPE_TEXT[s] ?? s,
-      );
-      ctx.body = renderView('consent', { uid: interaction.uid, clientName, scopes });
+      // Asked only to confirm whom the palm recognised (src/oidc/recognised.ts): no scopes to list.
+      const confirmOnly = interaction.prompt.reasons.every((r) => r === 'palm_recognised');
+      const scopes = confirmOnly
+        ? []
+        : (missing.length ? missing : String(interaction.params.scope ?? 'openid').split(' ')).map(
+            (s) => SCOPE_TEXT[s] ?? s,
+          );
+      const recognised = await recognisedPerson(interaction);
+      ctx.body = renderView('consent', { uid: interaction.uid, clientName, scopes, recognised });
       return;
     }
     throw new HttpError(400, 'invalid_request', `unsupported interaction prompt ${interaction.prompt.name}`);
@@ -158,6 +165,53 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       detail: { scope: missingScope ?? [] },
     });
     await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  });
+
+  /** The person this interaction's palm login recognised, named for the page; undefined after any other login. */
+  async function recognisedPerson(interaction: Awaited<ReturnType<typeof details>>): Promise<string | undefined> {
+    const login = interaction.lastSubmission?.login as { acr?: unknown; accountId?: string } | undefined;
+    if (!isPalmLogin(login) || !interaction.session?.accountId) return undefined;
+    const person = await findAccount(deps.db, interaction.session.accountId);
+    return person ? recognisedAs(person) : undefined;
+  }
+
+  // "Not you?" after a palm sign-in: the application is told access_denied, and the login is
+  // dropped from the browser's session, so the next authorization asks again instead of reusing it.
+  router.post('/interaction/:uid/not-you', async (ctx) => {
+    const provider = deps.provider();
+    const interaction = await details(ctx);
+    const login = interaction.lastSubmission?.login as { acr?: unknown } | undefined;
+    if (interaction.prompt.name !== 'consent' || !interaction.session || !isPalmLogin(login)) {
+      throw new HttpError(400, 'invalid_request', 'not a palm sign-in to disown');
+    }
+    const { accountId, uid } = interaction.session;
+    // The result first: oidc-provider refuses an interaction whose session principal changed.
+    const redirectTo = await provider.interactionResult(
+      ctx.req,
+      ctx.res,
+      { error: 'access_denied', error_description: 'The person said the palm sign-in was not them.' },
+      { mergeWithLastSubmission: false },
+    );
+    // Before the browser resumes: the session keeps its identifier (the resume checks it) but
+    // loses the login and the clients it was used for.
+    const session = uid ? await provider.Session.findByUid(uid) : undefined;
+    if (session && session.accountId === accountId) {
+      session.accountId = undefined;
+      session.acr = undefined;
+      session.amr = undefined;
+      session.loginTs = undefined;
+      session.authorizations = undefined;
+      await session.persist();
+    }
+    await audit(deps.db, {
+      action: 'signin.disowned',
+      actor: accountId,
+      subject: String(interaction.params.client_id),
+      detail: { acr: String((login as { acr: string }).acr) },
+    });
+    ctx.set('cache-control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(redirectTo);
   });
 
   router.get('/interaction/:uid/abort', async (ctx) => {

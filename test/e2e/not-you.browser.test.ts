@@ -1,0 +1,149 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as oidc from 'openid-client';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPerson } from '../../src/accounts/people.js';
+import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
+import { BiometricContext } from '../../src/biometrics/context.js';
+import { enrolPalm } from '../../src/biometrics/enrolment.js';
+import { CHROMIUM, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
+import { discoverRp } from '../support/oidc.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/**
+ * "Who was recognised" (#13) in Chromium with a fake camera (as in palm.browser.test.ts): after a
+ * palm sign-in at the browser login, the next page names the person and offers "Not you?"; that
+ * ends the sign-in with access_denied at the relying party, and the browser's session keeps no
+ * login (the next authorization shows the login page again). Skipped without Chromium or the
+ * palm images.
+ */
+const haveChromium = fs.existsSync(CHROMIUM);
+const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
+const haveData = fs.existsSync(COEP);
+const photo = (id: number, s: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`);
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
+const WAIT = 60_000; // the hand tracker starts in software WebGL on slow test machines
+
+/** axe-core's WCAG 2.x A/AA rules on the page as it stands (as in palm-live.browser.test.ts). */
+async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(() =>
+    (
+      window as unknown as {
+        axe: {
+          run(o: object): Promise<{
+            passes: unknown[];
+            violations: Array<{ id: string; nodes: Array<{ target: string[] }> }>;
+          }>;
+        };
+      }
+    ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+  );
+  expect(result.passes.length).toBeGreaterThan(0); // the rules ran on this page
+  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+describe.skipIf(!haveChromium || !haveData)('"Not you?" after a palm sign-in (Chromium, fake camera)', () => {
+  let server: TestServer;
+  let videos: string;
+  let callbackServer: http.Server;
+  let redirectUri: string;
+  let anaId: string;
+  let browser: Browser | undefined;
+
+  beforeAll(async () => {
+    videos = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-camera-'));
+    // Ana enrolled from two photos; the camera films a third.
+    await photoVideo(photo(2, 3), path.join(videos, 'ana.y4m'));
+    server = await startTestServer({ name: 'pglite' });
+    await addTenant(server.db, { id: 'office', name: 'Office' });
+    const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana Lopes', role: 'user' });
+    anaId = ana.id;
+    await recordConsent(server.db, ana.id, 'office', 1);
+    await enrolPalm(new BiometricContext(server.db, server.master), {
+      personId: ana.id,
+      tenantId: 'office',
+      hand: 'right',
+      captures: [photo(2, 1), photo(2, 2)].map((f) => fs.readFileSync(f)),
+      kind: 'hand',
+      minCaptures: 2,
+    });
+    callbackServer = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('callback received');
+    });
+    await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
+    redirectUri = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/cb`;
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    callbackServer?.closeAllConnections();
+    await new Promise((resolve) => (callbackServer ? callbackServer.close(resolve) : resolve(undefined)));
+    await server?.stop();
+    if (videos) fs.rmSync(videos, { recursive: true, force: true });
+  });
+
+  it('shows whom the palm recognised; "Not you?" ends the sign-in with access_denied and keeps no login', {
+    timeout: 120_000,
+  }, async () => {
+    browser = await launchWithCamera(path.join(videos, 'ana.y4m'));
+    const client = await server.addClient({ name: 'Office portal', redirectUris: [redirectUri], tenant: 'office' });
+    const rp = await discoverRp(server, client);
+    const authorize = async () => {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const url = oidc.buildAuthorizationUrl(rp, {
+        redirect_uri: redirectUri,
+        scope: 'openid email',
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+      });
+      return { url, verifier, state };
+    };
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+
+    const first = await authorize();
+    await page.goto(first.url.href);
+    await page.waitForURL(/\/interaction\/[^/]+$/);
+    await page.getByRole('button', { name: 'Sign in with your palm' }).click();
+    const notYou = page.getByRole('button', { name: 'Not you?' });
+    await notYou.waitFor({ state: 'visible' });
+    expect(await page.locator('.recognised').textContent()).toContain('Ana Lopes');
+    expect(await accessibilityViolations(page)).toEqual([]);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: `${SHOTS}/not-you.png`, fullPage: true });
+
+    await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri)), notYou.click()]);
+    const callback = new URL(page.url());
+    expect(callback.searchParams.get('error')).toBe('access_denied');
+    expect(callback.searchParams.get('code')).toBeNull();
+    // The relying party's library reads the same answer.
+    await expect(
+      oidc.authorizationCodeGrant(rp, callback, { pkceCodeVerifier: first.verifier, expectedState: first.state }),
+    ).rejects.toMatchObject({ error: 'access_denied' });
+    expect(
+      await server.db.prisma.auditEvent.count({
+        where: { action: 'signin.disowned', actor: anaId, subject: client.client_id },
+      }),
+    ).toBe(1);
+
+    // Same browser, same cookies: no silent sign-in, the login page again.
+    const second = await authorize();
+    await page.goto(second.url.href);
+    await page.waitForURL(/\/interaction\/[^/]+$/);
+    await page.getByRole('button', { name: 'Sign in with your palm' }).waitFor({ state: 'visible' });
+    expect(await page.getByRole('button', { name: 'Not you?' }).count()).toBe(0);
+    await context.close();
+  });
+});
