@@ -427,6 +427,22 @@ export function drawHand(overlay, assessment, video) {
 }
 
 /**
+ * The camera's current picture drawn into `canvas` and read by the tracker: { hand, time }, hand
+ * undefined when the tracker found none or failed on this frame (the next one is tried).
+ */
+async function trackVideo(video, canvas, tracker) {
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext('2d').drawImage(video, 0, 0);
+  const time = performance.now();
+  try {
+    return { hand: await tracker.detect(canvas), time };
+  } catch {
+    return { hand: undefined, time };
+  }
+}
+
+/**
  * Follows the hand in the video and captures by itself. Each frame is copied into a canvas, the
  * tracker reads that copy (so the landmarks belong to the picture that may be sent), and the
  * guidance is given; once `steadyFrames` ready frames in a row have lasted `steadyMs`, the
@@ -513,16 +529,7 @@ export function startLiveCapture({
       if (framesKnown && shown === lastShown && last - lastNewFrame < STALE_FRAME_MS) continue;
       if (shown !== lastShown) lastNewFrame = last;
       lastShown = shown;
-      work.width = video.videoWidth;
-      work.height = video.videoHeight;
-      work.getContext('2d').drawImage(video, 0, 0);
-      const time = performance.now();
-      let hand;
-      try {
-        hand = await tracker.detect(work);
-      } catch {
-        hand = undefined;
-      }
+      const { hand, time } = await trackVideo(video, work, tracker);
       if (!running) break;
       framesSeen++;
       frames.push(time);
@@ -655,16 +662,7 @@ export async function followChallenge({
         continue;
       }
       lastPicture = performance.now();
-      work.width = video.videoWidth;
-      work.height = video.videoHeight;
-      work.getContext('2d').drawImage(video, 0, 0);
-      const time = performance.now();
-      let hand;
-      try {
-        hand = await tracker.detect(work);
-      } catch {
-        hand = undefined;
-      }
+      const { hand, time } = await trackVideo(video, work, tracker);
       const assessment = assessHand(hand, { width: work.width, height: work.height, time }, previous, guide);
       previous = assessment.points ? assessment : undefined;
       // The hand is expected to change now: the outline follows it in the "act" colour.

@@ -15,21 +15,14 @@ import { enrolPalm } from '../../biometrics/enrolment.js';
 import { identifyPalm } from '../../biometrics/identification.js';
 import { erasePalmData, erasePalmDataAt, rekeyTenant } from '../../biometrics/lifecycle.js';
 import { personByEmail, withContext } from '../context.js';
+import { readBoundedFile } from '../files.js';
 import { PalmidError } from '../../errors.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 
 const MAX_IMAGE_BYTES = 20 * 1024 * 1024;
 
 function readImage(file: string): Uint8Array {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch {
-    throw new UserError(`cannot read ${file}`);
-  }
-  if (!stat.isFile()) throw new UserError(`${file} is not a file`);
-  if (stat.size > MAX_IMAGE_BYTES) throw new UserError(`${file} is larger than ${MAX_IMAGE_BYTES} bytes`);
-  return fs.readFileSync(file);
+  return readBoundedFile(file, MAX_IMAGE_BYTES);
 }
 
 export function register(program: Command): void {

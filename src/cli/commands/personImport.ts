@@ -5,7 +5,6 @@
  * (each batch all or nothing), so an interrupted import can simply be run again: what it added is
  * then "already exists".
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -23,6 +22,7 @@ import {
 import { audit } from '../../audit/audit.js';
 import type { Database } from '../../db/database.js';
 import { serverContext, withContext } from '../context.js';
+import { readBoundedFile } from '../files.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 
 /** Limits that keep a hostile or mistaken file from taking the memory or the evening. */
@@ -197,16 +197,7 @@ function readImportFile(file: string): Buffer {
   // Run by `palmid serve` for another process, a relative path would be the server's.
   if (serverContext.getStore() && !path.isAbsolute(file))
     throw new UserError(`palmid serve runs this command: give the file's absolute path (${file})`, 2);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(file);
-  } catch {
-    throw new UserError(`cannot read ${file}`);
-  }
-  if (!stat.isFile()) throw new UserError(`${file} is not a file`);
-  if (stat.size > MAX_IMPORT_BYTES)
-    throw new UserError(`${file} is larger than ${MAX_IMPORT_BYTES} bytes; split it (nothing imported)`);
-  return fs.readFileSync(file);
+  return readBoundedFile(file, MAX_IMPORT_BYTES, '; split it (nothing imported)');
 }
 
 export function register(person: Command): void {

@@ -24,6 +24,7 @@ import type { Point } from '../hand/types.js';
 import type { RasterImage } from '../image.js';
 import { cameraJpeg, randomSimilarity, warpTo } from './pad-attacks.js';
 import { prngFor } from './random.js';
+import { sampleBilinear } from './raster.js';
 
 /** The challenges this generator can follow (only 'close': see the module comment for 'tilt'). */
 export const SYNTHETIC_CHALLENGES = ['close'] as const;
@@ -57,23 +58,6 @@ const FINGERS = [
 const MAX_TURN_DEG = 25;
 
 const smoothstep = (x: number) => (x <= 0 ? 0 : x >= 1 ? 1 : x * x * (3 - 2 * x));
-
-/** Bilinear read of `img` at (x, y) (pixel centres at +0.5); outside reads the nearest edge pixel. */
-function sample(img: RasterImage, x: number, y: number, out: Uint8Array, o: number): void {
-  const { width: W, height: H, channels: C, data: d } = img;
-  const sx = Math.max(0, Math.min(W - 1.001, x - 0.5));
-  const sy = Math.max(0, Math.min(H - 1.001, y - 0.5));
-  const x0 = Math.floor(sx);
-  const y0 = Math.floor(sy);
-  const fx = sx - x0;
-  const fy = sy - y0;
-  for (let c = 0; c < C; c++) {
-    const p = (y0 * W + x0) * C + c;
-    const a = d[p]! + (d[p + C]! - d[p]!) * fx;
-    const b = d[p + W * C]! + (d[p + W * C + C]! - d[p + W * C]!) * fx;
-    out[o + c] = Math.round(a + (b - a) * fy);
-  }
-}
 
 /**
  * The fingers of the hand in `img` (landmarks `points`, source pixels) closed towards the middle
@@ -116,7 +100,7 @@ export function closeFingers(img: RasterImage, points: Point[], share: number): 
       const beyond = (px - line.x) * up.x + (py - line.y) * up.y;
       const w = smoothstep(beyond / ramp);
       if (w === 0) {
-        sample(img, px, py, out, o);
+        sampleBilinear(img, px, py, out, o);
         continue;
       }
       for (let i = 0; i < 4; i++)
@@ -150,7 +134,7 @@ export function closeFingers(img: RasterImage, points: Point[], share: number): 
       const sin = Math.sin(r);
       const dx = px - cx;
       const dy = py - cy;
-      sample(img, cx + cos * dx - sin * dy, cy + sin * dx + cos * dy, out, o);
+      sampleBilinear(img, cx + cos * dx - sin * dy, cy + sin * dx + cos * dy, out, o);
     }
   return { width: W, height: H, channels: C, data: out };
 }
@@ -192,7 +176,7 @@ export function closeThumb(img: RasterImage, points: Point[], share: number): Ra
       const rho = side * wrap(Math.atan2(py - base.y, px - base.x) - palmSide);
       const t = rho < 0 ? 0 : rho <= sector ? rho / sector : Math.max(0, 1 - (rho - sector) / fade);
       if (t === 0) {
-        sample(img, px, py, out, o);
+        sampleBilinear(img, px, py, out, o);
         continue;
       }
       const r = -turn * t;
@@ -200,7 +184,7 @@ export function closeThumb(img: RasterImage, points: Point[], share: number): Ra
       const sin = Math.sin(r);
       const dx = px - base.x;
       const dy = py - base.y;
-      sample(img, base.x + cos * dx - sin * dy, base.y + sin * dx + cos * dy, out, o);
+      sampleBilinear(img, base.x + cos * dx - sin * dy, base.y + sin * dx + cos * dy, out, o);
     }
   return { width: W, height: H, channels: C, data: out };
 }

@@ -20,6 +20,7 @@ import { fitHomography } from '../pad/geometry.js';
 import type { Point } from '../hand/types.js';
 import type { RasterImage } from '../image.js';
 import { prngFor } from './random.js';
+import { sampleBilinear } from './raster.js';
 
 export const ATTACKS = ['rigid', 'perspective', 'screen-still', 'screen-video', 'print'] as const;
 export type AttackType = (typeof ATTACKS)[number];
@@ -28,7 +29,7 @@ const between = (rng: () => number, lo: number, hi: number) => lo + (hi - lo) * 
 
 /** Warp an image by the map taking its corners to `to` (output the same size, outside reads `fill`). */
 export function warpTo(img: RasterImage, to: [Point, Point, Point, Point], fill = 8): RasterImage {
-  const { width: W, height: H, channels: C, data: d } = img;
+  const { width: W, height: H, channels: C } = img;
   const from: Point[] = [
     { x: 0, y: 0 },
     { x: W, y: 0 },
@@ -50,14 +51,7 @@ export function warpTo(img: RasterImage, to: [Point, Point, Point, Point], fill 
         out.fill(fill, o, o + C);
         continue;
       }
-      const fx = sx - x0;
-      const fy = sy - y0;
-      for (let c = 0; c < C; c++) {
-        const p = (y0 * W + x0) * C + c;
-        const a = d[p]! + (d[p + C]! - d[p]!) * fx;
-        const b = d[p + W * C]! + (d[p + W * C + C]! - d[p + W * C]!) * fx;
-        out[o + c] = Math.round(a + (b - a) * fy);
-      }
+      sampleBilinear(img, s.x, s.y, out, o);
     }
   return { width: W, height: H, channels: C, data: out };
 }
