@@ -42,6 +42,12 @@ export function staticRoutes(): Router {
     'palm-capture.js': page('palm-capture.js'),
     'palm-login.js': page('palm-login.js'),
     'kiosk.js': page('kiosk.js'),
+    // The page's words for its scripts (views/layout.eta renders them), the enrolment capture
+    // shared by the station and self-enrolment, the station's and the account page's scripts.
+    'messages.js': page('messages.js'),
+    'palm-enrol.js': page('palm-enrol.js'),
+    'enrol.js': page('enrol.js'),
+    'account.js': page('account.js'),
     'webauthn.js': {
       file: path.join(path.dirname(require.resolve('@simplewebauthn/browser')), '../dist/bundle/index.umd.min.js'),
       type: JS,
