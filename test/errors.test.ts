@@ -5,8 +5,10 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccountError } from '../src/accounts/accountActions.js';
 import { CardError } from '../src/accounts/cards.js';
 import { InvitationRefusedError } from '../src/accounts/invitations.js';
+import { SubjectRequestError } from '../src/accounts/subjectRequests.js';
 import { PersonExistsError, PersonInputError, PersonRemovalError } from '../src/accounts/people.js';
 import { TenantError } from '../src/accounts/tenants.js';
 import { BiometricError } from '../src/biometrics/context.js';
@@ -150,7 +152,9 @@ const TABLE: Row[] = [
   { error: new PersonExistsError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 1 },
   { error: new PersonInputError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
   { error: new PersonRemovalError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 1 },
+  { error: new AccountError('last_passkey', 'm'), code: 'invalid_request', status: 400, expose: true, exitCode: 1 },
   { error: new InvitationRefusedError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
+  { error: new SubjectRequestError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 1 },
   { error: new ReaderError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
   { error: new PinError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },
   { error: new ClientInputError('m'), code: 'invalid_request', status: 400, expose: true, exitCode: 2 },

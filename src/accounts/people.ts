@@ -134,7 +134,7 @@ export async function createPerson(
     phone?: string | null | undefined;
     role: Role;
     actor?: string;
-    via?: 'cli' | 'import' | 'invitation';
+    via?: 'cli' | 'import' | 'invitation' | 'station';
   },
 ): Promise<PersonRecord> {
   const { email, name, phone } = parsePersonInput(input);
@@ -188,7 +188,7 @@ export async function createPeople(
   try {
     const [people] = await db.prisma.$transaction([
       db.prisma.person.createManyAndReturn({ data, select: PERSON_COLUMNS }),
-      auditEvents(
+      ...auditEvents(
         db,
         data.map((p) => ({
           action: 'person.added',

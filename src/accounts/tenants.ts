@@ -113,20 +113,66 @@ export async function currentNotice(db: Database, tenantId: string) {
   return notice;
 }
 
+/** How a consent was given: recorded by an operator (default), at a tenant's enrolment station, or by the person themselves. */
+export type ConsentMethod = 'operator' | 'station' | 'self';
+
+export interface ConsentProvenance {
+  method: ConsentMethod;
+  /** The staff member who recorded it at a station. */
+  recordedById?: string | undefined;
+  /** The station's name, as its staff typed it. */
+  station?: string | undefined;
+}
+
 /** Records explicit consent to the tenant's notice version the person was shown. */
-export async function recordConsent(db: Database, personId: string, tenantId: string, noticeVersion: number) {
+export async function recordConsent(
+  db: Database,
+  personId: string,
+  tenantId: string,
+  noticeVersion: number,
+  provenance: ConsentProvenance = { method: 'operator' },
+) {
   const notice = await currentNotice(db, tenantId);
   if (notice.version !== noticeVersion)
     throw new TenantError(`the notice changed (now version ${notice.version}); show it again`);
+  const station = provenance.station?.trim().slice(0, 100) || null;
   const consent = await db.prisma.$transaction(async (tx) => {
     await tx.consent.updateMany({
       where: { personId, tenantId, withdrawnAt: null },
       data: { withdrawnAt: new Date() },
     });
-    return tx.consent.create({ data: { id: randomUUID(), personId, tenantId, noticeVersion } });
+    return tx.consent.create({
+      data: {
+        id: randomUUID(),
+        personId,
+        tenantId,
+        noticeVersion,
+        method: provenance.method,
+        recordedById: provenance.recordedById ?? null,
+        station,
+      },
+    });
   });
-  await audit(db, { action: 'consent.granted', actor: personId, subject: tenantId, detail: { noticeVersion } });
+  await audit(db, {
+    action: 'consent.granted',
+    actor: personId,
+    subject: tenantId,
+    detail: {
+      noticeVersion,
+      method: provenance.method,
+      ...(provenance.recordedById ? { recordedBy: provenance.recordedById } : {}),
+      ...(station ? { station } : {}),
+    },
+  });
   return consent;
+}
+
+/** The person's active consent to the tenant, if any (the notice version says whether it is the current one). */
+export async function findActiveConsent(db: Database, personId: string, tenantId: string) {
+  return db.prisma.consent.findFirst({
+    where: { personId, tenantId, withdrawnAt: null },
+    orderBy: { grantedAt: 'desc' },
+  });
 }
 
 export async function hasActiveConsent(db: Database, personId: string, tenantId: string): Promise<boolean> {

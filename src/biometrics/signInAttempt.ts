@@ -7,6 +7,7 @@
  */
 import { audit } from '../audit/audit.js';
 import type { Database } from '../db/database.js';
+import { type RecognitionOutcome, recordOutcome } from './recognitionStats.js';
 import {
   LIMITS,
   UNUSABLE_CAPTURE_COST,
@@ -27,6 +28,8 @@ export interface Comparison {
   /** The person concerned: the match (1:N) or the named person (1:1), when there is one. */
   personId: string | null;
   score: number;
+  /** The decision threshold the score was held against (absent when nothing was compared). */
+  threshold?: number;
 }
 
 export type Capture<P, R> = { usable: true; probe: P } | { usable: false; rejection: R };
@@ -90,10 +93,25 @@ export async function attemptPalmSignIn<P, R>(
     taken.push(source);
   }
 
+  // Counted for the operator's recognition health (recognitionStats.ts) from here on: what
+  // reached the engine. Refusals before it (a source's limit, a precheck) are abuse, not drift.
+  const count = (outcome: RecognitionOutcome, comparison?: Comparison) =>
+    recordOutcome(db, {
+      tenantId: attempt.tenantId,
+      source: attempt.actor,
+      channel: attempt.channel,
+      outcome,
+      margin:
+        comparison?.threshold !== undefined && comparison.score > 0
+          ? comparison.score - comparison.threshold
+          : undefined,
+    });
+
   // From here an error keeps the reservation: an attempt that crashed counts as failed.
   const capture = await attempt.read();
   if (!capture.usable) {
     await giveBack(1 - UNUSABLE_CAPTURE_COST);
+    await count(`unusable:${rejectionReason(capture.rejection)}`);
     return { kind: 'unusable', rejection: capture.rejection };
   }
   const detail = { channel: attempt.channel, tenant: attempt.tenantId };
@@ -107,6 +125,7 @@ export async function attemptPalmSignIn<P, R>(
         subject: attempt.tenantId,
         detail: { ...detail, limit: 'named_person' },
       });
+      await count('throttled');
       return throttled('target', verdict);
     }
   }
@@ -120,6 +139,7 @@ export async function attemptPalmSignIn<P, R>(
       subject: result.personId ?? attempt.tenantId,
       detail: scored,
     });
+    await count('not_matched', result);
     return { kind: 'not_matched', personId: result.personId, score: result.score };
   }
   await giveBack(1);
@@ -133,9 +153,22 @@ export async function attemptPalmSignIn<P, R>(
       subject: result.personId,
       detail: { ...detail, limit: 'person' },
     });
+    await count('throttled');
     return throttled('person', person);
   }
+  await count('matched', result);
   return { kind: 'matched', personId: result.personId, score: result.score, mode: result.mode };
+}
+
+/** A rejection's reason code: the engine's (`{reason}`), its kind, or the code itself. */
+function rejectionReason(rejection: unknown): string {
+  if (typeof rejection === 'string') return rejection;
+  if (rejection && typeof rejection === 'object') {
+    const { reason, kind } = rejection as { reason?: unknown; kind?: unknown };
+    if (typeof reason === 'string') return reason;
+    if (typeof kind === 'string') return kind;
+  }
+  return 'other';
 }
 
 /**

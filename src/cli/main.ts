@@ -4,16 +4,20 @@ import { PalmidError } from '../errors.js';
 import { canDelegate, runInServer, socketPath } from './delegate.js';
 import { UserError, io } from './output.js';
 import fs from 'node:fs';
+import * as auditLog from './commands/audit.js';
 import * as biometrics from './commands/biometrics.js';
 import * as cards from './commands/cards.js';
 import * as client from './commands/client.js';
+import * as health from './commands/health.js';
 import * as readers from './commands/readers.js';
+import * as requests from './commands/requests.js';
 import * as invite from './commands/invite.js';
 import * as keys from './commands/keys.js';
 import * as migrate from './commands/migrate.js';
 import * as palm from './commands/palm.js';
 import * as person from './commands/person.js';
 import * as serve from './commands/serve.js';
+import * as staff from './commands/staff.js';
 
 /** The `palmid` command. Each command lives in its own module under commands/. */
 export function buildProgram(): Command {
@@ -24,7 +28,21 @@ export function buildProgram(): Command {
     .configureOutput({ writeOut: (s) => io().out(s), writeErr: (s) => io().err(s) });
   // `serve` runs other processes' commands through main (src/cli/delegate.ts): handed over, not imported.
   serve.register(program, main);
-  for (const command of [migrate, client, invite, person, keys, biometrics, cards, readers, palm])
+  for (const command of [
+    migrate,
+    client,
+    invite,
+    person,
+    staff,
+    keys,
+    biometrics,
+    cards,
+    readers,
+    palm,
+    auditLog,
+    requests,
+    health,
+  ])
     command.register(program);
   return program;
 }

@@ -8,7 +8,10 @@ import type { Logger } from '../log.js';
 import type { RelyingParty } from '../webauthn/relyingParty.js';
 import { errorHandler } from './errors.js';
 import { type Metrics, metricsEndpoint, servedOnPublicPort, type MetricsExposure } from './metrics.js';
+import { accountRoutes } from './routes/account.js';
 import { adminRoutes } from './routes/admin.js';
+import { enrolRoutes } from './routes/enrol.js';
+import { selfEnrolRoutes } from './routes/selfEnrol.js';
 import { healthRoutes } from './routes/health.js';
 import { jwksRoutes } from './routes/jwks.js';
 import { interactionRoutes } from './routes/interactions.js';
@@ -18,6 +21,7 @@ import { palmLoginRoutes } from './routes/palmLogin.js';
 import { staticRoutes } from './routes/static.js';
 import { bodyLimit, permissionsPolicy, securityHeaders } from './security.js';
 import { backchannelBody, backchannelBodyRead } from './backchannelBody.js';
+import { isPalmEnrolment, palmEnrolmentLimit } from './palmEnrolment.js';
 
 export interface AppDeps {
   db: Database;
@@ -68,6 +72,22 @@ export function createApp(deps: AppDeps): Koa {
     kioskRoutes({ db: deps.db, bodyLimitBytes: deps.bodyLimitBytes }),
     invitationRoutes({ db: deps.db, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
     adminRoutes({ db: deps.db, rp: deps.rp, issuer: deps.issuer, bodyLimitBytes: deps.bodyLimitBytes }),
+    accountRoutes({
+      db: deps.db,
+      bio: deps.bio,
+      rp: deps.rp,
+      issuer: deps.issuer,
+      provider: deps.provider,
+      bodyLimitBytes: deps.bodyLimitBytes,
+    }),
+    enrolRoutes({ db: deps.db, bio: deps.bio, frames: deps.frames, rp: deps.rp, bodyLimitBytes: deps.bodyLimitBytes }),
+    selfEnrolRoutes({
+      db: deps.db,
+      bio: deps.bio,
+      frames: deps.frames,
+      rp: deps.rp,
+      bodyLimitBytes: deps.bodyLimitBytes,
+    }),
   ];
 
   app.use(requestLog(deps.log));
@@ -79,7 +99,11 @@ export function createApp(deps: AppDeps): Koa {
   // larger limit (src/http/backchannelBody.ts); every other body within the configured one.
   app.use(backchannelBody({ path: () => backchannelPath(deps.provider()) }));
   const limitBody = bodyLimit(deps.bodyLimitBytes);
-  app.use((ctx, next) => (backchannelBodyRead(ctx) ? next() : limitBody(ctx, next)));
+  // A palm enrolment carries several frames: its own limit (src/http/palmEnrolment.ts).
+  const limitEnrolment = bodyLimit(palmEnrolmentLimit(deps.bodyLimitBytes));
+  app.use((ctx, next) =>
+    backchannelBodyRead(ctx) ? next() : isPalmEnrolment(ctx) ? limitEnrolment(ctx, next) : limitBody(ctx, next),
+  );
   if (servedOnPublicPort(deps.metricsExposure)) app.use(metricsEndpoint(deps.metrics, deps.metricsExposure.token));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();

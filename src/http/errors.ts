@@ -1,7 +1,9 @@
 import type { Context, Next } from 'koa';
 import { PalmidError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { translator } from '../i18n/index.js';
 import { renderView } from '../views.js';
+import { pageLocale } from './locale.js';
 
 /** An answer a route gives on the spot: an HTTP status and OAuth-style error code, the message shown to the client. */
 export class HttpError extends PalmidError {
@@ -36,11 +38,14 @@ export function errorHandler(log: Logger) {
       }
       ctx.status = status;
       if (ctx.accepts('json', 'html') === 'html' && ctx.method === 'GET') {
+        const locale = pageLocale(ctx);
+        const t = translator(locale);
         ctx.type = 'html';
         ctx.body = renderView('message', {
-          title: 'Something went wrong',
-          message: description,
-          detail: `Error: ${code}`,
+          locale,
+          title: t('errors:title'),
+          message: code === 'server_error' ? t('errors:unexpected') : description,
+          detail: t('errors:detail', { code }),
         });
       } else {
         ctx.body = { error: code, error_description: description };

@@ -3,9 +3,8 @@
  * then `?lang=` (remembered in a cookie for palmid's own pages), the cookie, Accept-Language.
  */
 import type { Context } from 'koa';
-import { isLocale, type Locale, negotiateLocale } from '../i18n/index.js';
+import { isLocale, LANGUAGE_COOKIE as COOKIE, type Locale, negotiateLocale } from '../i18n/index.js';
 
-const COOKIE = 'palmid_lang';
 const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
 
 export function pageLocale(ctx: Context, uiLocales?: unknown): Locale {

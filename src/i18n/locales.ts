@@ -7,6 +7,9 @@ export const SUPPORTED_LOCALES = ['en', 'fr'] as const;
 export type Locale = (typeof SUPPORTED_LOCALES)[number];
 export const DEFAULT_LOCALE: Locale = 'en';
 
+/** The cookie that remembers a language chosen with ?lang= on palmid's pages (src/http/locale.ts). */
+export const LANGUAGE_COOKIE = 'palmid_lang';
+
 /** Names of each language in itself, for a language picker. */
 export const LOCALE_NAMES: Record<Locale, string> = { en: 'English', fr: 'Français' };
 

@@ -49,7 +49,16 @@ export function translator(locale: Locale): TFunction {
   return instance.getFixedT(locale);
 }
 
-/** The messages of one namespace in one language, for a page's script (sent as JSON). */
-export function clientMessages(locale: Locale, ns: string): Record<string, unknown> {
+function namespaceMessages(locale: Locale, ns: string): Record<string, unknown> {
   return { ...(catalogues[DEFAULT_LOCALE][ns] ?? {}), ...(catalogues[locale][ns] ?? {}) };
+}
+
+/**
+ * The messages of a page's scripts in one language (sent as JSON): the first namespace's at the top
+ * (`message('key')`), each further one under its name (`message('capture:key')`, views/static/messages.js).
+ */
+export function clientMessages(locale: Locale, ns: string, ...more: string[]): Record<string, unknown> {
+  const messages = namespaceMessages(locale, ns);
+  for (const extra of more) messages[extra] = namespaceMessages(locale, extra);
+  return messages;
 }

@@ -355,7 +355,13 @@ async function readFrame(
 
 async function identify(bio: BiometricContext, tenant: IdentifyingTenant, probe: Probe): Promise<Comparison> {
   const result = await identifyProbe(bio, tenant, probe);
-  return { mode: 'identify', match: result.match, personId: result.personId, score: result.score };
+  return {
+    mode: 'identify',
+    match: result.match,
+    personId: result.personId,
+    score: result.score,
+    threshold: result.threshold,
+  };
 }
 
 /**
@@ -385,5 +391,5 @@ async function verify(
   const best = { score: found.score, id: references[found.index]?.id ?? '' };
   const match = found.index >= 0 && best.score >= threshold;
   if (match) await touchReference(bio.db, best.id);
-  return { mode: 'verify', match, personId: person.id, score: best.score };
+  return { mode: 'verify', match, personId: person.id, score: best.score, threshold };
 }

@@ -13,6 +13,7 @@ import { CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
 import { renderError, renderLogout, renderLogoutSuccess } from './pages.js';
 import { palmidInteractionPolicy } from './recognised.js';
 import { GREETINGS, greetingName, isGreeting } from '../readers/greeting.js';
+import { isFirstPartyClient } from './accountClient.js';
 
 export { Provider };
 
@@ -164,6 +165,18 @@ export function createProvider(deps: ProviderDeps): Provider {
       // A palm login is followed by a page naming whom it recognised, with "Not you?" (recognised.ts).
       policy: palmidInteractionPolicy(),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    // palmid's own account page (src/oidc/accountClient.ts) needs no consent page: its grant is
+    // made here (openid only). A palm sign-in is still followed by the "who was recognised" page.
+    async loadExistingGrant(ctx) {
+      const { oidc } = ctx;
+      const grantId = oidc.result?.consent?.grantId || oidc.session!.grantIdFor(oidc.client!.clientId);
+      const existing = grantId ? await oidc.provider.Grant.find(grantId) : undefined;
+      if (existing || !isFirstPartyClient(oidc.client?.clientId) || !oidc.session?.accountId) return existing;
+      const grant = new oidc.provider.Grant({ clientId: oidc.client!.clientId, accountId: oidc.session.accountId });
+      grant.addOIDCScope('openid');
+      await grant.save();
+      return grant;
     },
     // Refresh tokens rotate on every use; a replayed old one revokes the grant (oidc-provider).
     rotateRefreshToken: true,

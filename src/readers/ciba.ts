@@ -69,8 +69,14 @@ interface DecodedFrames {
   /** the envelope index of each decoded image (a frame the decoder refused is left out) */
   indices: number[];
   passes: (LandmarkPass | null)[] | null;
-  /** the decoder's last reason to refuse a frame ('' when none was refused) */
-  rejection: string;
+  /** the decoder's last reason to refuse a frame */
+  rejection: CaptureRejection;
+}
+
+/** Why no frame of an envelope was usable: the engine's reason code, and its words for the reader. */
+interface CaptureRejection {
+  reason: string;
+  message: string;
 }
 
 function signInOf(ctx: KoaContextWithOIDC): PalmSignIn {
@@ -234,7 +240,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
       return held.liveness;
     };
     try {
-      const outcome = await attemptPalmSignIn<ReadProbes, string>(deps.bio.db, {
+      const outcome = await attemptPalmSignIn<ReadProbes, CaptureRejection>(deps.bio.db, {
         channel: 'reader',
         actor: reader.clientId,
         tenantId: reader.tenantId,
@@ -252,7 +258,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
           const shown = await livenessOnce();
           if (shown?.verdict !== 'live') {
             await notLive(reader.clientId, reader.tenantId, true, challenge, shown);
-            return { usable: false, rejection: NOT_LIVE };
+            return { usable: false, rejection: { reason: 'not_live', message: NOT_LIVE } };
           }
           return read;
         },
@@ -267,7 +273,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
           return throttleError(outcome, outcome.by === 'source' ? 'reader' : 'person');
         case 'unusable':
           await rejected(reader.clientId, reader.tenantId, 'capture_rejected');
-          throw new errors.InvalidRequest(`capture rejected: ${outcome.rejection}`);
+          throw new errors.InvalidRequest(`capture rejected: ${outcome.rejection.message}`);
         case 'not_matched':
           throw new errors.UnknownUserId('palm not recognised');
         case 'matched': {
@@ -301,14 +307,14 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
    * Before anything is reserved: when every capture is refused on its bytes and header alone, the
    * last refusal; null as soon as one passes.
    */
-  function precheckCaptures(images: string[]): string | null {
-    let lastRejection: string | null = null;
+  function precheckCaptures(images: string[]): CaptureRejection | null {
+    let lastRejection: CaptureRejection | null = null;
     for (const image of images) {
       try {
         checkImageHeader(Buffer.from(image, 'base64'), CAMERA_FRAME_LIMITS);
         return null;
       } catch (err) {
-        if (err instanceof PalmImageError) lastRejection = err.message;
+        if (err instanceof PalmImageError) lastRejection = { reason: err.reason, message: err.message };
         else throw err;
       }
     }
@@ -322,13 +328,13 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
   async function decodeCaptures(images: string[], kind: ImageKind): Promise<DecodedFrames> {
     const decoded: RasterImage[] = [];
     const indices: number[] = [];
-    let rejection = '';
+    let rejection: CaptureRejection = { reason: 'no_frame', message: 'no frame could be read' };
     for (const [i, image] of images.entries()) {
       try {
         decoded.push(await decodeImage(Buffer.from(image, 'base64'), CAMERA_FRAME_LIMITS));
         indices.push(i);
       } catch (err) {
-        if (err instanceof PalmImageError) rejection = err.message;
+        if (err instanceof PalmImageError) rejection = { reason: err.reason, message: err.message };
         else throw err;
       }
     }
@@ -344,7 +350,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     frames: DecodedFrames,
     kind: ImageKind,
     firstOnly: boolean,
-  ): Promise<Capture<ReadProbes, string>> {
+  ): Promise<Capture<ReadProbes, CaptureRejection>> {
     const probes: Probe[] = [];
     const indices: number[] = [];
     let lastRejection = frames.rejection;
@@ -355,7 +361,7 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
         probes.push((await extractProbeFromImage(img, { kind, ...hand })).probe);
         indices.push(frames.indices[i]!);
       } catch (err) {
-        if (err instanceof PalmImageError) lastRejection = err.message;
+        if (err instanceof PalmImageError) lastRejection = { reason: err.reason, message: err.message };
         else throw err;
       }
     }
@@ -384,7 +390,13 @@ export function cibaFeature(deps: { bio: BiometricContext; issuer: string; captu
     for (const [i, probe] of probes.entries()) {
       const r = await identifyProbe(deps.bio, tenant, probe);
       if (r.match || r.score > best.score)
-        best = { mode: 'identify', match: r.match, personId: r.match ? r.personId : null, score: r.score };
+        best = {
+          mode: 'identify',
+          match: r.match,
+          personId: r.match ? r.personId : null,
+          score: r.score,
+          threshold: r.threshold,
+        };
       if (r.match) return { comparison: best, index: i };
     }
     return { comparison: best, index: -1 };

@@ -21,6 +21,8 @@ import {
   startLiveCapture,
 } from './palm-capture.js';
 import * as jose from './jose/index.js';
+// The kiosk's words (kiosk namespace, and capture for the guidance), in the page's language.
+import { message } from './messages.js';
 // src/readers/readerCrypto.ts, compiled: the same code as palmid's own CLI reader.
 import { readerCrypto } from './reader-crypto.js';
 
@@ -95,7 +97,7 @@ async function discover() {
   const metadata = await (await fetch('/.well-known/openid-configuration')).json();
   const jwks = await (await fetch(metadata.jwks_uri)).json();
   const captureKey = jwks.keys.find((k) => k.use === 'enc' && k.alg === 'ECDH-ES');
-  if (!captureKey) throw new Error('The provider publishes no capture key.');
+  if (!captureKey) throw new Error(message('kiosk:noCaptureKey'));
   provider = { metadata, captureKey };
   return provider;
 }
@@ -193,10 +195,10 @@ function showResult(text, tone) {
   readerView.dataset.state = tone === 'welcome' ? 'success' : 'error';
 }
 
-async function showActivation(message) {
+async function showActivation(text) {
   readerView.hidden = true;
   form.hidden = false;
-  say(message || 'This device is not a reader yet.');
+  say(text || message('kiosk:notReader'));
   codeInput.focus();
 }
 
@@ -204,7 +206,7 @@ function showReader(reader) {
   form.hidden = true;
   readerView.hidden = false;
   readerName.textContent = reader.name;
-  say('Ready.');
+  say(message('kiosk:ready'));
   if (cameraAvailable()) void startReading(reader);
 }
 
@@ -212,7 +214,7 @@ form.addEventListener('submit', async (event) => {
   event.preventDefault();
   const button = document.getElementById('activate-button');
   button.disabled = true;
-  say('Activating…');
+  say(message('kiosk:activating'));
   try {
     // The private key is made here and cannot be exported, not even by this page.
     const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
@@ -227,7 +229,8 @@ form.addEventListener('submit', async (event) => {
       }),
     });
     const body = await response.json();
-    if (!response.ok) throw new Error(body.error_description || 'Activation failed.');
+    if (!response.ok)
+      throw new Error(message(body.error === 'invalid_grant' ? 'kiosk:activationInvalid' : 'kiosk:activationFailed'));
     const reader = {
       clientId: body.client_id,
       tenant: body.tenant,
@@ -260,24 +263,34 @@ async function answer(outcome) {
   delete readerView.dataset.outcome;
   live?.next();
   if (outcome.ok) {
-    showResult(outcome.name ? `Welcome, ${outcome.name}` : 'Welcome', 'welcome');
-    say('Signed in.');
+    showResult(
+      outcome.name ? message('kiosk:welcomeName', { name: outcome.name }) : message('kiosk:welcome'),
+      'welcome',
+    );
+    say(message('kiosk:signedIn'));
   } else if (notLive(outcome)) {
     // The hand did not move as asked (or a photo / a screen was held up): said plainly, no retry.
-    showResult('Not live: follow the instruction', 'refused');
+    showResult(message('kiosk:notLiveResult'), 'refused');
     readerView.dataset.outcome = 'not_live';
-    say('Your hand did not move as asked. Try again: hold your open palm up, then do what the screen says.', 'error');
+    say(message('kiosk:notLive'), 'error');
   } else if (outcome.error === 'unknown_user_id' || outcome.error === 'invalid_request') {
-    showResult('Not recognised', 'refused');
-    say(outcome.error === 'unknown_user_id' ? 'Palm not recognised.' : outcome.error_description, 'error');
+    showResult(message('kiosk:notRecognised'), 'refused');
+    say(
+      outcome.error === 'unknown_user_id'
+        ? message('kiosk:palmNotRecognised')
+        : unusable(outcome)
+          ? message('kiosk:holdStill')
+          : message('kiosk:scanFailed', { error: outcome.error }),
+      'error',
+    );
   } else if (outcome.error === 'invalid_client' || outcome.error === 'unauthorized_client') {
     await stopReading();
     await forgetReader();
-    await showActivation('This reader was revoked or replaced: activate it again.');
+    await showActivation(message('kiosk:revoked'));
     return;
   } else {
-    showResult('Not recognised', 'refused');
-    say(outcome.error_description || outcome.error, 'error');
+    showResult(message('kiosk:notRecognised'), 'refused');
+    say(message('kiosk:scanFailed', { error: outcome.error }), 'error');
   }
   clearResult = setTimeout(() => {
     if (!scanning) {
@@ -325,7 +338,7 @@ async function scanSequence(reader, canvas) {
       say(assessment.message);
     },
   });
-  say('Checking…');
+  say(message('kiosk:checking'));
   return palmSignIn(reader, [ready, ...following], challenge);
 }
 
@@ -336,7 +349,7 @@ async function manualScan(reader) {
   result.textContent = '';
   readerView.dataset.state = 'capturing';
   try {
-    say('Hold your open palm inside the outline.');
+    say(message('kiosk:holdOpen'));
     if (!camera) {
       try {
         camera = await openCamera(video);
@@ -351,7 +364,7 @@ async function manualScan(reader) {
       outcome = await scanFrame(reader, video);
       // A frame the engine could not use: take another one.
       if (!unusable(outcome)) break;
-      say('Hold your palm still, fingers slightly apart.');
+      say(message('kiosk:holdStill'));
       await pause(300);
     }
     await answer(outcome);
@@ -378,14 +391,14 @@ async function startReading(reader) {
     readerView.dataset.tracker = 'manual';
     return;
   }
-  say('Starting hand guidance…');
+  say(message('capture:guidance.starting'));
   try {
     tracker = tracker || (await loadHandTracker());
     readerView.dataset.trackerInitMs = String(Math.round(tracker.initMs));
   } catch (err) {
     readerView.dataset.tracker = 'manual';
     readerView.dataset.trackerError = String(err?.message || err);
-    say('Automatic scanning is not available in this browser: press "Scan my palm".');
+    say(message('kiosk:noTracker'));
     return;
   }
   readerView.dataset.tracker = 'live';
@@ -406,12 +419,12 @@ async function startReading(reader) {
       scanning = true;
       result.textContent = '';
       readerView.dataset.state = 'capturing';
-      say('Checking…');
+      say(message('kiosk:checking'));
       try {
         const outcome = await scanSequence(reader, canvas);
         tries++;
         if (unusable(outcome) && tries < FRAMES_PER_PERSON) {
-          say('Hold your palm still, fingers slightly apart.');
+          say(message('kiosk:holdStill'));
           return 'continue';
         }
         tries = 0;
@@ -449,10 +462,10 @@ window.palmCapture = { frames: () => live?.frames() ?? 0, fps: () => live?.fps()
 
 (async () => {
   if (!window.isSecureContext || !crypto.subtle || !window.indexedDB) {
-    say('This page needs a secure connection (https) to hold a reader key.', 'error');
+    say(message('kiosk:needsHttps'), 'error');
     return;
   }
-  if (!cameraAvailable()) say('This browser cannot use a camera here.', 'error');
+  if (!cameraAvailable()) say(message('kiosk:noCamera'), 'error');
   const reader = await loadReader().catch(() => undefined);
   if (reader) showReader(reader);
   else await showActivation();

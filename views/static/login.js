@@ -1,4 +1,5 @@
 // Passkey sign-in on the login page: discoverable credential, user verification required.
+import { message } from './messages.js';
 import { failureMessage, postJson, statusLine } from './passkey.js';
 
 const button = document.getElementById('passkey');
@@ -6,20 +7,20 @@ const show = statusLine(document.getElementById('status'));
 const { startAuthentication, browserSupportsWebAuthn } = SimpleWebAuthnBrowser;
 
 if (!browserSupportsWebAuthn()) {
-  show('This browser does not support passkeys.', true);
+  show(message('common:passkey.unsupported'), true);
   button.disabled = true;
 } else {
   button.addEventListener('click', async () => {
     button.disabled = true;
-    show('Waiting for your passkey…');
+    show(message('login:passkey.waiting'));
     try {
-      const options = await postJson(button.dataset.options, undefined, 'Could not start sign-in.');
+      const options = await postJson(button.dataset.options);
       const assertion = await startAuthentication({ optionsJSON: options });
-      const result = await postJson(button.dataset.verify, assertion, 'Sign-in failed.');
-      show('Signed in.');
+      const result = await postJson(button.dataset.verify, assertion);
+      show(message('login:passkey.signedIn'));
       window.location.assign(result.redirectTo);
     } catch (err) {
-      show(failureMessage(err, 'Sign-in'), true);
+      show(failureMessage(err, 'signin', 'login:passkey.failed'), true);
       button.disabled = false;
     }
   });

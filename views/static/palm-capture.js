@@ -6,6 +6,9 @@
 // tracker cannot start (no WebGL or WebAssembly, an old browser, blocked files) the pages fall back
 // to capture on a button. The preview is mirrored by the stylesheet (people expect a mirror); the
 // frames never are: a mirrored right palm would look like a left one. Frames live in memory only.
+// Its words are the page's `capture` namespace (locales/<lang>/capture.json, through messages.js):
+// a page that uses this module passes clientMessages(locale, <its namespace>, 'capture').
+import { message } from './messages.js';
 
 export function cameraAvailable() {
   return Boolean(navigator.mediaDevices?.getUserMedia);
@@ -51,11 +54,10 @@ export function busyRetries({ retries = 3, maxWaitS = 10 } = {}) {
 /** Why a camera could not be opened, in words a person can act on. */
 export function cameraProblem(err) {
   const name = err?.name;
-  if (name === 'NotAllowedError' || name === 'SecurityError')
-    return 'The camera is blocked: allow it for this site and try again.';
-  if (name === 'NotFoundError' || name === 'OverconstrainedError') return 'No camera found on this device.';
-  if (name === 'NotReadableError') return 'The camera is busy in another application.';
-  return 'The camera could not be started.';
+  if (name === 'NotAllowedError' || name === 'SecurityError') return message('capture:camera.blocked');
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return message('capture:camera.notFound');
+  if (name === 'NotReadableError') return message('capture:camera.busy');
+  return message('capture:camera.failed');
 }
 
 /**
@@ -66,7 +68,7 @@ export function cameraProblem(err) {
 export async function grabFrame(source, { maxBytes, maxWidth = 960, maxSide = Infinity, maxPixels = Infinity }) {
   const width = source.videoWidth ?? source.width;
   const height = source.videoHeight ?? source.height;
-  if (!width || !height) throw new Error('The camera has not delivered a picture yet.');
+  if (!width || !height) throw new Error(message('capture:camera.noPicture'));
   const widest = Math.floor(
     Math.min(width, maxWidth, (maxSide * width) / Math.max(width, height), Math.sqrt((maxPixels * width) / height)),
   );
@@ -87,7 +89,7 @@ export async function grabFrame(source, { maxBytes, maxWidth = 960, maxSide = In
     context.clearRect(0, 0, canvas.width, canvas.height);
     canvas.width = 0;
   }
-  throw new Error('The picture is too large to send.');
+  throw new Error(message('capture:camera.tooLarge'));
 }
 
 // ---- guidance from the hand's landmarks ---------------------------------------------------------
@@ -123,21 +125,29 @@ export const HAND_GUIDE = Object.freeze({
   steadyMs: 600,
 });
 
+/** Read-only words by name, each looked up in the page's language when read (`prefix.name`). */
+function localised(prefix, names) {
+  const words = {};
+  for (const name of names)
+    Object.defineProperty(words, name, { enumerable: true, get: () => message(`${prefix}.${name}`) });
+  return Object.freeze(words);
+}
+
 /** The guidance for each state, in words; `ready` is the only one that leads to a capture. */
-export const GUIDANCE = Object.freeze({
-  starting: 'Starting hand guidance…',
-  no_hand: 'No hand seen: hold your open palm up to the camera.',
-  back_of_hand: 'That is the back of your hand: turn your palm towards the camera.',
-  too_far: 'Move your hand closer to the camera.',
-  too_close: 'Move your hand back a little: the whole hand must be in view.',
-  off_centre: 'Move your hand to the middle of the picture.',
-  too_dark: 'Too dark: find more light.',
-  fingers_closed: 'Open your hand, fingers slightly apart.',
-  tilted: 'Hold your palm flat, facing the camera.',
-  moving: 'Hold your hand still.',
-  ready: 'Hold still…',
-  captured: 'Got it.',
-});
+export const GUIDANCE = localised('capture:guidance', [
+  'starting',
+  'no_hand',
+  'back_of_hand',
+  'too_far',
+  'too_close',
+  'off_centre',
+  'too_dark',
+  'fingers_closed',
+  'tilted',
+  'moving',
+  'ready',
+  'captured',
+]);
 
 const PALM = [0, 5, 9, 13, 17];
 const FINGERS = [
@@ -616,10 +626,7 @@ export function startLiveCapture({
 // screen held up to the camera cannot bend its fingers, and a recording cannot know the movement.
 
 /** What the person is asked to do, per challenge. */
-export const CHALLENGE_PROMPTS = Object.freeze({
-  close: 'Now bring your fingers together.',
-  tilt: 'Now turn your hand a little.',
-});
+export const CHALLENGE_PROMPTS = localised('capture:challenge', ['close', 'tilt']);
 
 /**
  * Says the challenge, keeps following the hand (the outline stays drawn) and takes `frames`
@@ -656,9 +663,9 @@ export async function followChallenge({
       // The camera was stopped (the person's button, or the page gave up), or has shown no picture
       // for CAMERA_STALL_MS: no frames will come. No limit on the whole: on a slow device the tracker
       // takes long per frame, and the frames still come.
-      if (!video.srcObject) throw new Error('The camera stopped.');
+      if (!video.srcObject) throw new Error(message('capture:camera.stopped'));
       if (video.readyState < 2 || !video.videoWidth) {
-        if (performance.now() - lastPicture > CAMERA_STALL_MS) throw new Error('The camera stopped.');
+        if (performance.now() - lastPicture > CAMERA_STALL_MS) throw new Error(message('capture:camera.stopped'));
         continue;
       }
       lastPicture = performance.now();

@@ -6,7 +6,10 @@
 // together"), takes a few frames while the hand moves, and sends them with the ready frame as one
 // try. The provider answers with guidance, a refusal, or where the sign-in continues. Where the
 // tracker cannot start, single frames are taken on the button that opened the camera, except for
-// applications that require the liveness check, which then need a passkey.
+// applications that require the liveness check, which then need a passkey. The provider's answers
+// are shown by their codes in the page's language (login:palm.*, capture:reject.*): its
+// error_description is English, for developers.
+import { hasMessage, message } from './messages.js';
 import {
   blobToBase64,
   busyRetries,
@@ -64,7 +67,7 @@ function finish() {
   camera = undefined;
   snapButton.hidden = true;
   button.disabled = false;
-  button.textContent = 'Try your palm again';
+  button.textContent = message('login:palmAgain');
 }
 
 async function send(body, type) {
@@ -84,7 +87,26 @@ async function fetchChallenge() {
   const response = await fetch(button.dataset.challenge, { credentials: 'same-origin' });
   const body = await response.json().catch(() => ({}));
   if (response.ok && body.challenge && body.token) return body;
-  throw new Error(body.error_description || 'The liveness check could not start.');
+  throw new Error(response.status === 429 ? refusal(response.status, body) : message('login:palm.errors.challenge'));
+}
+
+/** What a refusal means for the person, by the provider's code (src/http/routes/palmLogin.ts). */
+function refusal(status, body) {
+  if (body.error === 'not_recognised') return message('login:palm.notRecognised');
+  if (body.error === 'too_many_attempts')
+    return body.retry_after
+      ? message('login:palm.errors.throttled', { seconds: body.retry_after })
+      : message('login:palm.errors.locked');
+  if (body.error === 'temporarily_unavailable') return message('login:palm.errors.temporarily_unavailable');
+  if (status === 403) return message('login:palm.errors.not_offered');
+  if (body.error === 'invalid_request') return message('login:palm.errors.invalid_request');
+  return message('login:palm.errors.failed');
+}
+
+/** Guidance for the next try, by the reason the provider gave (capture:reject.*). */
+function guidanceFor(reason) {
+  const key = `capture:reject.${reason}`;
+  return reason && hasMessage(key) ? message(key) : message('login:palm.holdStill');
 }
 
 /**
@@ -99,27 +121,22 @@ async function sendTry(payload, busy) {
     const seconds = status === 503 ? busy.wait(retryAfter) : 0;
     if (seconds) {
       // Nothing was read or counted: the same try goes again once the server has room.
-      say(`Many people are signing in right now: trying again in ${seconds} s…`);
+      say(message('login:palm.busy', { seconds }));
       await pause(seconds * 1000);
       continue;
     }
     if (status === 200 && body.redirectTo) {
-      say('Recognised. Signing you in…', 'success');
+      say(message('login:palm.recognised'), 'success');
       finish();
       window.location.assign(body.redirectTo);
       return 'done';
     }
     if (status === 422) {
-      say(body.error_description || 'Hold your palm still inside the outline.');
+      say(guidanceFor(body.reason));
       view.dataset.rejected = body.reason || 'capture_rejected';
       return 'again';
     }
-    say(
-      body.error === 'not_recognised'
-        ? 'Palm not recognised. Try again, or sign in with a passkey.'
-        : body.error_description || 'Palm sign-in failed.',
-      'error',
-    );
+    say(refusal(status, body), 'error');
     finish();
     return 'done';
   }
@@ -127,7 +144,7 @@ async function sendTry(payload, busy) {
 
 /** Today's capture, for browsers without the tracker: a few frames, a moment apart. */
 async function manualCapture(reason) {
-  say(`${reason} Hold your open palm inside the outline, fingers slightly apart.`);
+  say(message('login:palm.manual', { reason }));
   await pause(SETTLE_MS);
   const busy = busyRetries();
   for (let i = 0; running && i < FRAMES; i++) {
@@ -141,7 +158,7 @@ async function manualCapture(reason) {
     await pause(BETWEEN_FRAMES_MS);
   }
   if (running) {
-    say(`No clear picture of your palm. ${feedback.textContent}`.trim(), 'error');
+    say(`${message('login:palm.noClearPicture')} ${feedback.textContent}`.trim(), 'error');
     finish();
   }
 }
@@ -167,7 +184,7 @@ async function challengeTry(canvas, busy) {
       say(prompt.message);
     },
   });
-  say('Checking…');
+  say(message('login:palm.checking'));
   const frames = await Promise.all([ready, ...moving].map(blobToBase64));
   const body = JSON.stringify({ challenge_token: token, frames });
   frames.fill('');
@@ -204,7 +221,7 @@ function liveCapture() {
       if (next === 'done') return 'stop';
       if (sent >= TRIES) {
         const failed =
-          view.dataset.rejected === 'not_live' ? 'The liveness check did not pass.' : 'No clear picture of your palm.';
+          view.dataset.rejected === 'not_live' ? message('login:palm.notLive') : message('login:palm.noClearPicture');
         say(`${failed} ${feedback.textContent}`.trim(), 'error');
         finish();
         return 'stop';
@@ -221,7 +238,7 @@ async function signIn() {
   button.disabled = true;
   view.hidden = false;
   delete view.dataset.sent;
-  say('Starting the camera…');
+  say(message('login:palm.startingCamera'));
   // The tracker loads while the camera starts (once per page).
   const trackerReady = tracker ? Promise.resolve(tracker) : loadHandTracker();
   trackerReady.catch(() => undefined);
@@ -232,7 +249,7 @@ async function signIn() {
     finish();
     return;
   }
-  say('Starting hand guidance…');
+  say(message('capture:guidance.starting'));
   try {
     tracker = await trackerReady;
     view.dataset.trackerInitMs = String(Math.round(tracker.initMs));
@@ -242,15 +259,11 @@ async function signIn() {
     if (!running) return;
     if (requirePad) {
       // One frame cannot show liveness, and this application accepts nothing less.
-      say(
-        'Automatic hand guidance is not available in this browser, and this application needs it to check ' +
-          'that a real hand is shown: sign in with a passkey.',
-        'error',
-      );
+      say(message('login:palm.noTrackerPad'), 'error');
       finish();
       return;
     }
-    await manualCapture('Automatic hand guidance is not available in this browser.');
+    await manualCapture(message('login:palm.noTracker'));
     return;
   }
   if (running) liveCapture();
@@ -258,7 +271,7 @@ async function signIn() {
 
 if (!cameraAvailable()) {
   button.disabled = true;
-  button.title = 'This browser cannot use a camera here.';
+  button.title = message('login:palm.noCamera');
 } else {
   button.addEventListener('click', () => {
     if (!running) void signIn();

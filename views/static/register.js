@@ -1,4 +1,5 @@
 // Passkey registration from an invitation (or the first administrator's setup link).
+import { message } from './messages.js';
 import { failureMessage, postJson, statusLine } from './passkey.js';
 
 const form = document.getElementById('register');
@@ -6,30 +7,22 @@ const show = statusLine(document.getElementById('status'));
 const { startRegistration, browserSupportsWebAuthn } = SimpleWebAuthnBrowser;
 
 if (!browserSupportsWebAuthn()) {
-  show('This browser does not support passkeys.', true);
+  show(message('common:passkey.unsupported'), true);
 } else {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const button = form.querySelector('button');
     button.disabled = true;
-    show('Follow your device’s prompt…');
+    show(message('invite:register.prompt'));
     try {
-      const options = await postJson(
-        form.dataset.options,
-        { email: form.email.value, name: form.name.value },
-        'Could not start registration.',
-      );
+      const options = await postJson(form.dataset.options, { email: form.email.value, name: form.name.value });
       const attestation = await startRegistration({ optionsJSON: options.publicKey });
-      await postJson(
-        form.dataset.verify,
-        { ceremony: options.ceremony, response: attestation },
-        'Registration failed.',
-      );
+      await postJson(form.dataset.verify, { ceremony: options.ceremony, response: attestation });
       form.hidden = true;
-      show('Your passkey is registered. You can now sign in with it.');
+      show(message('invite:register.done'));
       document.body.dataset.registered = 'true';
     } catch (err) {
-      show(failureMessage(err, 'Registration'), true);
+      show(failureMessage(err, 'registration', 'invite:register.failed'), true);
       button.disabled = false;
     }
   });

@@ -1,4 +1,6 @@
 import { Option, type Command } from 'commander';
+import { findTenant } from '../../accounts/tenants.js';
+import { ACCOUNT_CLIENT_ID, ensureAccountClient, setAccountClientTenant } from '../../oidc/accountClient.js';
 import { AUTH_METHODS, addClient, listClients, removeClient } from '../../oidc/clients.js';
 import { withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
@@ -122,6 +124,29 @@ export function register(program: Command): void {
         if (!removed) throw new UserError(`no client with id ${clientId}`);
         if (opts.json) printJson({ client_id: clientId, removed: true });
         else print(`removed ${clientId}\n`);
+      });
+    });
+
+  // The account page's own client (src/oidc/accountClient.ts): palm sign-in to /account searches
+  // the tenant named here; without one, the page takes passkeys only.
+  client
+    .command('account')
+    .description(`the account page's client (${ACCOUNT_CLIENT_ID}): which tenant's palms may sign in to /account`)
+    .addOption(new Option('--tenant <id>', 'offer palm sign-in, searching this tenant').conflicts('passkeysOnly'))
+    .option('--passkeys-only', 'offer passkeys only (no palm sign-in to the account page)')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts) => {
+      await withContext(async (ctx) => {
+        if (opts.tenant && !(await findTenant(ctx.db, opts.tenant)))
+          throw new UserError(`unknown tenant ${opts.tenant}`);
+        await ensureAccountClient(ctx.db, ctx.config.issuer);
+        if (opts.tenant || opts.passkeysOnly) await setAccountClientTenant(ctx.db, opts.tenant ?? null);
+        const tenant = (await listClients(ctx.db)).find((c) => c.client_id === ACCOUNT_CLIENT_ID)?.tenant ?? null;
+        if (opts.json) printJson({ client_id: ACCOUNT_CLIENT_ID, tenant });
+        else
+          print(
+            tenant ? `palm sign-in to /account searches tenant ${tenant}\n` : 'the account page takes passkeys only\n',
+          );
       });
     });
 }

@@ -9,16 +9,16 @@ import { LocalCardVault } from '../../../adapters/card-vault.js';
 import {
   countAdministrators,
   createPerson,
-  deletePerson,
   describePerson,
   findPerson,
   listPeople,
   type PersonRecord,
-  revokeAccess,
 } from '../../accounts/people.js';
+import { exportAccount } from '../../accounts/accountData.js';
 import { findTenant } from '../../accounts/tenants.js';
+import { audit } from '../../audit/audit.js';
 import { BiometricContext } from '../../biometrics/context.js';
-import { erasePalmData } from '../../biometrics/lifecycle.js';
+import { removePersonAndData } from '../../biometrics/personRemoval.js';
 import { type CommandContext, serverContext, withContext } from '../context.js';
 import { UserError, print, printJson, printTable } from '../output.js';
 import * as personImport from './personImport.js';
@@ -168,21 +168,33 @@ export function register(program: Command): void {
           if (!(await askYesNo(`Remove ${found.email} and erase all their data? This cannot be undone.`)))
             throw new UserError('nothing removed');
         }
-        // Sessions first, so that none starts an enrolment; then palm data, its key destroyed; then the
-        // rest (deletePerson locks the person and refuses if palm data reappeared).
-        await revokeAccess(ctx.db, found.id);
-        const erased = await erasePalmData(new BiometricContext(ctx.db, ctx.master), found.id, 'cli');
-        const removed = await deletePerson(ctx.db, found.id, {
+        // Sessions, then palm data with its key destroyed, then the rest (src/biometrics/personRemoval.ts).
+        const removed = await removePersonAndData(new BiometricContext(ctx.db, ctx.master), found.id, {
           vault: new LocalCardVault(ctx.db, ctx.master.derive('card-vault')),
           actor: 'cli',
+          allowLastAdministrator: true, // checked above, with --force
         });
-        if (opts.json)
-          printJson({ id: found.id, email: found.email, removed: true, palmReferences: erased.references, ...removed });
+        if (opts.json) printJson({ id: found.id, email: found.email, removed: true, ...removed });
         else
           print(
-            `${found.email} removed: ${erased.references} palm reference(s) erased, ${removed.passkeys} passkey(s), ` +
+            `${found.email} removed: ${removed.palmReferences} palm reference(s) erased, ${removed.passkeys} passkey(s), ` +
               `${removed.consents} consent(s), ${removed.cards} card(s) deleted`,
           );
+      });
+    });
+
+  person
+    .command('export')
+    .description(
+      'everything palmid holds about a person as one JSON document (the account page\'s "download my data"; ' +
+        'palm templates are described, not included)',
+    )
+    .argument('<person>', 'id or email address')
+    .action(async (ref: string) => {
+      await withContext(async (ctx) => {
+        const found = await personByRef(ctx, ref);
+        printJson(await exportAccount(ctx.db, found.id));
+        await audit(ctx.db, { action: 'person.exported', actor: 'cli', subject: found.id });
       });
     });
 

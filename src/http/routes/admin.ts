@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Database } from '../../db/database.js';
-import { createInvitation, invitationUrl } from '../../accounts/invitations.js';
+import { createInvitation, InvitationRefusedError, invitationUrl } from '../../accounts/invitations.js';
 import { findPersonById, isValidEmail, listPeople, type Role } from '../../accounts/people.js';
 import { audit } from '../../audit/audit.js';
 import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
@@ -16,6 +16,8 @@ import { clearAdminSession, readAdminSession, setAdminSession } from '../adminSe
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { renderView } from '../../views.js';
+import { clientMessages, translator } from '../../i18n/index.js';
+import { pageLocale } from '../locale.js';
 
 export interface AdminDeps {
   db: Database;
@@ -51,11 +53,18 @@ export function adminRoutes(deps: AdminDeps): Router {
     ctx: Context,
     adminEmail: string,
     created?: { url: string; email: string | null; expiresAt: Date },
+    refused?: { message: string; email: string | null },
   ) {
     const people = await listPeople(deps.db);
     ctx.set('cache-control', 'no-store');
     ctx.type = 'html';
-    ctx.body = renderView('admin', { adminEmail, people, created });
+    ctx.body = renderView('admin', { adminEmail, people, created, refused, locale: pageLocale(ctx) });
+  }
+
+  /** The console again with why the invitation was refused (400), in the page's language. */
+  async function refuseInvitation(ctx: Context, adminEmail: string, key: string, email: string | null) {
+    ctx.status = 400;
+    await renderConsole(ctx, adminEmail, undefined, { message: translator(pageLocale(ctx))(key, { email }), email });
   }
 
   router.get('/', async (ctx) => {
@@ -63,7 +72,11 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (!admin) {
       ctx.set('cache-control', 'no-store');
       ctx.type = 'html';
-      ctx.body = renderView('admin-login', {});
+      const locale = pageLocale(ctx);
+      ctx.body = renderView('admin-login', {
+        locale,
+        clientMessages: clientMessages(locale, 'admin', 'login', 'common'),
+      });
       return;
     }
     await renderConsole(ctx, admin.email);
@@ -103,18 +116,23 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (!admin) throw new HttpError(401, 'login_required', 'Sign in to the admin console first.');
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const email = typeof body.email === 'string' && body.email.trim() ? body.email.trim() : null;
-    if (email && !isValidEmail(email))
-      throw new HttpError(400, 'invalid_request', 'Enter a valid email address or leave it empty.');
+    if (email && !isValidEmail(email)) return refuseInvitation(ctx, admin.email, 'admin:refused.invalidEmail', email);
     const role: Role = body.role === 'admin' ? 'admin' : 'user';
-    const invitation = await createInvitation(deps.db, {
-      email,
-      role,
-      ttlSeconds: INVITATION_TTL_SECONDS,
-      createdById: admin.id,
-      actor: admin.id,
-      // The form's checkbox: a link for an account that already signs in is refused without it.
-      addPasskey: body.add_passkey === 'on' || body.add_passkey === 'true',
-    });
+    let invitation;
+    try {
+      invitation = await createInvitation(deps.db, {
+        email,
+        role,
+        ttlSeconds: INVITATION_TTL_SECONDS,
+        createdById: admin.id,
+        actor: admin.id,
+        // The form's checkbox: a link for an account that already signs in is refused without it.
+        addPasskey: body.add_passkey === 'on' || body.add_passkey === 'true',
+      });
+    } catch (err) {
+      if (!(err instanceof InvitationRefusedError)) throw err;
+      return refuseInvitation(ctx, admin.email, 'admin:refused.hasAccount', email);
+    }
     await renderConsole(ctx, admin.email, {
       url: invitationUrl(deps.issuer, invitation.token),
       email: invitation.email,

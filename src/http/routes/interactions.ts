@@ -17,6 +17,8 @@ import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { allowHandTracker } from '../security.js';
 import { renderView } from '../../views.js';
+import { clientMessages, translator } from '../../i18n/index.js';
+import { pageLocale } from '../locale.js';
 import { findAccount } from '../../accounts/people.js';
 import { isPalmLogin, recognisedAs } from '../../oidc/recognised.js';
 
@@ -26,13 +28,6 @@ export interface InteractionDeps {
   rp: RelyingParty;
   bodyLimitBytes: number;
 }
-
-const SCOPE_TEXT: Record<string, string> = {
-  openid: 'Know who you are (a stable identifier)',
-  email: 'See your email address',
-  profile: 'See your name',
-  offline_access: 'Stay signed in while you are away',
-};
 
 /** The interaction bound to this browser's cookie; it must be the one the URL names. */
 export async function currentInteraction(ctx: Context, provider: Provider) {
@@ -70,9 +65,20 @@ export function palmOffer(client: Client | undefined): { tenantId: string; requi
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = new Router();
   const details = (ctx: Context) => currentInteraction(ctx, deps.provider());
+  /** The interaction for a page: an expired one is told in the page's language. */
+  const pageDetails = async (ctx: Context) => {
+    try {
+      return await details(ctx);
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.code !== 'invalid_request') throw err;
+      throw new HttpError(err.status, err.code, translator(pageLocale(ctx))('errors:interactionExpired'));
+    }
+  };
 
   router.get('/interaction/:uid', async (ctx) => {
-    const interaction = await details(ctx);
+    const interaction = await pageDetails(ctx);
+    // The relying party's ui_locales for this sign-in first (OIDC Core 3.1.2.1), then the browser's.
+    const locale = pageLocale(ctx, interaction.params.ui_locales);
     const client = await deps.provider().Client.find(String(interaction.params.client_id));
     const clientName = client?.clientName ?? String(interaction.params.client_id);
     ctx.set('cache-control', 'no-store');
@@ -91,20 +97,27 @@ export function interactionRoutes(deps: InteractionDeps): Router {
           : undefined;
       // The palm capture runs the hand tracker (WebAssembly) in the page.
       if (palm) allowHandTracker(ctx);
-      ctx.body = renderView('login', { uid: interaction.uid, clientName, palm });
+      ctx.body = renderView('login', {
+        uid: interaction.uid,
+        clientName,
+        palm,
+        locale,
+        clientMessages: clientMessages(locale, 'login', 'capture', 'common'),
+      });
       return;
     }
     if (interaction.prompt.name === 'consent') {
       const missing = (interaction.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
       // Asked only to confirm whom the palm recognised (src/oidc/recognised.ts): no scopes to list.
       const confirmOnly = interaction.prompt.reasons.every((r) => r === 'palm_recognised');
+      // Scope names: the page words them (consent:scopes.*), an unknown one shown as it is.
       const scopes = confirmOnly
         ? []
-        : (missing.length ? missing : String(interaction.params.scope ?? 'openid').split(' ')).map(
-            (s) => SCOPE_TEXT[s] ?? s,
-          );
+        : missing.length
+          ? missing
+          : String(interaction.params.scope ?? 'openid').split(' ');
       const recognised = await recognisedPerson(interaction);
-      ctx.body = renderView('consent', { uid: interaction.uid, clientName, scopes, recognised });
+      ctx.body = renderView('consent', { uid: interaction.uid, clientName, scopes, recognised, locale });
       return;
     }
     throw new HttpError(400, 'invalid_request', `unsupported interaction prompt ${interaction.prompt.name}`);
@@ -215,7 +228,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   router.get('/interaction/:uid/abort', async (ctx) => {
-    await details(ctx);
+    await pageDetails(ctx);
     await deps
       .provider()
       .interactionFinished(

@@ -6,19 +6,17 @@ import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { renderView } from '../../views.js';
+import { clientMessages, translator } from '../../i18n/index.js';
+import { pageLocale } from '../locale.js';
 
 /** Invitation links (and the first administrator's setup link): register a passkey. */
 export function invitationRoutes(deps: { db: Database; rp: RelyingParty; bodyLimitBytes: number }): Router {
   const router = new Router();
 
   router.get('/invite/:token', async (ctx) => {
+    const locale = pageLocale(ctx);
     const invitation = await findRedeemableInvitation(deps.db, ctx.params.token ?? '');
-    if (!invitation)
-      throw new HttpError(
-        410,
-        'invalid_invitation',
-        'This invitation link is invalid, used or expired. Ask an administrator for a new one.',
-      );
+    if (!invitation) throw new HttpError(410, 'invalid_invitation', translator(locale)('invite:invalid'));
     ctx.set('cache-control', 'no-store');
     ctx.set('referrer-policy', 'no-referrer');
     ctx.type = 'html';
@@ -26,6 +24,8 @@ export function invitationRoutes(deps: { db: Database; rp: RelyingParty; bodyLim
       token: ctx.params.token,
       email: invitation.email,
       admin: invitation.role === 'admin',
+      locale,
+      clientMessages: clientMessages(locale, 'invite', 'common'),
     });
   });
 

@@ -6,6 +6,8 @@ import { READER_FRAME_LIMITS } from '../../readers/envelope.js';
 import { readBody } from '../body.js';
 import { allowHandTracker } from '../security.js';
 import { renderView } from '../../views.js';
+import { clientMessages } from '../../i18n/index.js';
+import { pageLocale } from '../locale.js';
 
 /**
  * The kiosk reader: a page that turns a tablet into a palm reader (views/kiosk.eta and
@@ -19,7 +21,14 @@ export function kioskRoutes(deps: { db: Database; bodyLimitBytes: number }): Rou
     ctx.set('cache-control', 'no-store');
     allowHandTracker(ctx);
     ctx.type = 'html';
-    ctx.body = renderView('kiosk', { frame: READER_FRAME_LIMITS, challenges: CHALLENGES_FROM_OPEN_HAND });
+    // A kiosk speaks its tablet's language (Accept-Language), or the one set once with ?lang=.
+    const locale = pageLocale(ctx);
+    ctx.body = renderView('kiosk', {
+      frame: READER_FRAME_LIMITS,
+      challenges: CHALLENGES_FROM_OPEN_HAND,
+      locale,
+      clientMessages: clientMessages(locale, 'kiosk', 'capture'),
+    });
   });
 
   router.post('/kiosk/activate', async (ctx) => {
