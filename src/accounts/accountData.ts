@@ -191,6 +191,23 @@ export async function exportAccount(db: Database, personId: string, now = new Da
     select: { at: true, action: true, actor: true, subject: true, detail: true },
   });
   const tenantName = (id: string) => overview.tenants.find((t) => t.id === id)?.name ?? id;
+  // What the person did to someone else (a staff member at a station, an administrator) is about
+  // that other person: the export says when and what, not whom or their details (a card's last
+  // four digits...).
+  const aboutOthers = new Set(
+    (
+      await db.prisma.person.findMany({
+        where: {
+          id: { in: [...new Set(events.flatMap((e) => (e.subject && e.subject !== personId ? [e.subject] : [])))] },
+        },
+        select: { id: true },
+      })
+    ).map((p) => p.id),
+  );
+  const namesAnother = (detail: unknown) => {
+    const named = (detail as { person?: unknown } | null)?.person;
+    return typeof named === 'string' && named !== personId;
+  };
   return {
     format: EXPORT_FORMAT,
     version: EXPORT_VERSION,
@@ -217,6 +234,8 @@ export async function exportAccount(db: Database, personId: string, now = new Da
     loyaltyNumbers: overview.loyalty,
     tenantRoles: overview.memberships,
     apps: overview.apps,
-    auditEvents: events,
+    auditEvents: events.map((e) =>
+      (e.subject && aboutOthers.has(e.subject)) || namesAnother(e.detail) ? { ...e, subject: null, detail: null } : e,
+    ),
   };
 }

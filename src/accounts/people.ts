@@ -399,6 +399,11 @@ export async function countAdministrators(db: Database): Promise<number> {
 }
 
 /** The argon2id hash of the person's step-up PIN (src/readers/pin.ts), or null when none is set. */
+/** How many passkeys the person has (0: palm-only, or not yet registered). */
+export async function countPasskeys(db: Database, personId: string): Promise<number> {
+  return db.prisma.passkey.count({ where: { personId } });
+}
+
 export async function findPinHash(db: Database, personId: string): Promise<string | null> {
   const person = await db.prisma.person.findUnique({ where: { id: personId }, select: { pinHash: true } });
   return person?.pinHash ?? null;

@@ -5,7 +5,7 @@
  */
 import { audit } from '../audit/audit.js';
 import type { Database } from '../db/database.js';
-import type { PersonRecord } from './people.js';
+import { type PersonRecord, findPersonById } from './people.js';
 import { findTenant, TenantError } from './tenants.js';
 
 export const STAFF_ROLES = ['staff', 'admin'] as const;
@@ -63,6 +63,7 @@ export async function addStaff(
   const role = input.role ?? 'staff';
   if (!isStaffRole(role)) throw new TenantError(`a staff role is one of ${STAFF_ROLES.join(', ')}`);
   if (!(await findTenant(db, input.tenantId))) throw new TenantError(`unknown tenant ${input.tenantId}`);
+  if (!(await findPersonById(db, input.personId))) throw new TenantError(`unknown person ${input.personId}`);
   const existing = await db.prisma.tenantMember.findUnique({
     where: { personId_tenantId: { personId: input.personId, tenantId: input.tenantId } },
   });

@@ -164,3 +164,16 @@ export async function closeSubjectRequest(
   });
   return { request: { ...closed, receiptHash: hash }, receipt, hash };
 }
+
+/**
+ * A request the person carried out themselves on their account page (export, withdrawal): it is
+ * queued as received and closed at once, so that the queue and its receipts hold every request,
+ * whoever handled it.
+ */
+export async function recordSelfServiceRequest(
+  db: Database,
+  input: { personId: string; kind: RequestKind; tenantId?: string | null; outcome: string },
+) {
+  const request = await openSubjectRequest(db, { ...input, source: 'account', enteredBy: input.personId });
+  return closeSubjectRequest(db, request.id, { status: 'done', outcome: input.outcome, handledBy: input.personId });
+}

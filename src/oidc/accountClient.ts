@@ -5,6 +5,7 @@
  * The client is public (code + PKCE, no secret) and issues no tokens: the account route redeems
  * the code in-process (redeemAccountCode) and keeps only its own page session.
  */
+import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Database } from '../db/database.js';
@@ -56,6 +57,23 @@ export async function setAccountClientTenant(db: Database, tenant: string | null
   await announceClientChange(db, ACCOUNT_CLIENT_ID);
 }
 
+/**
+ * The login prompt's check that makes every authorization for the account page a sign-in made in
+ * it. The page asks for prompt=login, but a request is the browser's to edit: without this, a
+ * provider session left open in the browser (someone who signed out of the account page only)
+ * would hand the next person at it a code, and with it the account page.
+ */
+export function accountSignInIsFresh(): interactionPolicy.Check {
+  return new interactionPolicy.Check(
+    'account_fresh_login',
+    'the account page needs a sign-in made for it',
+    (ctx: KoaContextWithOIDC) =>
+      isFirstPartyClient(ctx.oidc.client?.clientId) && !(ctx.oidc.result as { login?: unknown } | undefined)?.login
+        ? interactionPolicy.Check.REQUEST_PROMPT
+        : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+  );
+}
+
 /** The first-party client gets its grant without a consent page (a palm sign-in still shows whom it recognised). */
 export function isFirstPartyClient(clientId: string | undefined): boolean {
   return clientId === ACCOUNT_CLIENT_ID;
@@ -71,11 +89,13 @@ export interface AccountSignIn {
  * The token endpoint's checks for an authorization code, done in-process (no tokens are issued,
  * and the issuer need not be reachable from the node itself): the code is the account client's,
  * unexpired, unused, for this redirect URI, and the verifier matches its S256 challenge. The code
- * is consumed and its grant destroyed: the account page holds nothing at the provider.
+ * is consumed and its grant destroyed: the account page holds nothing at the provider. The
+ * sign-in behind it must be no older than `authenticatedSince` (seconds): prompt=login in the
+ * request can be edited out, and a provider session left open would then answer without one.
  */
 export async function redeemAccountCode(
   provider: Provider,
-  input: { code: string; verifier: string; redirectUri: string },
+  input: { code: string; verifier: string; redirectUri: string; authenticatedSince: number },
 ): Promise<AccountSignIn | undefined> {
   let code;
   try {
@@ -101,5 +121,12 @@ export async function redeemAccountCode(
     if (!grant || grant.accountId !== code.accountId) return undefined;
     await grant.destroy();
   }
+  // The sign-in was for the account page alone: the provider keeps no session of it, so signing
+  // out of the page leaves nothing open in this browser for relying parties or the next person.
+  const session = code.sessionUid ? await provider.Session.findByUid(code.sessionUid) : undefined;
+  if (session && session.accountId === code.accountId) await session.destroy();
+  // A few seconds of slack for the clocks of several nodes; accountSignInIsFresh is the main guard.
+  if (!Number.isFinite(input.authenticatedSince) || !(Number(code.authTime) >= input.authenticatedSince - 5))
+    return undefined;
   return { accountId: code.accountId, acr: code.acr, amr: code.amr ?? [] };
 }

@@ -13,7 +13,7 @@ import { CLOCK_TOLERANCE, SCOPES, TTL } from './policy.js';
 import { renderError, renderLogout, renderLogoutSuccess } from './pages.js';
 import { palmidInteractionPolicy } from './recognised.js';
 import { GREETINGS, greetingName, isGreeting } from '../readers/greeting.js';
-import { isFirstPartyClient } from './accountClient.js';
+import { accountSignInIsFresh, isFirstPartyClient } from './accountClient.js';
 
 export { Provider };
 
@@ -163,7 +163,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     interactions: {
       // A palm login is followed by a page naming whom it recognised, with "Not you?" (recognised.ts).
-      policy: palmidInteractionPolicy(),
+      policy: withFreshAccountSignIn(palmidInteractionPolicy()),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     // palmid's own account page (src/oidc/accountClient.ts) needs no consent page: its grant is
@@ -236,3 +236,9 @@ function safeOrigin(uri: string): string | undefined {
 }
 
 export type { KoaContextWithOIDC };
+
+/** The login prompt also asks for a sign-in whenever the account page is the client (src/oidc/accountClient.ts). */
+function withFreshAccountSignIn(policy: ReturnType<typeof palmidInteractionPolicy>) {
+  policy.get('login')!.checks.add(accountSignInIsFresh());
+  return policy;
+}

@@ -13,6 +13,7 @@ import { exportAccount, PALM_TEMPLATE_EXPLANATION } from '../../src/accounts/acc
 import { AccountError, removePasskey, renamePasskey, revokeApp } from '../../src/accounts/accountActions.js';
 import { linkCard, setLoyaltyNumber } from '../../src/accounts/cards.js';
 import { createInvitation, invitationUrl } from '../../src/accounts/invitations.js';
+import { listSubjectRequests } from '../../src/accounts/subjectRequests.js';
 import { createPerson } from '../../src/accounts/people.js';
 import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
@@ -435,7 +436,22 @@ describe.each(databaseKinds)('account page ($name)', (kind) => {
     expect(unconfirmed.headers.get('location')).toBe('/account?error=confirm_email#delete');
     const deleted = await post(server, agent, '/account/delete', { confirm_email: 'Ana@Example.org' });
     expect(deleted.status).toBe(200);
-    expect(await deleted.text()).toContain('Account deleted');
+    const goodbye = await deleted.text();
+    expect(goodbye).toContain('Account deleted');
+    // Every request the person made is in the operators' queue with a receipt, the erasure too,
+    // and the page gives its receipt: the request and the fingerprint the queue keeps.
+    const requests = await listSubjectRequests(server.db, { personId: anaId });
+    expect(requests.map((r) => [r.kind, r.source, r.status]).sort()).toEqual(
+      [
+        ['erasure', 'account', 'done'],
+        ['export', 'account', 'done'],
+        ['withdrawal', 'account', 'done'],
+      ].sort(),
+    );
+    const erasure = requests.find((r) => r.kind === 'erasure')!;
+    expect(erasure.outcome).toMatch(/account erased on the account page/);
+    expect(goodbye).toContain(erasure.id);
+    expect(goodbye).toContain(erasure.receiptHash!);
     for (const count of [
       server.db.prisma.person.count({ where: { id: anaId } }),
       server.db.prisma.palmReference.count({ where: { personId: anaId } }),

@@ -37,6 +37,8 @@ describe.each(databaseKinds)('tenant staff and consent provenance ($name)', (kin
     expect(await stationTenants(t.db, clerk)).toEqual([{ id: 'shop-a', name: 'Shop A' }]);
     expect((await stationTenants(t.db, root)).map((x) => x.id)).toEqual(['shop-a', 'shop-b']);
     expect(await stationTenants(t.db, outsider)).toEqual([]);
+    // Nobody's id: refused with the service's own error, not the database's.
+    await expect(addStaff(t.db, { personId: 'nobody', tenantId: 'shop-a' })).rejects.toBeInstanceOf(TenantError);
 
     // Adding again changes the role, it does not duplicate the membership.
     expect(await addStaff(t.db, { personId: clerk.id, tenantId: 'shop-a', role: 'admin' })).toMatchObject({

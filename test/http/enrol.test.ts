@@ -13,6 +13,11 @@ import { createInvitation, invitationUrl } from '../../src/accounts/invitations.
 import { createPerson } from '../../src/accounts/people.js';
 import { addStaff, removeStaff } from '../../src/accounts/staff.js';
 import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
+import { LocalCardVault } from '../../adapters/card-vault.js';
+import { linkCard } from '../../src/accounts/cards.js';
+import { DUPLICATE_COST, ENROL_ATTEMPTS, personBudget, staffBudget } from '../../src/http/palmEnrolment.js';
+import { STATION_LOOKUPS } from '../../src/http/routes/enrol.js';
+import { takeFromSource } from '../../src/throttling/attemptLimits.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
 import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { SoftAuthenticator } from '../support/authenticator.js';
@@ -198,6 +203,10 @@ describe.each(databaseKinds)('enrolment station and self-enrolment over HTTP ($n
     const huge = 'A'.repeat(3 * 64 * 1024 + 1);
     const oversized = await json(agent, '/enrol/palm', { hand: 'right', frames: [huge, 'AAAA', 'AAAA'] });
     expect(oversized.status).toBe(413);
+    // Within the request's limit, but one picture larger than its share of it.
+    const large = 'A'.repeat(Math.ceil((64 * 1024 * 4) / 3) + 8);
+    const oneTooLarge = await json(agent, '/enrol/palm', { hand: 'right', frames: [large, 'AAAA', 'AAAA'] });
+    expect(oneTooLarge.status).toBe(413);
     const unreadable = await json(agent, '/enrol/palm', { hand: 'right', frames: ['AAAA', 'AAAA', 'AAAA'] });
     expect(unreadable.status).toBe(422);
     expect(await unreadable.json()).toMatchObject({ error: 'capture_rejected', capture: 1 });
@@ -255,6 +264,19 @@ describe.each(databaseKinds)('enrolment station and self-enrolment over HTTP ($n
       expect(JSON.parse(body)).toMatchObject({ error: 'duplicate_enrolment' });
       expect(body).not.toContain(owner.id);
       expect(body).not.toContain('owner@example.org');
+      const copyId = (await server.db.prisma.person.findUniqueOrThrow({ where: { email: 'copy@example.org' } })).id;
+      expect(
+        await server.db.prisma.auditEvent.count({
+          where: { action: 'station.duplicate_refused', actor: clerkId, subject: copyId },
+        }),
+      ).toBe(1);
+      // A duplicate answer costs the person's budget DUPLICATE_COST attempts.
+      const [budget] = await server.db.query<{ refilledAt: Date }>(
+        'SELECT refilled_at AS "refilledAt" FROM attempt_rate WHERE key = $1',
+        [personBudget(copyId, 'shop-a')],
+      );
+      const spentMs = new Date(budget!.refilledAt).getTime() - Date.now();
+      expect(spentMs).toBeGreaterThan((DUPLICATE_COST - 1) * ENROL_ATTEMPTS.person.refillMs);
       // Another person's palm enrols, and the station's audit names who did it.
       const other = await Promise.all([1, 2, 3].map((s) => frame(photo(30, s))));
       const enrolled = await json(agent, '/enrol/palm', { hand: 'right', frames: other });
@@ -270,11 +292,127 @@ describe.each(databaseKinds)('enrolment station and self-enrolment over HTTP ($n
     },
   );
 
+  it("enrols only after the person accepted the current notice on this screen, and shows no other tenant's data", async () => {
+    // Zoe is Shop B's customer: a consent there, a card linked there, and Shop A's consent given elsewhere.
+    const zoe = await createPerson(server.db, { email: 'zoe@example.org', name: 'Zoe Secret', role: 'user' });
+    await recordConsent(server.db, zoe.id, 'shop-b', 1);
+    await recordConsent(server.db, zoe.id, 'shop-a', 1);
+    await linkCard(server.db, new LocalCardVault(server.db, server.master.derive('card-vault')), zoe.id, {
+      number: '5555555555554444',
+      expMonth: 12,
+      expYear: 2040,
+    });
+    const { agent } = await stationSignIn(clerkKey);
+    await form(agent, '/enrol/desk', { tenant: 'shop-a', station: 'Desk 4' });
+    const found = await form(agent, '/enrol/person/find', { email: 'zoe@example.org' });
+    expect(found.headers.get('location')).toBe('/enrol/notice');
+    // Found by email: named by that email only, not by the name another tenant knows.
+    const notice = await (await agent.fetch(`${server.issuer}/enrol/notice`)).text();
+    expect(notice).toContain('zoe@example.org');
+    expect(notice).not.toContain('Zoe Secret');
+    expect(
+      await server.db.prisma.auditEvent.count({
+        where: { action: 'station.person_found', actor: clerkId, subject: zoe.id },
+      }),
+    ).toBe(1);
+    // A consent given elsewhere does not stand for accepting on this screen: nothing past the notice.
+    expect((await agent.fetch(`${server.issuer}/enrol/capture`)).headers.get('location')).toBe('/enrol/notice');
+    expect((await agent.fetch(`${server.issuer}/enrol/extras`)).headers.get('location')).toBe('/enrol/notice');
+    expect((await agent.fetch(`${server.issuer}/enrol/done`)).headers.get('location')).toBe('/enrol/notice');
+    const early = await json(agent, '/enrol/palm', { hand: 'right', frames: ['AAAA', 'AAAA', 'AAAA'] });
+    expect(early.status).toBe(403);
+    expect(await early.json()).toMatchObject({ error: 'consent_required' });
+    expect((await form(agent, '/enrol/extras', { action: 'save', loyalty: 'X-1' })).status).toBe(403);
+    expect(await server.db.prisma.loyaltyNumber.count({ where: { personId: zoe.id } })).toBe(0);
+
+    // She accepts here; then the notice changes before her palm is taken: refused until she accepts again.
+    expect((await form(agent, '/enrol/consent', { notice_version: '1', accept: 'yes' })).status).toBe(303);
+    await server.db.prisma.biometricNotice.create({ data: { tenantId: 'shop-a', version: 2, text: 'Shop A v2' } });
+    try {
+      const stale = await json(agent, '/enrol/palm', { hand: 'right', frames: ['AAAA', 'AAAA', 'AAAA'] });
+      expect(stale.status).toBe(403);
+      expect((await agent.fetch(`${server.issuer}/enrol/capture`)).headers.get('location')).toBe('/enrol/notice');
+      // Accepting the old version is refused; the new one is shown again.
+      const old = await form(agent, '/enrol/consent', { notice_version: '1', accept: 'yes' });
+      expect(old.status).toBe(409);
+      expect(await old.text()).toContain('Shop A v2');
+      expect((await form(agent, '/enrol/consent', { notice_version: '2', accept: 'yes' })).status).toBe(303);
+      const consent = await server.db.prisma.consent.findFirstOrThrow({
+        where: { personId: zoe.id, tenantId: 'shop-a', withdrawnAt: null },
+      });
+      expect(consent).toMatchObject({ noticeVersion: 2, method: 'station', recordedById: clerkId });
+      const accepted = await json(agent, '/enrol/palm', { hand: 'right', frames: ['AAAA', 'AAAA', 'AAAA'] });
+      expect(accepted.status).toBe(422);
+      // After acceptance her name may be shown; Shop B's card is not.
+      expect((await form(agent, '/enrol/extras', { action: 'skip' })).headers.get('location')).toBe('/enrol/done');
+      const done = await (await agent.fetch(`${server.issuer}/enrol/done`)).text();
+      expect(done).toContain('Zoe Secret');
+      expect(done).not.toContain('4444');
+    } finally {
+      await server.db.prisma.biometricNotice.delete({
+        where: { tenantId_version: { tenantId: 'shop-a', version: 2 } },
+      });
+    }
+  });
+
+  it('bounds enrolment attempts per person and per staff member (no identification oracle)', async () => {
+    const { agent } = await stationSignIn(clerkKey);
+    await form(agent, '/enrol/desk', { tenant: 'shop-a', station: 'Desk 5' });
+    await form(agent, '/enrol/person/create', { email: 'probe@example.org', name: 'Probe' });
+    await form(agent, '/enrol/consent', { notice_version: '1', accept: 'yes' });
+    const probe = await server.db.prisma.person.findUniqueOrThrow({ where: { email: 'probe@example.org' } });
+    // A picture the engine cannot read gives the person's attempt back: the page retries with better ones.
+    for (let i = 0; i < ENROL_ATTEMPTS.person.burst + 2; i++) {
+      const rejected = await json(agent, '/enrol/palm', { hand: 'right', frames: ['AAAA', 'AAAA', 'AAAA'] });
+      expect(rejected.status).toBe(422);
+    }
+    // The person's budget spent (as by searches): refused before anything is read.
+    for (let i = 0; i < ENROL_ATTEMPTS.person.burst; i++)
+      await takeFromSource(server.db, personBudget(probe.id, 'shop-a'), ENROL_ATTEMPTS.person);
+    const refused = await json(agent, '/enrol/palm', { hand: 'right', frames: ['AAAA', 'AAAA', 'AAAA'] });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.json()).toMatchObject({ error: 'too_many_attempts' });
+    expect(
+      await server.db.prisma.auditEvent.count({
+        where: { action: 'palm.enrol_throttled', actor: clerkId, subject: probe.id },
+      }),
+    ).toBe(1);
+
+    // The staff member's own budget: spent, every person at their desk waits.
+    await form(agent, '/enrol/next', {});
+    await form(agent, '/enrol/person/create', { email: 'probe2@example.org', name: 'Probe 2' });
+    await form(agent, '/enrol/consent', { notice_version: '1', accept: 'yes' });
+    for (let i = 0; i < ENROL_ATTEMPTS.staff.burst; i++)
+      await takeFromSource(server.db, staffBudget(clerkId), ENROL_ATTEMPTS.staff);
+    expect((await json(agent, '/enrol/palm', { hand: 'right', frames: ['AAAA', 'AAAA', 'AAAA'] })).status).toBe(429);
+    await server.db.prisma.attemptRate.deleteMany({ where: { key: staffBudget(clerkId) } });
+
+    // Look-ups say whether an address has an account: a staff member has a budget of them.
+    for (let i = 0; i < STATION_LOOKUPS.burst; i++)
+      await takeFromSource(server.db, `enrol-lookup:${clerkId}`, STATION_LOOKUPS);
+    const lookup = await form(agent, '/enrol/person/find', { email: 'zoe@example.org' });
+    expect(lookup.status).toBe(429);
+    expect(await lookup.text()).toContain('Too many look-ups');
+    expect((await form(agent, '/enrol/person/create', { email: 'zoe@example.org', name: 'Z' })).status).toBe(429);
+    await server.db.prisma.attemptRate.deleteMany({ where: { key: `enrol-lookup:${clerkId}` } });
+  });
+
   it('self-enrolment: no account session goes to /account; the person accepts the notice themselves', async () => {
     const anonymous = new UserAgent();
     const page = await anonymous.fetch(`${server.issuer}/account/enrol?tenant=shop-b`);
     expect(page.status).toBe(303);
-    expect(page.headers.get('location')).toBe('/account');
+    // Back here once signed in: the account page carries the (checked) path through its sign-in.
+    expect(page.headers.get('location')).toBe('/account?return=%2Faccount%2Fenrol%3Ftenant%3Dshop-b');
+    const pendingReturn = async (location: string) => {
+      const signIn = await new UserAgent().fetch(`${server.issuer}${location}`);
+      expect(signIn.status).toBe(302);
+      const login = signIn.headers.getSetCookie().find((c) => c.startsWith('palmid_account_login='))!;
+      const back = login.split(';')[0]!.split('=')[1]!.split('.')[3];
+      return back && Buffer.from(back, 'base64url').toString('utf8');
+    };
+    expect(await pendingReturn(page.headers.get('location')!)).toBe('/account/enrol?tenant=shop-b');
+    expect(await pendingReturn('/account?return=%2F%2Fevil.example%2Faccount%2F')).toBeUndefined();
     expect((await json(anonymous, '/account/enrol/palm?tenant=shop-b', { hand: 'right', frames: [] })).status).toBe(
       401,
     );
@@ -311,5 +449,41 @@ describe.each(databaseKinds)('enrolment station and self-enrolment over HTTP ($n
     const html = await capture.text();
     expect(html).toContain('data-endpoint="/account/enrol/palm?tenant=shop-b"');
     expect(capture.headers.get('content-security-policy')).toContain("'wasm-unsafe-eval'");
+
+    // The palm: only with the person's own consent to that tenant's current notice, within a budget.
+    const palm = (tenant: string, from = origin) =>
+      signedIn(`/account/enrol/palm?tenant=${tenant}`, {
+        method: 'POST',
+        headers: { origin: from, 'content-type': 'application/json' },
+        body: JSON.stringify({ hand: 'left', frames: ['AAAA', 'AAAA', 'AAAA'] }),
+      });
+    expect((await palm('shop-b', 'http://evil.example')).status).toBe(403);
+    const noConsent = await palm('shop-a');
+    expect(noConsent.status).toBe(403);
+    expect(await noConsent.json()).toMatchObject({ error: 'consent_required' });
+    expect((await palm('shop-b')).status).toBe(422);
+    for (let i = 0; i < ENROL_ATTEMPTS.person.burst; i++)
+      await takeFromSource(server.db, personBudget(eve.id, 'shop-b'), ENROL_ATTEMPTS.person);
+    expect((await palm('shop-b')).status).toBe(429);
+
+    // Once Eve has a passkey, a session not opened with it (a palm sign-in: a 1:N match that can be
+    // someone else's palm) may not enrol a palm into her account, nor accept a notice for it.
+    await server.db.prisma.passkey.create({
+      data: {
+        id: 'pk-eve',
+        personId: eve.id,
+        publicKey: Buffer.from([1]),
+        transports: [],
+        deviceType: 'singleDevice',
+        backedUp: false,
+      },
+    });
+    const stepUp = await palm('shop-b');
+    expect(stepUp.status).toBe(403);
+    expect(await stepUp.json()).toMatchObject({
+      error: 'access_denied',
+      error_description: expect.stringMatching(/passkey/),
+    });
+    expect((await post(origin)).status).toBe(403);
   });
 });

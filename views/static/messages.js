@@ -60,7 +60,7 @@ export function hasMessage(key) {
 export function message(key, vars = {}) {
   const value = lookup(key);
   if (value === undefined) return key;
-  return value.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name) => (name in vars ? String(vars[name]) : ''));
+  return value.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name) => (Object.hasOwn(vars, name) ? String(vars[name]) : ''));
 }
 
 /** The page's language (the <html lang>), for Intl formatting in the browser. */

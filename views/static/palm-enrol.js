@@ -173,7 +173,7 @@ async function enrolHand(hand) {
       await pause(1500); // time to read the guidance before the next round
       continue;
     }
-    const known = ['duplicate_enrolment', 'consent_required', 'invalid_request'];
+    const known = ['duplicate_enrolment', 'consent_required', 'invalid_request', 'too_many_attempts'];
     const text = message(`palm.outcome.${known.includes(body.error) ? body.error : 'failed'}`);
     addResult(text, 'error');
     say(text, 'error');

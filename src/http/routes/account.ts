@@ -28,6 +28,7 @@ import {
   updateProfile,
 } from '../../accounts/accountActions.js';
 import { normaliseEmail, PersonInputError, type PersonRecord } from '../../accounts/people.js';
+import { closeSubjectRequest, openSubjectRequest, recordSelfServiceRequest } from '../../accounts/subjectRequests.js';
 import { withdrawConsent } from '../../accounts/tenants.js';
 import { ACR_PASSKEY } from '../../acr.js';
 import { audit } from '../../audit/audit.js';
@@ -35,7 +36,7 @@ import type { BiometricContext } from '../../biometrics/context.js';
 import { erasePalmDataAt } from '../../biometrics/lifecycle.js';
 import { LastAdministratorError, removePersonAndData } from '../../biometrics/personRemoval.js';
 import type { Database } from '../../db/database.js';
-import { clientMessages, LOCALE_NAMES, SUPPORTED_LOCALES, translator } from '../../i18n/index.js';
+import { clientMessages, formatDateTime, LOCALE_NAMES, SUPPORTED_LOCALES, translator } from '../../i18n/index.js';
 import {
   ACCOUNT_CLIENT_ID,
   accountRedirectUri,
@@ -47,10 +48,17 @@ import { clearFailures, LIMITS, personSubject, reserveAttempt } from '../../thro
 import { renderView } from '../../views.js';
 import { finishPasskeyAddition, startPasskeyAddition } from '../../webauthn/accountPasskeys.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
-import { currentAccountPerson } from '../accountSession.js';
+import {
+  accountSignInMethod,
+  clearAccountSignInMethod,
+  currentAccountPerson,
+  mayChangeRecognition,
+  setAccountSignInMethod,
+} from '../accountSession.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { pageLocale } from '../locale.js';
+import { accountReturnPath } from '../returnTo.js';
 import { ACCOUNT_SESSION, clearPageSession, setPageSession } from '../signedSession.js';
 
 export interface AccountDeps {
@@ -64,9 +72,6 @@ export interface AccountDeps {
 
 /** The sign-in in progress: state and PKCE verifier, for the callback (10 minutes). */
 const LOGIN_COOKIE = 'palmid_account_login';
-/** How the session was opened (its acr), beside ACCOUNT_SESSION and as long. */
-const METHOD_COOKIE = 'palmid_account_acr';
-
 /** What the page may say after a change (?done=…) or a refusal (?error=…): keys of account.json. */
 const DONE = new Set([
   'profile',
@@ -131,11 +136,7 @@ export function accountRoutes(deps: AccountDeps): Router {
    * the account over, lock its owner out or choose the PIN that steps their palm up. A palm-only
    * person may do these after a palm sign-in (changing a PIN still needs the current one).
    */
-  async function strongEnough(ctx: Context, personId: string): Promise<boolean> {
-    if (ctx.cookies.get(METHOD_COOKIE, { signed: true }) === ACR_PASSKEY) return true;
-    const overview = await accountOverview(deps.db, personId);
-    return (overview?.passkeys.length ?? 0) === 0;
-  }
+  const strongEnough = (ctx: Context, personId: string) => mayChangeRecognition(ctx, deps.db, personId);
 
   /** Runs a change; a refusal the person can act on goes back to the page as ?error=. */
   async function change(ctx: Context, run: () => Promise<string | undefined>, anchor: string) {
@@ -152,7 +153,7 @@ export function accountRoutes(deps: AccountDeps): Router {
   router.get('/', async (ctx) => {
     const person = await currentAccountPerson(ctx, deps.db);
     if (!person) {
-      await startSignIn(ctx, pageLocale(ctx));
+      await startSignIn(ctx, pageLocale(ctx), accountReturnPath(ctx.query.return));
       return;
     }
     // The language the person chose in their profile, else the page's usual negotiation.
@@ -167,19 +168,23 @@ export function accountRoutes(deps: AccountDeps): Router {
       account: overview,
       done,
       error,
-      passkeySignIn: ctx.cookies.get(METHOD_COOKIE, { signed: true }) === ACR_PASSKEY,
+      passkeySignIn: accountSignInMethod(ctx, person.id) === ACR_PASSKEY,
       locales: SUPPORTED_LOCALES.map((l) => ({ id: l, name: LOCALE_NAMES[l] })),
       clientMessages: clientMessages(locale, 'account'),
     });
   });
 
-  async function startSignIn(ctx: Context, locale: string) {
+  async function startSignIn(ctx: Context, locale: string, returnTo?: string) {
     // Created (or its redirect corrected) on first use: nothing to configure for the page to work.
     await ensureAccountClient(deps.db, deps.issuer);
     const state = randomBytes(16).toString('base64url');
     const verifier = randomBytes(32).toString('base64url');
+    // When it started: the code must come from a sign-in made after it (see the callback).
+    const startedAt = Math.floor(Date.now() / 1000);
     // Lax: the callback arrives at the end of a redirect chain that may have begun on another site.
-    ctx.cookies.set(LOGIN_COOKIE, `${state}.${verifier}`, {
+    // Where to land after it (src/http/returnTo.ts; checked again on the way back).
+    const back = returnTo ? `.${Buffer.from(returnTo).toString('base64url')}` : '';
+    ctx.cookies.set(LOGIN_COOKIE, `${state}.${verifier}.${startedAt}${back}`, {
       signed: true,
       httpOnly: true,
       sameSite: 'lax',
@@ -209,7 +214,7 @@ export function accountRoutes(deps: AccountDeps): Router {
     const t = translator(locale);
     const pending = ctx.cookies.get(LOGIN_COOKIE, { signed: true });
     ctx.cookies.set(LOGIN_COOKIE, null, { path: '/account', overwrite: true });
-    const [state, verifier] = pending?.split('.') ?? [];
+    const [state, verifier, startedAt, back] = pending?.split('.') ?? [];
     const failed = (message: string, status = 400) => {
       ctx.status = status;
       ctx.type = 'html';
@@ -220,31 +225,32 @@ export function accountRoutes(deps: AccountDeps): Router {
         retry: true,
       });
     };
-    if (!state || !verifier || ctx.query.state !== state) return failed(t('account:signin.expired'));
+    if (!state || !verifier || !startedAt || ctx.query.state !== state) return failed(t('account:signin.expired'));
     if (typeof ctx.query.error === 'string') return failed(t('account:signin.cancelled'), 200);
     const code = typeof ctx.query.code === 'string' ? ctx.query.code : '';
-    const signIn = code ? await redeemAccountCode(deps.provider(), { code, verifier, redirectUri }) : undefined;
+    // prompt=login is only asked for: an edited request could get a code from a provider session
+    // left open in this browser. Only a sign-in made after this one started opens the page.
+    const signIn = code
+      ? await redeemAccountCode(deps.provider(), {
+          code,
+          verifier,
+          redirectUri,
+          authenticatedSince: Number(startedAt),
+        })
+      : undefined;
     if (!signIn) return failed(t('account:signin.expired'));
     setPageSession(ctx, ACCOUNT_SESSION, signIn.accountId);
-    ctx.cookies.set(METHOD_COOKIE, signIn.acr ?? '', {
-      signed: true,
-      httpOnly: true,
-      sameSite: 'strict',
-      secure: ctx.secure,
-      path: ACCOUNT_SESSION.path,
-      maxAge: ACCOUNT_SESSION.seconds * 1000,
-      overwrite: true,
-    });
+    setAccountSignInMethod(ctx, signIn.accountId, signIn.acr);
     await audit(deps.db, { action: 'account.signin', actor: signIn.accountId, detail: { acr: signIn.acr ?? null } });
     ctx.status = 303;
-    ctx.redirect('/account');
+    ctx.redirect(accountReturnPath(back && Buffer.from(back, 'base64url').toString('utf8')) ?? '/account');
   });
 
   router.post('/logout', async (ctx) => {
     const locale = pageLocale(ctx);
     const person = await currentAccountPerson(ctx, deps.db);
     clearPageSession(ctx, ACCOUNT_SESSION);
-    ctx.cookies.set(METHOD_COOKIE, null, { path: ACCOUNT_SESSION.path, overwrite: true });
+    clearAccountSignInMethod(ctx);
     if (person) await audit(deps.db, { action: 'account.signout', actor: person.id });
     const t = translator(locale);
     ctx.type = 'html';
@@ -346,8 +352,14 @@ export function accountRoutes(deps: AccountDeps): Router {
     const tenantId = ctx.params.tenant!;
     const standing = await palmStandingAt(deps.db, person.id, tenantId);
     if (!standing.consented) return back(ctx, { error: 'invalid' }, '#tenants');
-    if (standing.palms) await erasePalmDataAt(deps.bio, person.id, tenantId);
+    const erased = standing.palms ? (await erasePalmDataAt(deps.bio, person.id, tenantId)).references : 0;
     await withdrawConsent(deps.db, person.id, tenantId);
+    await recordSelfServiceRequest(deps.db, {
+      personId: person.id,
+      kind: 'withdrawal',
+      tenantId,
+      outcome: `consent withdrawn on the account page; ${erased} palm references erased`,
+    });
     back(ctx, { done: 'consent_withdrawn' }, '#tenants');
   });
 
@@ -422,6 +434,11 @@ export function accountRoutes(deps: AccountDeps): Router {
     if (!person) return;
     const data = await exportAccount(deps.db, person.id);
     await audit(deps.db, { action: 'account.exported', actor: person.id, subject: person.id });
+    await recordSelfServiceRequest(deps.db, {
+      personId: person.id,
+      kind: 'export',
+      outcome: 'downloaded from the account page',
+    });
     ctx.type = 'application/json; charset=utf-8';
     ctx.set(
       'content-disposition',
@@ -438,20 +455,45 @@ export function accountRoutes(deps: AccountDeps): Router {
     if (typeof body.confirm_email !== 'string' || normaliseEmail(body.confirm_email) !== person.email)
       return back(ctx, { error: 'confirm_email' }, '#delete');
     if (!(await strongEnough(ctx, person.id))) return back(ctx, { error: 'passkey_signin' }, '#delete');
+    // Queued first: an erasure that fails half-way stays open in the operators' queue to be finished.
+    const request = await openSubjectRequest(deps.db, {
+      personId: person.id,
+      kind: 'erasure',
+      source: 'account',
+      enteredBy: person.id,
+    });
+    let removed: Awaited<ReturnType<typeof removePersonAndData>>;
     try {
-      await removePersonAndData(deps.bio, person.id, { vault: vault(), actor: person.id });
+      removed = await removePersonAndData(deps.bio, person.id, { vault: vault(), actor: person.id });
     } catch (err) {
-      if (err instanceof LastAdministratorError) return back(ctx, { error: 'last_admin' }, '#delete');
+      if (err instanceof LastAdministratorError) {
+        await closeSubjectRequest(deps.db, request.id, {
+          status: 'refused',
+          outcome: 'the last administrator cannot be erased',
+          handledBy: person.id,
+        });
+        return back(ctx, { error: 'last_admin' }, '#delete');
+      }
       throw err;
     }
+    const receipt = await closeSubjectRequest(deps.db, request.id, {
+      status: 'done',
+      outcome: `account erased on the account page: ${removed.palmReferences} palm references (data key destroyed), ${removed.passkeys} passkeys, ${removed.consents} consents, ${removed.cards} cards`,
+      handledBy: person.id,
+    });
     clearPageSession(ctx, ACCOUNT_SESSION);
-    ctx.cookies.set(METHOD_COOKIE, null, { path: ACCOUNT_SESSION.path, overwrite: true });
+    clearAccountSignInMethod(ctx);
     const t = translator(locale);
     ctx.type = 'html';
     ctx.body = renderView('account-message', {
       locale,
       title: t('account:deleted.title'),
       message: t('account:deleted.message'),
+      receipt: t('account:deleted.receipt', {
+        id: receipt.request.id,
+        date: formatDateTime(receipt.request.completedAt!, locale),
+        hash: receipt.hash,
+      }),
     });
   });
 

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { LocalCardVault } from '../../../adapters/card-vault.js';
-import { CardError, findLoyaltyNumber, linkCard, listCards, setLoyaltyNumber } from '../../accounts/cards.js';
+import { CardError, findLoyaltyNumber, linkCard, setLoyaltyNumber } from '../../accounts/cards.js';
 import {
   PersonExistsError,
   PersonInputError,
@@ -39,9 +39,13 @@ import type { Database } from '../../db/database.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { pageLocale } from '../locale.js';
-import { ENROL_FRAMES, answerPalmEnrolment, palmEnrolmentLimit } from '../palmEnrolment.js';
+import { ENROL_FRAMES, answerPalmEnrolment, consentsToCurrentNotice, palmEnrolmentLimit } from '../palmEnrolment.js';
 import { allowHandTracker } from '../security.js';
+import { type RatePolicy, takeFromSource } from '../../throttling/attemptLimits.js';
 import { STATION_SESSION, clearPageSession, readPageSession, setPageSession } from '../signedSession.js';
+
+/** Person look-ups (find, add) by one staff member: 60, then one every 30 s (120 an hour). */
+export const STATION_LOOKUPS: RatePolicy = { burst: 60, refillMs: 30_000 };
 
 export interface EnrolDeps {
   db: Database;
@@ -54,13 +58,23 @@ export interface EnrolDeps {
 const CEREMONY_COOKIE = 'palmid_station_ceremony';
 const DESK_COOKIE = 'palmid_station_desk';
 
-/** The station's setting: who set it, the tenant, the station's name, and the person being enrolled. */
+/**
+ * The station's setting: who set it, the tenant, the station's name, and the person being
+ * enrolled: whether they were added here, the consent they gave on this screen, and the card
+ * linked here (brand and last four only).
+ */
 interface Desk {
   staffId: string;
   tenantId: string;
   station: string;
   personId?: string | undefined;
+  created?: boolean | undefined;
+  consentId?: string | undefined;
+  card?: { brand: string; last4: string } | undefined;
 }
+
+/** The desk without its person: what "next person" and choosing another person keep. */
+const deskOnly = (desk: Desk): Desk => ({ staffId: desk.staffId, tenantId: desk.tenantId, station: desk.station });
 
 interface Station {
   staff: PersonRecord;
@@ -98,7 +112,10 @@ function readDesk(ctx: Context): Desk | undefined {
 }
 
 function writeDesk(ctx: Context, desk: Desk): void {
-  ctx.cookies.set(DESK_COOKIE, Buffer.from(JSON.stringify(desk)).toString('base64url'), {
+  // Only the desk's own fields: not what a caller spread in beside them (the tenant's name).
+  const { staffId, tenantId, station, personId, created, consentId, card } = desk;
+  const value = { staffId, tenantId, station, personId, created, consentId, card };
+  ctx.cookies.set(DESK_COOKIE, Buffer.from(JSON.stringify(value)).toString('base64url'), {
     signed: true,
     httpOnly: true,
     sameSite: 'strict',
@@ -156,7 +173,44 @@ export function enrolRoutes(deps: EnrolDeps): Router {
     return person ? { ...current, person } : undefined;
   }
 
-  const shown = (person: PersonRecord) => person.name ?? person.email;
+  /**
+   * Whether the person accepted the tenant's current notice on this station's screen: the consent
+   * this desk recorded is still their active one, to the notice now in force. The capture, the
+   * palm, the card and the done page wait for it, whatever consent the person gave elsewhere.
+   */
+  async function consentedHere(current: Station & { person: PersonRecord }): Promise<boolean> {
+    if (!current.desk.consentId) return false;
+    const consent = await findActiveConsent(deps.db, current.person.id, current.desk.tenantId);
+    return (
+      consent?.id === current.desk.consentId &&
+      (await consentsToCurrentNotice(deps.db, current.person.id, current.desk.tenantId))
+    );
+  }
+
+  /** The person with consent given here; otherwise undefined and the page sent back to the notice. */
+  async function consentedPerson(ctx: Context): Promise<(Station & { person: PersonRecord }) | undefined> {
+    if (!(await stationOrSignIn(ctx))) return undefined;
+    const current = await withPerson(ctx);
+    if (!current) {
+      seeOther(ctx, '/enrol/person');
+      return undefined;
+    }
+    if (!(await consentedHere(current))) {
+      seeOther(ctx, '/enrol/notice');
+      return undefined;
+    }
+    return current;
+  }
+
+  /**
+   * How the station names the person. An existing person found by email is shown by that email
+   * only until they accept this tenant's notice: a tenant's staff learn no more of other tenants'
+   * customers (their name) than the address they typed.
+   */
+  const shown = (current: Station & { person: PersonRecord }) =>
+    current.desk.created || current.desk.consentId
+      ? (current.person.name ?? current.person.email)
+      : current.person.email;
   const barData = (s: Station) => ({ desk: s.desk, staffEmail: s.staff.email });
 
   router.get('/', async (ctx) => {
@@ -257,9 +311,25 @@ export function enrolRoutes(deps: EnrolDeps): Router {
     return current;
   }
 
-  async function choosePerson(ctx: Context, current: Station, person: PersonRecord) {
-    writeDesk(ctx, { ...current.desk, personId: person.id });
+  async function choosePerson(ctx: Context, current: Station, person: PersonRecord, created = false) {
+    writeDesk(ctx, { ...deskOnly(current.desk), personId: person.id, created });
     seeOther(ctx, '/enrol/notice');
+  }
+
+  /**
+   * A look-up says whether an address has an account: each costs the staff member one of a budget
+   * (STATION_LOOKUPS), so that a station cannot be used to go through a list of addresses.
+   */
+  async function lookupAllowed(ctx: Context, current: Station, form: Record<string, unknown>): Promise<boolean> {
+    if ((await takeFromSource(deps.db, `enrol-lookup:${current.staff.id}`, STATION_LOOKUPS)).allowed) return true;
+    await audit(deps.db, {
+      action: 'station.lookup_throttled',
+      actor: current.staff.id,
+      detail: { tenant: current.desk.tenantId, station: current.desk.station },
+    });
+    ctx.status = 429;
+    page(ctx, 'enrol-person', { ...barData(current), ...form, error: text(ctx, 'enrol:person.tooManyLookups') });
+    return false;
   }
 
   router.post('/person/find', async (ctx) => {
@@ -270,8 +340,18 @@ export function enrolRoutes(deps: EnrolDeps): Router {
       ctx.status = 400;
       return page(ctx, 'enrol-person', { ...barData(current), email, error: text(ctx, 'enrol:person.invalidEmail') });
     }
+    if (!(await lookupAllowed(ctx, current, { email }))) return;
     const person = await findPersonByEmail(deps.db, email);
-    if (person) return choosePerson(ctx, current, person);
+    if (person) {
+      // The person's data export shows which station looked them up.
+      await audit(deps.db, {
+        action: 'station.person_found',
+        actor: current.staff.id,
+        subject: person.id,
+        detail: { tenant: current.desk.tenantId, station: current.desk.station },
+      });
+      return choosePerson(ctx, current, person);
+    }
     page(ctx, 'enrol-person', { ...barData(current), email, notFound: true });
   });
 
@@ -279,6 +359,8 @@ export function enrolRoutes(deps: EnrolDeps): Router {
     const current = await requireStation(ctx);
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const input = { email: field(body, 'email'), name: field(body, 'name'), phone: field(body, 'phone') };
+    // "Someone already has this address" answers as a look-up does.
+    if (!(await lookupAllowed(ctx, current, { ...input, notFound: true }))) return;
     let person: PersonRecord;
     try {
       person = await createPerson(deps.db, { ...input, role: 'user', actor: current.staff.id, via: 'station' });
@@ -301,7 +383,7 @@ export function enrolRoutes(deps: EnrolDeps): Router {
       subject: person.id,
       detail: { tenant: current.desk.tenantId, station: current.desk.station },
     });
-    await choosePerson(ctx, current, person);
+    await choosePerson(ctx, current, person, true);
   });
 
   /** The notice, for the person to read and accept on the station's screen. */
@@ -310,7 +392,7 @@ export function enrolRoutes(deps: EnrolDeps): Router {
     page(ctx, 'enrol-notice', {
       ...barData(current),
       notice,
-      intro: text(ctx, 'enrol:notice.handOver', { person: shown(current.person), tenant: current.desk.tenantName }),
+      intro: text(ctx, 'enrol:notice.handOver', { person: shown(current), tenant: current.desk.tenantName }),
       acceptAction: '/enrol/consent',
       declineAction: '/enrol/next',
       error,
@@ -329,33 +411,39 @@ export function enrolRoutes(deps: EnrolDeps): Router {
     if (!current) throw new HttpError(400, 'invalid_request', 'Find or add the person first.');
     const body = await readBody(ctx, deps.bodyLimitBytes);
     if (field(body, 'accept') !== 'yes') throw new HttpError(400, 'invalid_request', 'The person did not accept.');
+    let consentId: string;
     try {
-      await recordConsent(deps.db, current.person.id, current.desk.tenantId, Number(field(body, 'notice_version')), {
-        method: 'station',
-        recordedById: current.staff.id,
-        station: current.desk.station,
-      });
+      const consent = await recordConsent(
+        deps.db,
+        current.person.id,
+        current.desk.tenantId,
+        Number(field(body, 'notice_version')),
+        { method: 'station', recordedById: current.staff.id, station: current.desk.station },
+      );
+      consentId = consent.id;
     } catch (err) {
       if (!(err instanceof TenantError)) throw err;
       ctx.status = 409;
       return showNotice(ctx, current, text(ctx, 'enrol:notice.changed'));
     }
+    writeDesk(ctx, {
+      ...deskOnly(current.desk),
+      personId: current.person.id,
+      created: current.desk.created,
+      consentId,
+    });
     seeOther(ctx, '/enrol/capture');
   });
 
   router.get('/capture', async (ctx) => {
-    if (!(await stationOrSignIn(ctx))) return;
-    const current = await withPerson(ctx);
-    if (!current) return seeOther(ctx, '/enrol/person');
-    const consent = await findActiveConsent(deps.db, current.person.id, current.desk.tenantId);
-    const notice = await currentNotice(deps.db, current.desk.tenantId);
-    if (consent?.noticeVersion !== notice.version) return seeOther(ctx, '/enrol/notice');
+    const current = await consentedPerson(ctx);
+    if (!current) return;
     const locale = pageLocale(ctx);
     // The capture runs the hand tracker (WebAssembly) in the page.
     allowHandTracker(ctx);
     page(ctx, 'enrol-capture', {
       ...barData(current),
-      lead: text(ctx, 'enrol:person.found', { person: shown(current.person) }),
+      lead: text(ctx, 'enrol:person.found', { person: shown(current) }),
       intro: text(ctx, 'enrol:palm.intro'),
       endpoint: '/enrol/palm',
       frames: ENROL_FRAMES,
@@ -369,16 +457,26 @@ export function enrolRoutes(deps: EnrolDeps): Router {
   router.post('/palm', async (ctx) => {
     const current = await withPerson(ctx);
     if (!current) throw new HttpError(400, 'invalid_request', 'Find or add the person first.');
-    const enrolled = await answerPalmEnrolment(ctx, deps, {
+    if (!(await consentedHere(current))) {
+      ctx.status = 403;
+      ctx.set('cache-control', 'no-store');
+      ctx.body = {
+        error: 'consent_required',
+        error_description: 'The person must accept the notice on this screen first.',
+      };
+      return;
+    }
+    const answer = await answerPalmEnrolment(ctx, deps, {
       personId: current.person.id,
       tenantId: current.desk.tenantId,
+      staffId: current.staff.id,
     });
-    if (enrolled)
+    if (answer)
       await audit(deps.db, {
-        action: 'station.palm_enrolled',
+        action: answer.outcome === 'enrolled' ? 'station.palm_enrolled' : 'station.duplicate_refused',
         actor: current.staff.id,
         subject: current.person.id,
-        detail: { tenant: current.desk.tenantId, station: current.desk.station, hand: enrolled.hand },
+        detail: { tenant: current.desk.tenantId, station: current.desk.station, hand: answer.hand },
       });
   });
 
@@ -391,15 +489,17 @@ export function enrolRoutes(deps: EnrolDeps): Router {
   }
 
   router.get('/extras', async (ctx) => {
-    if (!(await stationOrSignIn(ctx))) return;
-    const current = await withPerson(ctx);
-    if (!current) return seeOther(ctx, '/enrol/person');
+    const current = await consentedPerson(ctx);
+    if (!current) return;
     await showExtras(ctx, current);
   });
 
   router.post('/extras', async (ctx) => {
     const current = await withPerson(ctx);
     if (!current) throw new HttpError(400, 'invalid_request', 'Find or add the person first.');
+    // A card or a loyalty number only for the person at the desk, who accepted the notice here.
+    if (!(await consentedHere(current)))
+      throw new HttpError(403, 'access_denied', 'The person has not accepted the notice here.');
     const body = await readBody(ctx, deps.bodyLimitBytes);
     if (field(body, 'action') !== 'skip') {
       const number = field(body, 'card_number');
@@ -416,6 +516,7 @@ export function enrolRoutes(deps: EnrolDeps): Router {
             expMonth: Number(m[1]),
             expYear: Number(m[2]),
           });
+          writeDesk(ctx, { ...current.desk, card: { brand: card.brand, last4: card.last4 } });
           await audit(deps.db, {
             action: 'station.card_linked',
             actor: current.staff.id,
@@ -446,19 +547,18 @@ export function enrolRoutes(deps: EnrolDeps): Router {
   });
 
   router.get('/done', async (ctx) => {
-    if (!(await stationOrSignIn(ctx))) return;
-    const current = await withPerson(ctx);
-    if (!current) return seeOther(ctx, '/enrol/person');
+    const current = await consentedPerson(ctx);
+    if (!current) return;
     const described = await describePerson(deps.db, current.person.id);
-    const cards = await listCards(deps.db, current.person.id);
     page(ctx, 'enrol-done', {
       ...barData(current),
       summary: text(ctx, 'enrol:done.summary', {
-        person: shown(current.person),
+        person: shown(current),
         tenant: current.desk.tenantName,
       }),
       palms: (described?.palms ?? []).filter((p) => p.tenant === current.desk.tenantId).map((p) => p.hand),
-      cards: cards.map((c) => ({ brand: c.brand, last4: c.last4 })),
+      // Only the card linked here: a person's cards are not per tenant, and others are none of this tenant's business.
+      cards: current.desk.card ? [current.desk.card] : [],
       loyalty: await findLoyaltyNumber(deps.db, current.person.id, current.desk.tenantId),
     });
   });
@@ -476,7 +576,7 @@ export function enrolRoutes(deps: EnrolDeps): Router {
         subject: current.desk.personId,
         detail: { tenant: current.desk.tenantId, station: current.desk.station },
       });
-    writeDesk(ctx, { staffId: current.desk.staffId, tenantId: current.desk.tenantId, station: current.desk.station });
+    writeDesk(ctx, deskOnly(current.desk));
     seeOther(ctx, declined ? '/enrol/person?declined=1' : '/enrol/person');
   });
 

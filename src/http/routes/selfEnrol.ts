@@ -8,7 +8,7 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { PersonRecord } from '../../accounts/people.js';
-import { TenantError, currentNotice, findActiveConsent, findTenant, recordConsent } from '../../accounts/tenants.js';
+import { TenantError, currentNotice, findTenant, recordConsent } from '../../accounts/tenants.js';
 import { audit } from '../../audit/audit.js';
 import type { BiometricContext } from '../../biometrics/context.js';
 import type { FramePool } from '../../biometrics/framePool.js';
@@ -17,11 +17,11 @@ import { describePerson } from '../../accounts/people.js';
 import { translator } from '../../i18n/index.js';
 import { renderView } from '../../views.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
-import { currentAccountPerson } from '../accountSession.js';
+import { currentAccountPerson, mayChangeRecognition } from '../accountSession.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { pageLocale } from '../locale.js';
-import { ENROL_FRAMES, answerPalmEnrolment, palmEnrolmentLimit } from '../palmEnrolment.js';
+import { ENROL_FRAMES, answerPalmEnrolment, consentsToCurrentNotice, palmEnrolmentLimit } from '../palmEnrolment.js';
 import { allowHandTracker } from '../security.js';
 import { enrolPageMessages } from './enrol.js';
 
@@ -69,23 +69,21 @@ export function selfEnrolRoutes(deps: SelfEnrolDeps): Router {
     return person;
   }
 
-  /** Whether the person's active consent is to the tenant's current notice. */
-  async function consentsNow(personId: string, tenantId: string): Promise<boolean> {
-    const [consent, notice] = await Promise.all([
-      findActiveConsent(deps.db, personId, tenantId),
-      currentNotice(deps.db, tenantId),
-    ]);
-    return consent?.noticeVersion === notice.version;
+  /** Enrolling a palm changes how the person is recognised: a passkey sign-in where they have one. */
+  async function mayEnrol(ctx: Context, person: PersonRecord): Promise<void> {
+    if (!(await mayChangeRecognition(ctx, deps.db, person.id)))
+      throw new HttpError(403, 'access_denied', text(ctx, 'enrol:self.passkeyNeeded'));
   }
 
   router.get('/', async (ctx) => {
     const person = await currentAccountPerson(ctx, deps.db);
     if (!person) {
+      // Signed in at the account page, the browser comes back here (src/http/returnTo.ts).
       ctx.status = 303;
-      return ctx.redirect('/account');
+      return ctx.redirect(`/account?return=${encodeURIComponent(ctx.url)}`);
     }
     const tenant = await namedTenant(ctx);
-    if (!(await consentsNow(person.id, tenant.id))) {
+    if (!(await consentsToCurrentNotice(deps.db, person.id, tenant.id))) {
       return page(ctx, 'enrol-notice', {
         notice: await currentNotice(deps.db, tenant.id),
         intro: text(ctx, 'enrol:notice.selfIntro', { tenant: tenant.name }),
@@ -108,6 +106,7 @@ export function selfEnrolRoutes(deps: SelfEnrolDeps): Router {
 
   router.post('/consent', async (ctx) => {
     const person = await signedIn(ctx);
+    await mayEnrol(ctx, person);
     const body = await readBody(ctx, deps.bodyLimitBytes);
     const tenant = await namedTenant(ctx, body);
     if (body.accept !== 'yes') throw new HttpError(400, 'invalid_request', 'The notice was not accepted.');
@@ -130,14 +129,16 @@ export function selfEnrolRoutes(deps: SelfEnrolDeps): Router {
 
   router.post('/palm', async (ctx) => {
     const person = await signedIn(ctx);
+    await mayEnrol(ctx, person);
     const tenant = await namedTenant(ctx);
-    const enrolled = await answerPalmEnrolment(ctx, deps, { personId: person.id, tenantId: tenant.id });
-    if (enrolled)
+    // Only ever the signed-in person's palm, under their own consent to the current notice (checked there).
+    const answer = await answerPalmEnrolment(ctx, deps, { personId: person.id, tenantId: tenant.id });
+    if (answer)
       await audit(deps.db, {
-        action: 'self.palm_enrolled',
+        action: answer.outcome === 'enrolled' ? 'self.palm_enrolled' : 'self.duplicate_refused',
         actor: person.id,
         subject: tenant.id,
-        detail: { hand: enrolled.hand },
+        detail: { hand: answer.hand },
       });
   });
 
