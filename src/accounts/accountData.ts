@@ -6,6 +6,7 @@
  */
 import type { Database } from '../db/database.js';
 import { isLocale, type Locale } from '../i18n/locales.js';
+import { PROFILE_COLUMNS } from './people.js';
 
 export const EXPORT_FORMAT = 'palmid-account-export';
 export const EXPORT_VERSION = 1;
@@ -80,13 +81,8 @@ export async function accountOverview(db: Database, personId: string) {
   const person = await db.prisma.person.findUnique({
     where: { id: personId },
     select: {
-      id: true,
-      email: true,
-      name: true,
-      phone: true,
-      role: true,
+      ...PROFILE_COLUMNS,
       locale: true,
-      createdAt: true,
       pinHash: true,
       passkeys: {
         select: { id: true, name: true, createdAt: true, lastUsedAt: true, deviceType: true, backedUp: true },

@@ -111,16 +111,18 @@ export function isValidEmail(email: string): boolean {
   return emailSchema.safeParse(email).success;
 }
 
-/** Never the PIN hash. */
-const PERSON_COLUMNS = {
+/** Who a person is, as lists and the account page show them: never the PIN hash. */
+export const PROFILE_COLUMNS = {
   id: true,
   email: true,
   name: true,
   phone: true,
   role: true,
-  webauthnId: true,
   createdAt: true,
 } as const;
+
+/** Never the PIN hash. */
+const PERSON_COLUMNS = { ...PROFILE_COLUMNS, webauthnId: true } as const;
 
 /**
  * Adds a person, without passkey. `actor` (an administrator's id, or 'cli') is audited, with how
@@ -263,12 +265,7 @@ export async function listPeople(db: Database, filter: { tenant?: string } = {})
     where: filter.tenant ? { consents: { some: { tenantId: filter.tenant, withdrawnAt: null } } } : {},
     orderBy: [{ createdAt: 'asc' }, { email: 'asc' }],
     select: {
-      id: true,
-      email: true,
-      name: true,
-      phone: true,
-      role: true,
-      createdAt: true,
+      ...PROFILE_COLUMNS,
       _count: {
         select: { passkeys: true, palms: filter.tenant ? { where: { tenantId: filter.tenant } } : true },
       },

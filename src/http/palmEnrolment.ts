@@ -149,13 +149,7 @@ export async function answerPalmEnrolment(
         detail: { tenant: target.tenantId, budget: subject.startsWith('enrol-staff:') ? 'staff' : 'person' },
       });
       const retryAfter = verdict.retryAfterSeconds ?? 60;
-      ctx.status = 429;
-      ctx.set('retry-after', String(retryAfter));
-      ctx.body = {
-        error: 'too_many_attempts',
-        error_description: 'Too many enrolment attempts: try again later.',
-        retry_after: retryAfter,
-      };
+      tryLater(ctx, 429, 'too_many_attempts', 'Too many enrolment attempts: try again later.', retryAfter);
       return undefined;
     }
     taken.push([subject, policy]);
@@ -216,11 +210,12 @@ export async function answerPalmEnrolment(
 }
 
 function busy(ctx: Context, retryAfterSeconds: number): void {
-  ctx.status = 503;
+  tryLater(ctx, 503, 'temporarily_unavailable', 'The server is busy: try again in a moment.', retryAfterSeconds);
+}
+
+/** A refusal for now: the status, a Retry-After header and the same wait in the body (for the page). */
+function tryLater(ctx: Context, status: number, error: string, description: string, retryAfterSeconds: number): void {
+  ctx.status = status;
   ctx.set('retry-after', String(retryAfterSeconds));
-  ctx.body = {
-    error: 'temporarily_unavailable',
-    error_description: 'The server is busy: try again in a moment.',
-    retry_after: retryAfterSeconds,
-  };
+  ctx.body = { error, error_description: description, retry_after: retryAfterSeconds };
 }

@@ -3,17 +3,13 @@
  * credential, user verification required), for the person already signed in, whose existing
  * passkeys are excluded. The ceremony is bound to the person: another person's response is refused.
  */
-import {
-  generateRegistrationOptions,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import { generateRegistrationOptions, type PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
 import type { Database } from '../db/database.js';
 import { findPersonById } from '../accounts/people.js';
 import { audit } from '../audit/audit.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import { WebauthnError } from './errors.js';
+import { verifyNewPasskey } from './newPasskey.js';
 import type { RelyingParty } from './relyingParty.js';
 
 const PURPOSE = 'account-passkey';
@@ -50,33 +46,9 @@ export async function finishPasskeyAddition(
   const pending = await takeChallenge(db, input.ceremony, PURPOSE);
   if (!pending || (pending.data as { personId?: string } | null)?.personId !== personId)
     throw new WebauthnError('invalid_request', 'The registration expired; start again.');
-  let verification;
-  try {
-    verification = await verifyRegistrationResponse({
-      response: input.response as RegistrationResponseJSON,
-      expectedChallenge: pending.challenge,
-      expectedOrigin: rp.origin,
-      expectedRPID: rp.id,
-      requireUserVerification: true,
-    });
-  } catch (err) {
-    throw new WebauthnError('passkey_rejected', `The passkey could not be verified: ${(err as Error).message}`);
-  }
-  if (!verification.verified) throw new WebauthnError('passkey_rejected', 'The passkey could not be verified.');
-  const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
+  const passkey = await verifyNewPasskey(rp, pending.challenge, input.response);
   const name = typeof input.name === 'string' ? input.name.trim().slice(0, 60) || null : null;
-  await db.prisma.passkey.create({
-    data: {
-      id: credential.id,
-      personId,
-      name,
-      publicKey: Buffer.from(credential.publicKey),
-      signCount: BigInt(credential.counter),
-      transports: credential.transports ?? [],
-      deviceType: credentialDeviceType,
-      backedUp: credentialBackedUp,
-    },
-  });
+  await db.prisma.passkey.create({ data: { ...passkey, personId, name } });
   await audit(db, { action: 'account.passkey_added', actor: personId, subject: personId });
-  return { passkeyId: credential.id };
+  return { passkeyId: passkey.id };
 }

@@ -3,12 +3,7 @@
  * required. An invitation for an email names its person (created with it, or found), and adds
  * the passkey to that person.
  */
-import {
-  generateRegistrationOptions,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import { generateRegistrationOptions, type PublicKeyCredentialCreationOptionsJSON } from '@simplewebauthn/server';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Database } from '../db/database.js';
 import { findRedeemableInvitation } from '../accounts/invitations.js';
@@ -25,6 +20,7 @@ import { audit } from '../audit/audit.js';
 import { storeChallenge, takeChallenge } from './challenges.js';
 import type { RelyingParty } from './relyingParty.js';
 import { WebauthnError } from './errors.js';
+import { verifyNewPasskey } from './newPasskey.js';
 
 const EXISTS = 'An account with this email already exists; ask an administrator for an invitation to add a passkey.';
 
@@ -93,20 +89,7 @@ export async function finishRegistration(
   }
   const data = pending.data as { email: string; name: string | null; webauthnId: string };
 
-  let verification;
-  try {
-    verification = await verifyRegistrationResponse({
-      response: input.response as RegistrationResponseJSON,
-      expectedChallenge: pending.challenge,
-      expectedOrigin: rp.origin,
-      expectedRPID: rp.id,
-      requireUserVerification: true,
-    });
-  } catch (err) {
-    throw new WebauthnError('passkey_rejected', `The passkey could not be verified: ${(err as Error).message}`);
-  }
-  if (!verification.verified) throw new WebauthnError('passkey_rejected', 'The passkey could not be verified.');
-  const { credential, credentialDeviceType, credentialBackedUp } = verification.registrationInfo;
+  const passkey = await verifyNewPasskey(rp, pending.challenge, input.response);
 
   const role = invitation.role as Role;
   // The invitation is redeemed, the person found or created and the passkey stored in one
@@ -134,17 +117,7 @@ export async function finishRegistration(
       await tx.person.update({ where: { id: person.id }, data: { role: 'admin' } });
     // A person added without a name (invited by email, imported) takes the one they typed.
     if (!person.name && data.name) await tx.person.update({ where: { id: person.id }, data: { name: data.name } });
-    await tx.passkey.create({
-      data: {
-        id: credential.id,
-        personId: person.id,
-        publicKey: Buffer.from(credential.publicKey),
-        signCount: BigInt(credential.counter),
-        transports: credential.transports ?? [],
-        deviceType: credentialDeviceType,
-        backedUp: credentialBackedUp,
-      },
-    });
+    await tx.passkey.create({ data: { ...passkey, personId: person.id } });
     return person.id;
   });
   await audit(db, {

@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { audit, auditEvents } from '../../src/audit/audit.js';
 import { canonicalEventText, formatAnchor, GENESIS_HASH, linkHash, parseAnchor } from '../../src/audit/chain.js';
 import { describeBreak, verifyAuditChain } from '../../src/audit/verify.js';
 import { openDatabase } from '../../src/db/database.js';
-import { migrate } from '../../src/db/migrate.js';
-import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
+import { databaseKinds, useMigratedDatabase } from '../support/server.js';
 
 describe('the audit hash chain', () => {
   it('hashes the canonical text, so key order and undefined fields do not matter', () => {
@@ -21,15 +20,8 @@ describe('the audit hash chain', () => {
 });
 
 describe.each(databaseKinds)('the audit hash chain on $name', (kind) => {
-  let testDb: TestDatabase;
-  beforeAll(async () => {
-    testDb = await createTestDatabase(kind);
-    await migrate(testDb.db);
-  });
-  afterAll(async () => {
-    await testDb?.dispose();
-  });
-  const db = () => testDb.db;
+  const testDb = useMigratedDatabase(kind);
+  const db = () => testDb().db;
   const exec = (sql: string) => db().prisma.$executeRawUnsafe(sql);
 
   it('links every event, also written concurrently and in batches, and verifies', async () => {
@@ -122,7 +114,7 @@ describe.each(databaseKinds)('the audit hash chain on $name', (kind) => {
   });
 
   it.skipIf(kind.name !== 'postgres')('keeps one chain when two nodes write to the same database', async () => {
-    const second = await openDatabase({ url: testDb.url! });
+    const second = await openDatabase({ url: testDb().url! });
     try {
       await Promise.all(
         Array.from({ length: 30 }, (_, i) =>

@@ -3,90 +3,35 @@
  * sign-in attempt path (attemptPalmSignIn), and read back as series with failure-to-acquire reasons
  * and the genuine margin over the threshold.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recognitionHealth, recordOutcome } from '../../src/biometrics/recognitionStats.js';
+import { describe, expect, it } from 'vitest';
+import { type RecognitionOutcome, recognitionHealth, recordOutcome } from '../../src/biometrics/recognitionStats.js';
 import { attemptPalmSignIn, type PalmAttempt } from '../../src/biometrics/signInAttempt.js';
-import { migrate } from '../../src/db/migrate.js';
 import { LIMITS } from '../../src/throttling/attemptLimits.js';
-import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
+import { databaseKinds, useMigratedDatabase } from '../support/server.js';
 
 describe.each(databaseKinds)('recognition health on $name', (kind) => {
-  let testDb: TestDatabase;
-  beforeAll(async () => {
-    testDb = await createTestDatabase(kind);
-    await migrate(testDb.db);
-  });
-  afterAll(async () => {
-    await testDb?.dispose();
-  });
-  const db = () => testDb.db;
+  const testDb = useMigratedDatabase(kind);
+  const db = () => testDb().db;
 
   it('sums outcomes per hour or day, keeps the lowest genuine margin, and folds unknown reasons', async () => {
     const at = (h: number) => new Date(Date.UTC(2026, 10, 20, h, 30));
-    await Promise.all([
-      recordOutcome(db(), {
-        tenantId: 'shop',
-        source: 'r1',
-        channel: 'reader',
-        outcome: 'matched',
-        margin: 0.2,
-        at: at(9),
-      }),
-      recordOutcome(db(), {
-        tenantId: 'shop',
-        source: 'r1',
-        channel: 'reader',
-        outcome: 'matched',
-        margin: 0.1,
-        at: at(9),
-      }),
-      recordOutcome(db(), {
-        tenantId: 'shop',
-        source: 'r1',
-        channel: 'reader',
-        outcome: 'matched',
-        margin: 0.05,
-        at: at(10),
-      }),
-      recordOutcome(db(), {
-        tenantId: 'shop',
-        source: 'r1',
-        channel: 'reader',
-        outcome: 'not_matched',
-        margin: -0.3,
-        at: at(10),
-      }),
-      recordOutcome(db(), {
-        tenantId: 'shop',
-        source: 'r1',
-        channel: 'reader',
-        outcome: 'unusable:blurred',
-        at: at(10),
-      }),
-      recordOutcome(db(), {
-        tenantId: 'shop',
-        source: 'r1',
-        channel: 'reader',
-        outcome: 'unusable:blurred',
-        at: at(10),
-      }),
-      recordOutcome(db(), {
-        tenantId: 'shop',
-        source: 'r1',
-        channel: 'reader',
-        outcome: 'unusable:<script>',
-        at: at(10),
-      }),
-      recordOutcome(db(), { tenantId: 'shop', source: 'r2', channel: 'reader', outcome: 'throttled', at: at(10) }),
-      recordOutcome(db(), {
-        tenantId: 'gym',
-        source: 'r9',
-        channel: 'reader',
-        outcome: 'matched',
-        margin: 0.9,
-        at: at(10),
-      }),
-    ]);
+    // [tenant, reader, outcome, margin, hour]: written at once, as concurrent sign-ins would.
+    const outcomes: Array<[string, string, RecognitionOutcome, number | undefined, number]> = [
+      ['shop', 'r1', 'matched', 0.2, 9],
+      ['shop', 'r1', 'matched', 0.1, 9],
+      ['shop', 'r1', 'matched', 0.05, 10],
+      ['shop', 'r1', 'not_matched', -0.3, 10],
+      ['shop', 'r1', 'unusable:blurred', undefined, 10],
+      ['shop', 'r1', 'unusable:blurred', undefined, 10],
+      ['shop', 'r1', 'unusable:<script>', undefined, 10],
+      ['shop', 'r2', 'throttled', undefined, 10],
+      ['gym', 'r9', 'matched', 0.9, 10],
+    ];
+    await Promise.all(
+      outcomes.map(([tenantId, source, outcome, margin, hour]) =>
+        recordOutcome(db(), { tenantId, source, channel: 'reader', outcome, margin, at: at(hour) }),
+      ),
+    );
     const since = new Date(Date.UTC(2026, 10, 20));
     const hourly = await recognitionHealth(db(), { tenantId: 'shop', since, bucket: 'hour' });
     expect(hourly).toEqual([

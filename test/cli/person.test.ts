@@ -24,8 +24,8 @@ import { hintedPalmSubject, personSubject } from '../../src/throttling/attemptLi
 import { relyingPartyFor } from '../../src/webauthn/relyingParty.js';
 import { finishRegistration, startRegistration } from '../../src/webauthn/registration.js';
 import { SoftAuthenticator } from '../support/authenticator.js';
-import { palmid, type Run } from '../support/cli.js';
-import { TEST_MASTER_KEY, createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
+import { createCliEnvironment, palmid, removeCliEnvironment, type Run } from '../support/cli.js';
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
 
 const PALMS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/tongji-roi');
 const havePalms = fs.existsSync(PALMS);
@@ -165,19 +165,9 @@ describe.each(databaseKinds)('palmid person ($name)', (kind) => {
   };
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-person-'));
-    env = { PALMID_DATA_DIR: dataDir, LOG_LEVEL: 'warn', PORT: '4455' };
-    if (kind.name === 'postgres') {
-      testDb = await createTestDatabase(kind);
-      env.DATABASE_URL = testDb.url!;
-      env.PALMID_MASTER_KEY = TEST_MASTER_KEY;
-    }
+    ({ dataDir, env, testDb } = await createCliEnvironment(kind, { tmpPrefix: 'palmid-person-', port: '4455' }));
   });
-  afterAll(async () => {
-    await testDb?.dispose();
-    for (const f of fs.readdirSync(path.dirname(dataDir)))
-      if (f.startsWith(path.basename(dataDir))) fs.rmSync(path.join(path.dirname(dataDir), f), { recursive: true });
-  });
+  afterAll(() => removeCliEnvironment({ dataDir, testDb }));
 
   /** The database the commands used (the embedded one is opened only between commands). */
   async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {

@@ -1,10 +1,7 @@
 /** `palmid staff add|list|remove`: who may run a tenant's enrolment station. */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { palmid } from '../support/cli.js';
-import { TEST_MASTER_KEY, createTestDatabase, databaseKinds, type TestDatabase } from '../support/server.js';
+import { createCliEnvironment, palmid, removeCliEnvironment } from '../support/cli.js';
+import { databaseKinds, type TestDatabase } from '../support/server.js';
 
 describe.each(databaseKinds)('palmid staff ($name)', (kind) => {
   let dataDir: string;
@@ -12,19 +9,9 @@ describe.each(databaseKinds)('palmid staff ($name)', (kind) => {
   let testDb: TestDatabase | undefined;
 
   beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-staff-'));
-    env = { PALMID_DATA_DIR: dataDir, LOG_LEVEL: 'warn', PORT: '4456' };
-    if (kind.name === 'postgres') {
-      testDb = await createTestDatabase(kind);
-      env.DATABASE_URL = testDb.url!;
-      env.PALMID_MASTER_KEY = TEST_MASTER_KEY;
-    }
+    ({ dataDir, env, testDb } = await createCliEnvironment(kind, { tmpPrefix: 'palmid-staff-', port: '4456' }));
   });
-  afterAll(async () => {
-    await testDb?.dispose();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    fs.rmSync(`${dataDir}-keys`, { recursive: true, force: true });
-  });
+  afterAll(() => removeCliEnvironment({ dataDir, testDb }));
 
   const ok = async (...args: string[]) => {
     const run = await palmid(env, ...args);

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCardVault } from '../../adapters/card-vault.js';
@@ -12,6 +11,7 @@ import { BiometricContext } from '../../src/biometrics/context.js';
 import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { setPin } from '../../src/readers/pin.js';
 import { accessibilityViolations } from '../support/axe.js';
+import { COEP, haveChromium, haveCoep, pageWithPasskeys, SHOTS, VIRTUAL_AUTHENTICATOR } from '../support/browser.js';
 import { CHROMIUM } from '../support/fakeCamera.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -22,12 +22,8 @@ import { startTestServer, type TestServer } from '../support/server.js';
  * section filled. Palm sign-in to the page (the login's palm path) is covered over HTTP in
  * test/accounts/account.test.ts; palm data here is enrolled from photos, no camera needed.
  */
-const haveChromium = fs.existsSync(CHROMIUM);
-const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
-const haveData = fs.existsSync(COEP);
 const photo = (id: number, s: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`);
 const WAIT = 20_000;
-const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
 
 async function statusText(page: Page): Promise<string> {
   return ((await page.locator('#status').textContent()) ?? '').trim();
@@ -42,7 +38,7 @@ async function submit(page: Page, name: string | RegExp): Promise<string> {
   return statusText(page);
 }
 
-describe.skipIf(!haveChromium || !haveData)('the account page in Chromium (375 px, virtual authenticator)', () => {
+describe.skipIf(!haveChromium || !haveCoep)('the account page in Chromium (375 px, virtual authenticator)', () => {
   let server: TestServer;
   let browser: Browser;
 
@@ -65,21 +61,7 @@ describe.skipIf(!haveChromium || !haveData)('the account page in Chromium (375 p
   }, async () => {
     const db = server.db;
     const context = await browser.newContext({ viewport: { width: 375, height: 800 }, acceptDownloads: true });
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT);
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    const authenticator = {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    } as const;
-    const { authenticatorId: laptop } = await cdp.send('WebAuthn.addVirtualAuthenticator', authenticator);
+    const { page, cdp, authenticatorId: laptop } = await pageWithPasskeys(context, WAIT);
 
     // Cy registers a passkey through an invitation; the rest of her data is made by the services.
     const invitation = await createInvitation(db, { email: 'cy@example.org', role: 'user', ttlSeconds: 600 });
@@ -137,7 +119,7 @@ describe.skipIf(!haveChromium || !haveData)('the account page in Chromium (375 p
     // Passkeys: add one from a second device (the first already holds Cy's, which the page
     // excludes), rename the first, remove the new one.
     await cdp.send('WebAuthn.removeVirtualAuthenticator', { authenticatorId: laptop });
-    await cdp.send('WebAuthn.addVirtualAuthenticator', authenticator);
+    await cdp.send('WebAuthn.addVirtualAuthenticator', VIRTUAL_AUTHENTICATOR);
     await page.getByLabel(/^Name for a new passkey/).fill('Backup key');
     await Promise.all([
       page.waitForURL(/done=passkey_added/),

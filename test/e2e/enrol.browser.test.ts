@@ -1,15 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { createInvitation, invitationUrl } from '../../src/accounts/invitations.js';
 import { addStaff } from '../../src/accounts/staff.js';
-import { addTenant } from '../../src/accounts/tenants.js';
-import { accessibilityViolations } from '../support/axe.js';
-import { CHROMIUM, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { canFilmPalms, enrolmentOutcome, pageWithPasskeys, screenOk, useCameraStation } from '../support/browser.js';
 
 /**
  * The enrolment station end to end in Chromium, on a 375 px wide screen: a staff member signs in
@@ -19,47 +12,24 @@ import { startTestServer, type TestServer } from '../support/server.js';
  * screen is checked with axe and for horizontal overflow. The person's part is timed and reported
  * (the target is under 60 s for a cooperative person), not asserted.
  */
-const haveChromium = fs.existsSync(CHROMIUM);
-const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
-const haveData = fs.existsSync(COEP);
 const WAIT = 90_000;
-const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
 
-describe.skipIf(!haveChromium || !haveData)('the enrolment station in Chromium (passkey, fake camera)', () => {
-  let server: TestServer;
-  let browser: Browser;
-  let videos: string;
-
-  beforeAll(async () => {
-    videos = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-enrol-camera-'));
-    await photoVideo(path.join(COEP, '002_03.jpg'), path.join(videos, 'dana.y4m'));
-    server = await startTestServer({ name: 'pglite' });
-    await addTenant(server.db, { id: 'shop', name: 'Corner Shop' });
-    browser = await launchWithCamera(path.join(videos, 'dana.y4m'));
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (videos) fs.rmSync(videos, { recursive: true, force: true });
-  });
+describe.skipIf(!canFilmPalms)('the enrolment station in Chromium (passkey, fake camera)', () => {
+  // Dana's palm before the camera.
+  const station = useCameraStation('002_03.jpg', { id: 'shop', name: 'Corner Shop' });
 
   /** Time spent checking screens (not the person's time: left out of the measurement). */
   let checkingMs = 0;
 
-  /** axe finds nothing and nothing overflows the 375 px screen. */
-  async function screenOk(page: Page, name: string) {
+  /** axe finds nothing and nothing overflows the 375 px screen (timed apart). */
+  async function checkScreen(page: Page, name: string) {
     const start = performance.now();
-    expect(await accessibilityViolations(page), name).toEqual([]);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    expect(overflow, `${name}: horizontal overflow`).toBeLessThanOrEqual(0);
-    // For people to look at (not compared).
-    fs.mkdirSync(SHOTS, { recursive: true });
-    await page.screenshot({ path: `${SHOTS}/enrol-${name.replace(/\W+/g, '-')}.png`, fullPage: true });
+    await screenOk(page, name, 'enrol');
     checkingMs += performance.now() - start;
   }
 
   it('a staff member enrols a person end to end with a card and a loyalty number', { timeout: 180_000 }, async () => {
+    const { server, browser } = station;
     const invitation = await createInvitation(server.db, {
       email: 'clerk@example.org',
       role: 'user',
@@ -69,20 +39,7 @@ describe.skipIf(!haveChromium || !haveData)('the enrolment station in Chromium (
     await addStaff(server.db, { personId: clerkId, tenantId: 'shop' });
 
     const context = await browser.newContext({ viewport: { width: 375, height: 812 } });
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT);
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    const { page } = await pageWithPasskeys(context, WAIT);
     const cspErrors: string[] = [];
     page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) cspErrors.push(m.text());
@@ -96,15 +53,15 @@ describe.skipIf(!haveChromium || !haveData)('the enrolment station in Chromium (
 
     // Station sign-in and set-up.
     await page.goto(`${server.issuer}/enrol`);
-    await screenOk(page, 'sign-in');
+    await checkScreen(page, 'sign-in');
     await page.locator('#passkey').click();
     await page.waitForURL(/\/enrol\/desk$/);
-    await screenOk(page, 'desk');
+    await checkScreen(page, 'desk');
     await page.locator('#desk-tenant').selectOption('shop');
     await page.locator('#desk-station').fill('Front desk 2');
     await page.locator('#desk button[type="submit"]').click();
     await page.waitForURL(/\/enrol\/person$/);
-    await screenOk(page, 'find person');
+    await checkScreen(page, 'find person');
 
     // The person's part, timed: from giving their address to the done screen.
     const started = performance.now();
@@ -112,29 +69,19 @@ describe.skipIf(!haveChromium || !haveData)('the enrolment station in Chromium (
     await page.locator('#find-email').fill('dana@example.org');
     await page.locator('#find button[type="submit"]').click();
     await page.locator('#create').waitFor({ state: 'visible' });
-    await screenOk(page, 'add person');
+    await checkScreen(page, 'add person');
     await page.locator('#create-name').fill('Dana Silva');
     await page.locator('#create-phone').fill('+41 44 668 18 00');
     await page.locator('#create button[type="submit"]').click();
     await page.waitForURL(/\/enrol\/notice$/);
     expect(await page.locator('#notice-text').textContent()).toContain('Corner Shop uses palmid');
-    await screenOk(page, 'notice');
+    await checkScreen(page, 'notice');
     await page.locator('#accept button').click();
     await page.waitForURL(/\/enrol\/capture$/);
-    await screenOk(page, 'capture');
+    await checkScreen(page, 'capture');
     const captureStarted = performance.now();
     await page.locator('#enrol-start').click();
-    const outcome = await page.waitForFunction(
-      () => {
-        const root = document.getElementById('enrol')!;
-        return (
-          (root.dataset.state === 'done' || root.dataset.state === 'error' || root.dataset.outcome) && root.dataset
-        );
-      },
-      undefined,
-      { timeout: WAIT },
-    );
-    const state = (await outcome.jsonValue()) as Record<string, string>;
+    const state = await enrolmentOutcome(page, WAIT);
     const captureSeconds = (performance.now() - captureStarted) / 1000;
     expect(state, (await page.locator('#enrol-feedback').textContent()) ?? '').toMatchObject({
       state: 'done',
@@ -142,10 +89,10 @@ describe.skipIf(!haveChromium || !haveData)('the enrolment station in Chromium (
       captured: '3',
     });
     expect(await page.locator('#enrol-results').textContent()).toMatch(/right palm is enrolled/);
-    await screenOk(page, 'capture done');
+    await checkScreen(page, 'capture done');
     await page.locator('#enrol-next button').click();
     await page.waitForURL(/\/enrol\/extras\??$/);
-    await screenOk(page, 'card and loyalty');
+    await checkScreen(page, 'card and loyalty');
     await page.locator('#card-number').fill('4242 4242 4242 4242');
     await page.locator('#card-expiry').fill('12/39');
     await page.locator('#loyalty').fill('CS-000123');
@@ -156,7 +103,7 @@ describe.skipIf(!haveChromium || !haveData)('the enrolment station in Chromium (
     const trackerMs = Number(state.trackerInitMs);
     expect(await page.locator('#done-card').textContent()).toMatch(/visa ending 4242/);
     expect(await page.locator('#done-loyalty').textContent()).toBe('CS-000123');
-    await screenOk(page, 'done');
+    await checkScreen(page, 'done');
     // Measured on whatever machine runs the tests (software WebGL here): reported, never asserted.
     console.info(
       `[enrol] station enrolment, the person's part (address to done screen, hand tracker start included, ` +

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenant } from '../../src/accounts/tenants.js';
 import { localesDir } from '../../src/i18n/translator.js';
 import { accessibilityViolations } from '../support/axe.js';
+import { haveChromium, pageWithPasskeys } from '../support/browser.js';
 import { CHROMIUM } from '../support/fakeCamera.js';
 import { discoverRp } from '../support/oidc.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
@@ -16,7 +17,6 @@ import { databaseKinds, startTestServer, type TestServer } from '../support/serv
  * with a message that palm-capture.js (shared by every capture page) writes in French; axe on both.
  * One server, one Chromium. Skipped without Chromium.
  */
-const haveChromium = fs.existsSync(CHROMIUM);
 const WAIT = 30_000;
 const french = (ns: string) =>
   JSON.parse(fs.readFileSync(path.join(localesDir, 'fr', `${ns}.json`), 'utf8')) as unknown;
@@ -50,20 +50,7 @@ describe.skipIf(!haveChromium)('pages in French (Chromium)', () => {
 
     // a. A French browser (Accept-Language) on the setup link; the registration script answers in French.
     const setup = await browser.newContext({ locale: 'fr-FR' });
-    const page = await setup.newPage();
-    page.setDefaultTimeout(WAIT);
-    const cdp = await setup.newCDPSession(page);
-    await cdp.send('WebAuthn.enable');
-    await cdp.send('WebAuthn.addVirtualAuthenticator', {
-      options: {
-        protocol: 'ctap2',
-        transport: 'internal',
-        hasResidentKey: true,
-        hasUserVerification: true,
-        isUserVerified: true,
-        automaticPresenceSimulation: true,
-      },
-    });
+    const { page } = await pageWithPasskeys(setup, WAIT);
     await page.goto(server.setupLink!);
     expect(await page.getAttribute('html', 'lang')).toBe('fr');
     expect(await page.locator('h1').textContent()).toBe(invite.titleAdmin);

@@ -1,18 +1,18 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPerson } from '../../src/accounts/people.js';
 import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
 import { BiometricContext } from '../../src/biometrics/context.js';
 import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { CHROMIUM, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
+import { accessibilityViolations } from '../support/axe.js';
 import { discoverRp } from '../support/oidc.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -27,28 +27,8 @@ const haveChromium = fs.existsSync(CHROMIUM);
 const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
 const haveData = fs.existsSync(COEP);
 const photo = (id: number, s: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`);
-const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
 const WAIT = 60_000; // the hand tracker starts in software WebGL on slow test machines
-
-/** axe-core's WCAG 2.x A/AA rules on the page as it stands (as in palm-live.browser.test.ts). */
-async function accessibilityViolations(page: Page): Promise<string[]> {
-  await page.evaluate(AXE_SOURCE);
-  const result = await page.evaluate(() =>
-    (
-      window as unknown as {
-        axe: {
-          run(o: object): Promise<{
-            passes: unknown[];
-            violations: Array<{ id: string; nodes: Array<{ target: string[] }> }>;
-          }>;
-        };
-      }
-    ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
-  );
-  expect(result.passes.length).toBeGreaterThan(0); // the rules ran on this page
-  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 describe.skipIf(!haveChromium || !haveData)('"Not you?" after a palm sign-in (Chromium, fake camera)', () => {
   let server: TestServer;

@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addTenant } from '../../src/accounts/tenants.js';
 import { issueActivationCode } from '../../src/readers/activation.js';
@@ -25,6 +24,7 @@ import {
   scaledPicture,
   writeY4mSequence,
 } from '../support/fakeCamera.js';
+import { accessibilityViolations } from '../support/axe.js';
 import { discoverRp } from '../support/oidc.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -50,7 +50,6 @@ const haveChromium = fs.existsSync(CHROMIUM);
 const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
 const haveData = fs.existsSync(COEP);
 const photo = (id: number, s: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`);
-const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 // Software WebGL on a loaded test machine: the tracker may need many seconds to start.
 const WAIT = 90_000;
 /** Tracked frames to watch once a state is shown, to see that it holds and that nothing is sent. */
@@ -210,24 +209,6 @@ describe.skipIf(!haveChromium || !haveData)(
         `[palm-guidance] ${state}: tracker start ${initMs} ms, ${fps.toFixed(2)} frames/s tracked, states seen: ${seen.join(' → ')}`,
       );
       return seen;
-    }
-
-    async function accessibilityViolations(page: Page): Promise<string[]> {
-      await page.evaluate(AXE_SOURCE);
-      const result = await page.evaluate(() =>
-        (
-          window as unknown as {
-            axe: {
-              run(o: object): Promise<{
-                passes: unknown[];
-                violations: Array<{ id: string; nodes: Array<{ target: string[] }> }>;
-              }>;
-            };
-          }
-        ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
-      );
-      expect(result.passes.length).toBeGreaterThan(0);
-      return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
     }
 
     /** Films `frames` from now on (each new camera session reads the file afresh). */

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -15,6 +14,7 @@ import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { issueActivationCode } from '../../src/readers/activation.js';
 import { addReader } from '../../src/readers/registry.js';
 import { CHROMIUM, distantPhotoVideo, emptySceneVideo, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
+import { accessibilityViolations } from '../support/axe.js';
 import { discoverRp } from '../support/oidc.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -31,7 +31,6 @@ const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const haveData = fs.existsSync(COEP);
 const photo = (id: number, s: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${s}.jpg`);
 const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
-const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 // Software WebGL on a loaded test machine: the tracker may need many seconds to start.
 const WAIT = 90_000;
 
@@ -127,28 +126,6 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
       return /Welcome|Not recognised/.test(text) && text;
     });
     return String(await handle.jsonValue());
-  }
-
-  /**
-   * axe-core's WCAG 2.x A/AA rules on the page as it stands (guidance, overlay and fallback
-   * button shown). Injected over the DevTools protocol, which the page's CSP does not govern.
-   */
-  async function accessibilityViolations(page: Page): Promise<string[]> {
-    await page.evaluate(AXE_SOURCE);
-    const result = await page.evaluate(() =>
-      (
-        window as unknown as {
-          axe: {
-            run(o: object): Promise<{
-              passes: unknown[];
-              violations: Array<{ id: string; nodes: Array<{ target: string[] }> }>;
-            }>;
-          };
-        }
-      ).axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
-    );
-    expect(result.passes.length).toBeGreaterThan(0); // the rules ran on this page
-    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   }
 
   /** Screenshots for people to look at (not compared): desktop width, then a 375 px phone. */

@@ -6,6 +6,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
 import { discoverRp } from '../support/oidc.js';
+import { pageWithPasskeys } from '../support/browser.js';
 
 /**
  * End to end in a real browser: Chromium with CDP virtual authenticators drives palmid's own
@@ -21,22 +22,7 @@ const SHOTS = process.env.PALMID_SHOTS_DIR ?? '/tmp/palmid-shots';
 const WAIT = 30_000;
 
 async function withAuthenticator(context: BrowserContext): Promise<Page> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  page.setDefaultNavigationTimeout(WAIT);
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return page;
+  return (await pageWithPasskeys(context, WAIT)).page;
 }
 
 async function shot(page: Page, name: string) {

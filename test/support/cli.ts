@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { createTestDatabase, TEST_MASTER_KEY, type TestDatabase, type TestDatabaseKind } from './server.js';
 
 export interface Run {
   code: number;
@@ -46,4 +50,41 @@ export async function palmid(env: Partial<Record<(typeof ENV_KEYS)[number], stri
       else process.env[k] = saved[k];
     }
   }
+}
+
+export interface CliEnvironment {
+  /** The embedded database's folder (PALMID_DATA_DIR); siblings named after it are removed too. */
+  dataDir: string;
+  env: Record<string, string>;
+  /** On PostgreSQL, the database of its own that the commands use. */
+  testDb: TestDatabase | undefined;
+}
+
+/** A fresh data folder and the command's environment for `kind`; PostgreSQL gets a database of its own. */
+export async function createCliEnvironment(
+  kind: TestDatabaseKind,
+  options: { tmpPrefix: string; port: string; logLevel?: string },
+): Promise<CliEnvironment> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), options.tmpPrefix));
+  const env: Record<string, string> = {
+    PALMID_DATA_DIR: dataDir,
+    LOG_LEVEL: options.logLevel ?? 'warn',
+    PORT: options.port,
+  };
+  let testDb: TestDatabase | undefined;
+  if (kind.name === 'postgres') {
+    testDb = await createTestDatabase(kind);
+    env.DATABASE_URL = testDb.url!;
+    env.PALMID_MASTER_KEY = TEST_MASTER_KEY;
+  }
+  return { dataDir, env, testDb };
+}
+
+/** Disposes of the database and removes the data folder with every sibling named after it (key store, files). */
+export async function removeCliEnvironment(cli: Pick<CliEnvironment, 'dataDir' | 'testDb'>): Promise<void> {
+  await cli.testDb?.dispose();
+  if (!cli.dataDir) return;
+  const parent = path.dirname(cli.dataDir);
+  for (const f of fs.readdirSync(parent))
+    if (f.startsWith(path.basename(cli.dataDir))) fs.rmSync(path.join(parent, f), { recursive: true, force: true });
 }

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
+import { migrate } from '../../src/db/migrate.js';
 import { createScratchDatabase } from '../../src/db/scratchDatabase.js';
 import { createLogger } from '../../src/log.js';
 import { addClient, type NewClient } from '../../src/oidc/clients.js';
@@ -35,6 +37,22 @@ export async function createTestDatabase(kind: TestDatabaseKind): Promise<TestDa
     return { db, url: undefined, dispose: () => db.close() };
   }
   return createScratchDatabase(kind.url!, 'palmid_test');
+}
+
+/**
+ * For the enclosing describe: a migrated database of `kind`, disposed of after it. The getter
+ * gives it once beforeAll has run.
+ */
+export function useMigratedDatabase(kind: TestDatabaseKind): () => TestDatabase {
+  let testDb: TestDatabase | undefined;
+  beforeAll(async () => {
+    testDb = await createTestDatabase(kind);
+    await migrate(testDb.db);
+  });
+  afterAll(async () => {
+    await testDb?.dispose();
+  });
+  return () => testDb!;
 }
 
 export interface TestServer extends RunningServer {

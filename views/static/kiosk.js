@@ -18,6 +18,7 @@ import {
   loadHandTracker,
   openCamera,
   pause,
+  showGuidance,
   startLiveCapture,
 } from './palm-capture.js';
 import * as jose from './jose/index.js';
@@ -333,10 +334,7 @@ async function scanSequence(reader, canvas) {
     challenge,
     frames: CHALLENGE_FRAMES,
     jpeg: limits,
-    onGuidance(assessment) {
-      readerView.dataset.guidance = assessment.state;
-      say(assessment.message);
-    },
+    onGuidance: showGuidance(readerView, say),
   });
   say(message('kiosk:checking'));
   return palmSignIn(reader, [ready, ...following], challenge);

@@ -403,6 +403,17 @@ export async function loadHandTracker({ timeoutMs = 60_000 } = {}) {
   return tracker;
 }
 
+/**
+ * The tracker for a capture: the page's own once loaded, else `loading` (a load the page started
+ * earlier) or a new load. The page awaits it after opening the camera: a failure meanwhile is
+ * not an unhandled rejection.
+ */
+export function trackerFor(tracker, loading) {
+  const ready = tracker ? Promise.resolve(tracker) : (loading ?? loadHandTracker());
+  ready.catch(() => undefined);
+  return ready;
+}
+
 /** The hand's outline over the (mirrored) preview: the palm as a filled shape, the fingers as lines. */
 export function drawHand(overlay, assessment, video) {
   const context = overlay.getContext('2d');
@@ -616,6 +627,23 @@ export function startLiveCapture({
       return frames.length > 1 ? ((frames.length - 1) * 1000) / (frames.at(-1) - frames[0]) : 0;
     },
   };
+}
+
+/**
+ * An `onGuidance` for startLiveCapture and followChallenge: the state in `element.dataset.guidance`
+ * (tests read it), the words through the page's `say`.
+ */
+export function showGuidance(element, say) {
+  return (assessment) => {
+    element.dataset.guidance = assessment.state;
+    say(assessment.message);
+  };
+}
+
+/** Stops a page's live capture (without waiting for it) and its camera, either of which may be absent. */
+export function stopCapture(live, camera) {
+  if (live) void live.stop();
+  if (camera) camera.stop();
 }
 
 // ---- the liveness challenge (presentation attack detection) --------------------------------------

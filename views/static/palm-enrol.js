@@ -6,17 +6,7 @@
 // (its bytes zeroed) and dropped once sent. Where the tracker cannot start, the person takes each
 // picture with the button.
 import { message } from './messages.js';
-import {
-  blobToBase64,
-  busyRetries,
-  cameraAvailable,
-  cameraProblem,
-  grabFrame,
-  loadHandTracker,
-  openCamera,
-  pause,
-  startLiveCapture,
-} from './palm-capture.js';
+import * as capture from './palm-capture.js';
 
 const root = document.getElementById('enrol');
 const startButton = document.getElementById('enrol-start');
@@ -41,7 +31,7 @@ const frameLimits = { maxBytes: Math.floor(((maxBytes - 512) * 3) / 4 / FRAMES),
 let camera;
 let tracker;
 // The tracker starts loading with the page (it takes seconds on a slow device) while the hand is chosen.
-const trackerLoading = cameraAvailable() ? loadHandTracker() : undefined;
+const trackerLoading = capture.cameraAvailable() ? capture.loadHandTracker() : undefined;
 trackerLoading?.catch(() => undefined);
 let live;
 let manualFrame; // resolves the next frame taken with the button (no tracker)
@@ -57,9 +47,8 @@ const handName = (hand) => message(`palm.handName.${hand}`);
 
 function stopCamera() {
   running = false;
-  if (live) void live.stop();
+  capture.stopCapture(live, camera);
   live = undefined;
-  if (camera) camera.stop();
   camera = undefined;
   cameraBox.hidden = true;
   snapButton.hidden = true;
@@ -75,7 +64,7 @@ function collectFrames(hand) {
   count();
   return new Promise((resolve, reject) => {
     const keep = async (source) => {
-      frames.push(await grabFrame(source, frameLimits));
+      frames.push(await capture.grabFrame(source, frameLimits));
       count();
       return frames.length >= FRAMES;
     };
@@ -93,14 +82,11 @@ function collectFrames(hand) {
       next();
       return;
     }
-    live = startLiveCapture({
+    live = capture.startLiveCapture({
       video,
       overlay,
       tracker,
-      onGuidance(assessment) {
-        root.dataset.guidance = assessment.state;
-        say(assessment.message);
-      },
+      onGuidance: capture.showGuidance(root, say),
       async onCapture(canvas) {
         try {
           if (await keep(canvas)) {
@@ -111,7 +97,7 @@ function collectFrames(hand) {
           reject(err);
           return 'stop';
         }
-        await pause(BETWEEN_FRAMES_MS);
+        await capture.pause(BETWEEN_FRAMES_MS);
         return 'continue';
       },
     });
@@ -120,7 +106,7 @@ function collectFrames(hand) {
 
 /** Sends one hand's frames; answers the server's verdict { status, body }. */
 async function send(hand, frames, busy) {
-  const encoded = await Promise.all(frames.map(blobToBase64));
+  const encoded = await Promise.all(frames.map(capture.blobToBase64));
   const body = JSON.stringify({ hand, frames: encoded });
   encoded.fill('');
   for (;;) {
@@ -134,7 +120,7 @@ async function send(hand, frames, busy) {
     const seconds = response.status === 503 ? busy.wait(response.headers.get('retry-after') || answer.retry_after) : 0;
     if (!seconds) return { status: response.status, body: answer };
     say(message('palm.busy', { seconds }));
-    await pause(seconds * 1000);
+    await capture.pause(seconds * 1000);
   }
 }
 
@@ -147,7 +133,7 @@ function addResult(text, tone) {
 
 /** One hand: up to TRIES rounds of frames; true when enrolled, false when refused for good. */
 async function enrolHand(hand) {
-  const busy = busyRetries();
+  const busy = capture.busyRetries();
   for (let attempt = 1; running && attempt <= TRIES; attempt++) {
     root.dataset.hand = hand;
     say(message('palm.showHand', { hand: handName(hand) }));
@@ -170,7 +156,7 @@ async function enrolHand(hand) {
       say(
         `${which} ${guidance && guidance !== `capture:reject.${body.reason}` ? guidance : body.error_description || ''}`.trim(),
       );
-      await pause(1500); // time to read the guidance before the next round
+      await capture.pause(1500); // time to read the guidance before the next round
       continue;
     }
     const known = ['duplicate_enrolment', 'consent_required', 'invalid_request', 'too_many_attempts'];
@@ -193,12 +179,11 @@ async function start() {
   delete root.dataset.outcome;
   root.dataset.state = 'capturing';
   say(message('capture:guidance.starting'));
-  const trackerReady = tracker ? Promise.resolve(tracker) : (trackerLoading ?? loadHandTracker());
-  trackerReady.catch(() => undefined);
+  const trackerReady = capture.trackerFor(tracker, trackerLoading);
   try {
-    camera = await openCamera(video);
+    camera = await capture.openCamera(video);
   } catch (err) {
-    say(cameraProblem(err), 'error');
+    say(capture.cameraProblem(err), 'error');
     stopCamera();
     startButton.hidden = false;
     choice.disabled = false;
@@ -239,7 +224,7 @@ async function start() {
   }
 }
 
-if (!cameraAvailable()) {
+if (!capture.cameraAvailable()) {
   startButton.disabled = true;
   say(message('palm.noCamera'), 'error');
 } else {

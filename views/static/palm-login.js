@@ -17,10 +17,12 @@ import {
   cameraProblem,
   followChallenge,
   grabFrame,
-  loadHandTracker,
   openCamera,
   pause,
+  showGuidance,
   startLiveCapture,
+  stopCapture,
+  trackerFor,
 } from './palm-capture.js';
 
 const FRAMES = 5; // frames sent per try, usable or not (without the tracker)
@@ -61,9 +63,8 @@ function say(message, tone) {
 
 function finish() {
   running = false;
-  if (live) void live.stop();
+  stopCapture(live, camera);
   live = undefined;
-  if (camera) camera.stop();
   camera = undefined;
   snapButton.hidden = true;
   button.disabled = false;
@@ -179,10 +180,7 @@ async function challengeTry(canvas, busy) {
     frames: CHALLENGE_FRAMES,
     durationMs: CHALLENGE_MS,
     jpeg: challengeLimits,
-    onGuidance(prompt) {
-      view.dataset.guidance = prompt.state;
-      say(prompt.message);
-    },
+    onGuidance: showGuidance(view, say),
   });
   say(message('login:palm.checking'));
   const frames = await Promise.all([ready, ...moving].map(blobToBase64));
@@ -201,10 +199,7 @@ function liveCapture() {
     video,
     overlay,
     tracker,
-    onGuidance(assessment) {
-      view.dataset.guidance = assessment.state;
-      say(assessment.message);
-    },
+    onGuidance: showGuidance(view, say),
     async onCapture(canvas) {
       sent++;
       view.dataset.sent = String(sent);
@@ -240,8 +235,7 @@ async function signIn() {
   delete view.dataset.sent;
   say(message('login:palm.startingCamera'));
   // The tracker loads while the camera starts (once per page).
-  const trackerReady = tracker ? Promise.resolve(tracker) : loadHandTracker();
-  trackerReady.catch(() => undefined);
+  const trackerReady = trackerFor(tracker);
   try {
     camera = await openCamera(video);
   } catch (err) {

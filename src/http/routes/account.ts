@@ -298,18 +298,35 @@ export function accountRoutes(deps: AccountDeps): Router {
     ctx.body = { redirectTo: '/account?done=passkey_added#passkeys' };
   });
 
-  router.post('/passkeys/:id/rename', async (ctx) => {
-    const person = await signedIn(ctx);
-    if (!person) return;
-    const body = await readBody(ctx, deps.bodyLimitBytes);
-    await change(
-      ctx,
-      async () => {
-        await renamePasskey(deps.db, person.id, ctx.params.id!, body.name);
-        return 'passkey_renamed';
-      },
-      '#passkeys',
-    );
+  /** A change from a form on the page: the signed-in person, the change, back to the page. */
+  function formAction(
+    path: string,
+    anchor: string,
+    run: (ctx: Context, person: PersonRecord, body: Record<string, unknown>) => Promise<string>,
+  ) {
+    router.post(path, async (ctx) => {
+      const person = await signedIn(ctx);
+      if (!person) return;
+      const body = await readBody(ctx, deps.bodyLimitBytes);
+      await change(ctx, () => run(ctx, person, body), anchor);
+    });
+  }
+
+  formAction('/passkeys/:id/rename', '#passkeys', async (ctx, person, body) => {
+    await renamePasskey(deps.db, person.id, ctx.params.id!, body.name);
+    return 'passkey_renamed';
+  });
+  formAction('/cards/:id/unlink', '#cards', async (ctx, person) => {
+    await unlinkCard(deps.db, vault(), person.id, ctx.params.id!);
+    return 'card_unlinked';
+  });
+  formAction('/loyalty/:tenant/unlink', '#cards', async (ctx, person) => {
+    await removeLoyaltyNumber(deps.db, person.id, ctx.params.tenant!);
+    return 'loyalty_unlinked';
+  });
+  formAction('/apps/:client/revoke', '#apps', async (ctx, person) => {
+    await revokeApp(deps.db, person.id, ctx.params.client!);
+    return 'app_revoked';
   });
 
   router.post('/passkeys/:id/remove', async (ctx) => {
@@ -387,45 +404,6 @@ export function accountRoutes(deps: AccountDeps): Router {
         return overview.pinSet ? 'pin_changed' : 'pin_set';
       },
       '#pin',
-    );
-  });
-
-  router.post('/cards/:id/unlink', async (ctx) => {
-    const person = await signedIn(ctx);
-    if (!person) return;
-    await change(
-      ctx,
-      async () => {
-        await unlinkCard(deps.db, vault(), person.id, ctx.params.id!);
-        return 'card_unlinked';
-      },
-      '#cards',
-    );
-  });
-
-  router.post('/loyalty/:tenant/unlink', async (ctx) => {
-    const person = await signedIn(ctx);
-    if (!person) return;
-    await change(
-      ctx,
-      async () => {
-        await removeLoyaltyNumber(deps.db, person.id, ctx.params.tenant!);
-        return 'loyalty_unlinked';
-      },
-      '#cards',
-    );
-  });
-
-  router.post('/apps/:client/revoke', async (ctx) => {
-    const person = await signedIn(ctx);
-    if (!person) return;
-    await change(
-      ctx,
-      async () => {
-        await revokeApp(deps.db, person.id, ctx.params.client!);
-        return 'app_revoked';
-      },
-      '#apps',
     );
   });
 

@@ -3,18 +3,17 @@
  * Writes are accepted only from the console's own origin (Origin header) on top of the
  * SameSite=Strict session cookie.
  */
-import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import type { Database } from '../../db/database.js';
 import { createInvitation, InvitationRefusedError, invitationUrl } from '../../accounts/invitations.js';
 import { findPersonById, isValidEmail, listPeople, type Role } from '../../accounts/people.js';
 import { audit } from '../../audit/audit.js';
-import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import { clearAdminSession, readAdminSession, setAdminSession } from '../adminSession.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
+import { passkeySignInRoutes } from '../passkeySignIn.js';
 import { renderView } from '../../views.js';
 import { clientMessages, translator } from '../../i18n/index.js';
 import { pageLocale } from '../locale.js';
@@ -82,33 +81,21 @@ export function adminRoutes(deps: AdminDeps): Router {
     await renderConsole(ctx, admin.email);
   });
 
-  router.post('/passkey/options', async (ctx) => {
-    const ceremony = randomBytes(16).toString('base64url');
-    ctx.cookies.set(CEREMONY_COOKIE, ceremony, {
-      httpOnly: true,
-      sameSite: 'strict',
-      path: '/admin',
-      maxAge: 5 * 60 * 1000,
-      secure: ctx.secure,
-    });
-    ctx.set('cache-control', 'no-store');
-    ctx.body = await startAuthentication(deps.db, deps.rp, `admin:${ceremony}`);
-  });
-
-  router.post('/passkey/verify', async (ctx) => {
-    const ceremony = ctx.cookies.get(CEREMONY_COOKIE);
-    if (!ceremony) throw new HttpError(400, 'invalid_request', 'The sign-in expired; try again.');
-    const body = await readBody(ctx, deps.bodyLimitBytes);
-    const signIn = await finishAuthentication(deps.db, deps.rp, `admin:${ceremony}`, body);
-    ctx.cookies.set(CEREMONY_COOKIE, null, { path: '/admin' });
-    const person = await findPersonById(deps.db, signIn.personId);
-    if (person?.role !== 'admin') {
-      await audit(deps.db, { action: 'admin.refused', actor: signIn.personId });
-      throw new HttpError(403, 'access_denied', 'This account is not an administrator.');
-    }
-    setAdminSession(ctx, person.id);
-    await audit(deps.db, { action: 'admin.signin', actor: person.id });
-    ctx.body = { redirectTo: '/admin' };
+  passkeySignInRoutes(router, {
+    ...deps,
+    cookie: CEREMONY_COOKIE,
+    path: '/admin',
+    purpose: 'admin',
+    async admit(ctx, personId) {
+      const person = await findPersonById(deps.db, personId);
+      if (person?.role !== 'admin') {
+        await audit(deps.db, { action: 'admin.refused', actor: personId });
+        throw new HttpError(403, 'access_denied', 'This account is not an administrator.');
+      }
+      setAdminSession(ctx, person.id);
+      await audit(deps.db, { action: 'admin.signin', actor: person.id });
+      return { redirectTo: '/admin' };
+    },
   });
 
   router.post('/invitations', async (ctx) => {

@@ -11,7 +11,6 @@
  * the desk's tenant again, so removing them from the staff takes effect at once. Every write is
  * a POST from the station's own origin.
  */
-import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { LocalCardVault } from '../../../adapters/card-vault.js';
@@ -33,12 +32,12 @@ import type { BiometricContext } from '../../biometrics/context.js';
 import type { FramePool } from '../../biometrics/framePool.js';
 import { clientMessages, type Locale, translator } from '../../i18n/index.js';
 import { renderView } from '../../views.js';
-import { finishAuthentication, startAuthentication } from '../../webauthn/authentication.js';
 import type { RelyingParty } from '../../webauthn/relyingParty.js';
 import type { Database } from '../../db/database.js';
 import { readBody } from '../body.js';
 import { HttpError } from '../errors.js';
 import { pageLocale } from '../locale.js';
+import { passkeySignInRoutes } from '../passkeySignIn.js';
 import { ENROL_FRAMES, answerPalmEnrolment, consentsToCurrentNotice, palmEnrolmentLimit } from '../palmEnrolment.js';
 import { allowHandTracker } from '../security.js';
 import { type RatePolicy, takeFromSource } from '../../throttling/attemptLimits.js';
@@ -223,35 +222,23 @@ export function enrolRoutes(deps: EnrolDeps): Router {
     return seeOther(ctx, '/enrol/notice');
   });
 
-  router.post('/passkey/options', async (ctx) => {
-    const ceremony = randomBytes(16).toString('base64url');
-    ctx.cookies.set(CEREMONY_COOKIE, ceremony, {
-      httpOnly: true,
-      sameSite: 'strict',
-      path: STATION_SESSION.path,
-      maxAge: 5 * 60 * 1000,
-      secure: ctx.secure,
-    });
-    ctx.set('cache-control', 'no-store');
-    ctx.body = await startAuthentication(deps.db, deps.rp, `station:${ceremony}`);
-  });
-
-  router.post('/passkey/verify', async (ctx) => {
-    const ceremony = ctx.cookies.get(CEREMONY_COOKIE);
-    if (!ceremony) throw new HttpError(400, 'invalid_request', 'The sign-in expired; try again.');
-    const body = await readBody(ctx, deps.bodyLimitBytes);
-    const signIn = await finishAuthentication(deps.db, deps.rp, `station:${ceremony}`, body);
-    ctx.cookies.set(CEREMONY_COOKIE, null, { path: STATION_SESSION.path });
-    const person = await findPersonById(deps.db, signIn.personId);
-    if (!person || !(await stationTenants(deps.db, person)).length) {
-      await audit(deps.db, { action: 'station.refused', actor: signIn.personId });
-      throw new HttpError(403, 'access_denied', 'This account is not on the staff of any tenant.');
-    }
-    setPageSession(ctx, STATION_SESSION, person.id);
-    clearDesk(ctx);
-    await audit(deps.db, { action: 'station.signin', actor: person.id });
-    ctx.set('cache-control', 'no-store');
-    ctx.body = { redirectTo: '/enrol/desk' };
+  passkeySignInRoutes(router, {
+    ...deps,
+    cookie: CEREMONY_COOKIE,
+    path: STATION_SESSION.path,
+    purpose: 'station',
+    async admit(ctx, personId) {
+      const person = await findPersonById(deps.db, personId);
+      if (!person || !(await stationTenants(deps.db, person)).length) {
+        await audit(deps.db, { action: 'station.refused', actor: personId });
+        throw new HttpError(403, 'access_denied', 'This account is not on the staff of any tenant.');
+      }
+      setPageSession(ctx, STATION_SESSION, person.id);
+      clearDesk(ctx);
+      await audit(deps.db, { action: 'station.signin', actor: person.id });
+      ctx.set('cache-control', 'no-store');
+      return { redirectTo: '/enrol/desk' };
+    },
   });
 
   router.post('/logout', async (ctx) => {
