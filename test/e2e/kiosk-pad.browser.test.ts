@@ -12,15 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson } from '../../src/accounts/people.js';
-import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
-import { BiometricContext } from '../../src/biometrics/context.js';
-import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { CHALLENGES_FROM_OPEN_HAND } from '../../src/palm/index.js';
 import { issueActivationCode } from '../../src/readers/activation.js';
 import { addReader } from '../../src/readers/registry.js';
 import { CHROMIUM, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { enrolAnaAtOffice } from '../support/browser.js';
 
 const COEP = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/palm/coep-hands');
 const ready = fs.existsSync(CHROMIUM) && fs.existsSync(COEP);
@@ -36,17 +33,7 @@ describe.skipIf(!ready)('kiosk liveness challenge (Chromium, fake camera)', () =
     videos = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-kiosk-pad-'));
     await photoVideo(photo(2, 3), path.join(videos, 'still.y4m'));
     server = await startTestServer({ name: 'pglite' });
-    await addTenant(server.db, { id: 'office', name: 'Office' });
-    const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana', role: 'user' });
-    await recordConsent(server.db, ana.id, 'office', 1);
-    await enrolPalm(new BiometricContext(server.db, server.master), {
-      personId: ana.id,
-      tenantId: 'office',
-      hand: 'right',
-      captures: [photo(2, 1), photo(2, 2)].map((f) => fs.readFileSync(f)),
-      kind: 'hand',
-      minCaptures: 2,
-    });
+    await enrolAnaAtOffice(server);
     browser = await launchWithCamera(path.join(videos, 'still.y4m'));
   }, 180_000);
 

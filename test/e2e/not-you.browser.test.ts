@@ -1,20 +1,15 @@
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson } from '../../src/accounts/people.js';
-import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
-import { BiometricContext } from '../../src/biometrics/context.js';
-import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { CHROMIUM, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
 import { accessibilityViolations } from '../support/axe.js';
 import { discoverRp } from '../support/oidc.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { enrolAnaAtOffice, startCallbackServer } from '../support/browser.js';
 
 /**
  * "Who was recognised" (#13) in Chromium with a fake camera (as in palm.browser.test.ts): after a
@@ -33,7 +28,7 @@ const WAIT = 60_000; // the hand tracker starts in software WebGL on slow test m
 describe.skipIf(!haveChromium || !haveData)('"Not you?" after a palm sign-in (Chromium, fake camera)', () => {
   let server: TestServer;
   let videos: string;
-  let callbackServer: http.Server;
+  let callback: Awaited<ReturnType<typeof startCallbackServer>> | undefined;
   let redirectUri: string;
   let anaId: string;
   let browser: Browser | undefined;
@@ -43,30 +38,14 @@ describe.skipIf(!haveChromium || !haveData)('"Not you?" after a palm sign-in (Ch
     // Ana enrolled from two photos; the camera films a third.
     await photoVideo(photo(2, 3), path.join(videos, 'ana.y4m'));
     server = await startTestServer({ name: 'pglite' });
-    await addTenant(server.db, { id: 'office', name: 'Office' });
-    const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana Lopes', role: 'user' });
-    anaId = ana.id;
-    await recordConsent(server.db, ana.id, 'office', 1);
-    await enrolPalm(new BiometricContext(server.db, server.master), {
-      personId: ana.id,
-      tenantId: 'office',
-      hand: 'right',
-      captures: [photo(2, 1), photo(2, 2)].map((f) => fs.readFileSync(f)),
-      kind: 'hand',
-      minCaptures: 2,
-    });
-    callbackServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end('callback received');
-    });
-    await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/cb`;
+    anaId = await enrolAnaAtOffice(server, 'Ana Lopes');
+    callback = await startCallbackServer();
+    redirectUri = callback.redirectUri;
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
-    callbackServer?.closeAllConnections();
-    await new Promise((resolve) => (callbackServer ? callbackServer.close(resolve) : resolve(undefined)));
+    await callback?.close();
     await server?.stop();
     if (videos) fs.rmSync(videos, { recursive: true, force: true });
   });

@@ -1,6 +1,4 @@
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +25,7 @@ import {
 import { accessibilityViolations } from '../support/axe.js';
 import { discoverRp } from '../support/oidc.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { startCallbackServer } from '../support/browser.js';
 
 /**
  * The live guidance in a real browser, one state at a time: MediaPipe Hands runs in the page on
@@ -69,7 +68,7 @@ describe.skipIf(!haveChromium || !haveData)(
     let videos: string;
     let video: string;
     let browser: Browser;
-    let callbackServer: http.Server;
+    let callback: Awaited<ReturnType<typeof startCallbackServer>> | undefined;
     let redirectUri: string;
     let hand: Picture;
 
@@ -82,19 +81,14 @@ describe.skipIf(!haveChromium || !haveData)(
       browser = await launchWithCamera(video);
       server = await startTestServer({ name: 'pglite' });
       await addTenant(server.db, { id: 'office', name: 'Office' });
-      callbackServer = http.createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end('callback received');
-      });
-      await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
-      redirectUri = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/cb`;
+      callback = await startCallbackServer();
+      redirectUri = callback.redirectUri;
     }, 120_000);
 
     afterAll(async () => {
       await context?.close();
       await browser?.close();
-      callbackServer?.closeAllConnections();
-      await new Promise((resolve) => (callbackServer ? callbackServer.close(resolve) : resolve(undefined)));
+      await callback?.close();
       await server?.stop();
       if (videos) fs.rmSync(videos, { recursive: true, force: true });
     });

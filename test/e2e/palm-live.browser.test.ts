@@ -1,22 +1,17 @@
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson } from '../../src/accounts/people.js';
-import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
-import { BiometricContext } from '../../src/biometrics/context.js';
-import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { issueActivationCode } from '../../src/readers/activation.js';
 import { addReader } from '../../src/readers/registry.js';
 import { CHROMIUM, distantPhotoVideo, emptySceneVideo, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
 import { accessibilityViolations } from '../support/axe.js';
 import { discoverRp } from '../support/oidc.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { enrolAnaAtOffice, startCallbackServer } from '../support/browser.js';
 
 /**
  * Hands-free palm capture in a real browser: MediaPipe Hands runs in the page (served by palmid,
@@ -46,7 +41,7 @@ declare global {
 describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the browser (Chromium, fake camera)', () => {
   let server: TestServer;
   let videos: string;
-  let callbackServer: http.Server;
+  let callback: Awaited<ReturnType<typeof startCallbackServer>> | undefined;
   let redirectUri: string;
   let anaId: string;
   const browsers = new Map<Scene, Browser>();
@@ -58,30 +53,14 @@ describe.skipIf(!haveChromium || !haveData)('hands-free palm capture in the brow
     await distantPhotoVideo(photo(2, 3), path.join(videos, 'far.y4m'), 0.3);
     emptySceneVideo(path.join(videos, 'empty.y4m'));
     server = await startTestServer({ name: 'pglite' });
-    await addTenant(server.db, { id: 'office', name: 'Office' });
-    const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana', role: 'user' });
-    anaId = ana.id;
-    await recordConsent(server.db, ana.id, 'office', 1);
-    await enrolPalm(new BiometricContext(server.db, server.master), {
-      personId: ana.id,
-      tenantId: 'office',
-      hand: 'right',
-      captures: [photo(2, 1), photo(2, 2)].map((f) => fs.readFileSync(f)),
-      kind: 'hand',
-      minCaptures: 2,
-    });
-    callbackServer = http.createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      res.end('callback received');
-    });
-    await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
-    redirectUri = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/cb`;
+    anaId = await enrolAnaAtOffice(server);
+    callback = await startCallbackServer();
+    redirectUri = callback.redirectUri;
   }, 120_000);
 
   afterAll(async () => {
     for (const b of browsers.values()) await b.close();
-    callbackServer?.closeAllConnections();
-    await new Promise((resolve) => (callbackServer ? callbackServer.close(resolve) : resolve(undefined)));
+    await callback?.close();
     await server?.stop();
     if (videos) fs.rmSync(videos, { recursive: true, force: true });
   });

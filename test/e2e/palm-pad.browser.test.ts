@@ -5,14 +5,11 @@ import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson } from '../../src/accounts/people.js';
-import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
-import { BiometricContext } from '../../src/biometrics/context.js';
-import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { CHROMIUM, launchWithCamera, photoVideo } from '../support/fakeCamera.js';
 import { accessibilityViolations } from '../support/axe.js';
 import { discoverRp } from '../support/oidc.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { enrolAnaAtOffice } from '../support/browser.js';
 
 /**
  * The liveness challenge at the browser palm login, in a real browser: for an application that
@@ -49,18 +46,7 @@ describe.skipIf(!haveChromium || !haveData)('liveness challenge at the palm logi
     videos = fs.mkdtempSync(path.join(os.tmpdir(), 'palmid-pad-camera-'));
     await photoVideo(photo(2, 3), path.join(videos, 'still.y4m'));
     server = await startTestServer({ name: 'pglite' });
-    await addTenant(server.db, { id: 'office', name: 'Office' });
-    const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana', role: 'user' });
-    anaId = ana.id;
-    await recordConsent(server.db, ana.id, 'office', 1);
-    await enrolPalm(new BiometricContext(server.db, server.master), {
-      personId: ana.id,
-      tenantId: 'office',
-      hand: 'right',
-      captures: [photo(2, 1), photo(2, 2)].map((f) => fs.readFileSync(f)),
-      kind: 'hand',
-      minCaptures: 2,
-    });
+    anaId = await enrolAnaAtOffice(server);
     browser = await launchWithCamera(path.join(videos, 'still.y4m'));
   }, 120_000);
 

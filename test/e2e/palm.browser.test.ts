@@ -1,21 +1,16 @@
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPerson } from '../../src/accounts/people.js';
-import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
-import { BiometricContext } from '../../src/biometrics/context.js';
-import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { issueActivationCode } from '../../src/readers/activation.js';
 import { addReader } from '../../src/readers/registry.js';
 import { CHROMIUM, launchWithCamera, photoVideo as palmVideo } from '../support/fakeCamera.js';
 import { discoverRp } from '../support/oidc.js';
 import { databaseKinds, startTestServer, type TestServer } from '../support/server.js';
+import { enrolAnaAtOffice, startCallbackServer } from '../support/browser.js';
 
 /**
  * Palm sign-in in a real browser: Chromium with a fake camera that films a palm photo (a Y4M
@@ -47,7 +42,7 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds.slice(-1))(
   (kind) => {
     let server: TestServer;
     let videos: string;
-    let callbackServer: http.Server;
+    let callback: Awaited<ReturnType<typeof startCallbackServer>> | undefined;
     let redirectUri: string;
     let anaId: string;
     const browsers: Browser[] = [];
@@ -58,31 +53,14 @@ describe.skipIf(!haveChromium || !haveData).each(databaseKinds.slice(-1))(
       await palmVideo(photo(2, 3), path.join(videos, 'ana.y4m'));
       await palmVideo(photo(30, 1), path.join(videos, 'stranger.y4m'));
       server = await startTestServer(kind);
-      await addTenant(server.db, { id: 'office', name: 'Office' });
-      const ana = await createPerson(server.db, { email: 'ana@example.org', name: 'Ana', role: 'user' });
-      anaId = ana.id;
-      await recordConsent(server.db, ana.id, 'office', 1);
-      const bio = new BiometricContext(server.db, server.master);
-      await enrolPalm(bio, {
-        personId: ana.id,
-        tenantId: 'office',
-        hand: 'right',
-        captures: [photo(2, 1), photo(2, 2)].map((f) => fs.readFileSync(f)),
-        kind: 'hand',
-        minCaptures: 2,
-      });
-      callbackServer = http.createServer((_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-        res.end('callback received');
-      });
-      await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
-      redirectUri = `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/cb`;
+      anaId = await enrolAnaAtOffice(server);
+      callback = await startCallbackServer();
+      redirectUri = callback.redirectUri;
     }, 120_000);
 
     afterAll(async () => {
       for (const b of browsers) await b.close();
-      callbackServer?.closeAllConnections();
-      await new Promise((resolve) => (callbackServer ? callbackServer.close(resolve) : resolve(undefined)));
+      await callback?.close();
       await server?.stop();
       if (videos) fs.rmSync(videos, { recursive: true, force: true });
     });

@@ -1,11 +1,16 @@
 /** Shared set-up of the Chromium tests: the COEP photos, screenshots, passkeys, one server and camera. */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { addTenant } from '../../src/accounts/tenants.js';
+import { createPerson } from '../../src/accounts/people.js';
+import { addTenant, recordConsent } from '../../src/accounts/tenants.js';
+import { BiometricContext } from '../../src/biometrics/context.js';
+import { enrolPalm } from '../../src/biometrics/enrolment.js';
 import { accessibilityViolations } from './axe.js';
 import { CHROMIUM, launchWithCamera, photoVideo } from './fakeCamera.js';
 import { startTestServer, type TestServer } from './server.js';
@@ -94,4 +99,42 @@ export async function enrolmentOutcome(page: Page, timeout: number): Promise<Rec
     { timeout },
   );
   return (await outcome.jsonValue()) as Record<string, string>;
+}
+
+/** A COEP photo: person `id` (1–...), shot `shot` (1–5). */
+export const coepPhoto = (id: number, shot: number) => path.join(COEP, `${String(id).padStart(3, '0')}_0${shot}.jpg`);
+
+/**
+ * The palm tests' person: Ana at tenant 'office', consenting, her right palm enrolled from the
+ * first two photos of COEP person 2 (the cameras film the third). Returns her id.
+ */
+export async function enrolAnaAtOffice(server: TestServer, name = 'Ana'): Promise<string> {
+  await addTenant(server.db, { id: 'office', name: 'Office' });
+  const ana = await createPerson(server.db, { email: 'ana@example.org', name, role: 'user' });
+  await recordConsent(server.db, ana.id, 'office', 1);
+  await enrolPalm(new BiometricContext(server.db, server.master), {
+    personId: ana.id,
+    tenantId: 'office',
+    hand: 'right',
+    captures: [coepPhoto(2, 1), coepPhoto(2, 2)].map((f) => fs.readFileSync(f)),
+    kind: 'hand',
+    minCaptures: 2,
+  });
+  return ana.id;
+}
+
+/** A relying party's redirect target that answers "callback received" (the flows end there). */
+export async function startCallbackServer(): Promise<{ redirectUri: string; close(): Promise<void> }> {
+  const callbackServer = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('callback received');
+  });
+  await new Promise<void>((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
+  return {
+    redirectUri: `http://127.0.0.1:${(callbackServer.address() as AddressInfo).port}/cb`,
+    async close() {
+      callbackServer.closeAllConnections();
+      await new Promise((resolve) => callbackServer.close(resolve));
+    },
+  };
 }
